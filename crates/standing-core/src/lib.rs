@@ -1,0 +1,13 @@
+//! Standing's vocabulary: the types every other crate speaks — timestamps, events, field values,
+//! scores and explanations. Pure data: no I/O, no clock, no serialization.
+
+mod event;
+mod score;
+mod time;
+
+pub use event::{Category, Event, EventBody, EventTypeId, FieldType, FieldValue};
+pub use score::{
+    Contribution, Decision, DecisionReason, DimensionScore, Explanation, ListMembership,
+    ReasonImpact, Score, Verdict,
+};
+pub use time::{Duration, ParseTimeError, Timestamp};

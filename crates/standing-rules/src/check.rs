@@ -1,0 +1,854 @@
+//! Reading a model file and checking it whole: every problem is reported at once, each with its
+//! file, line and column; a model with any error is not built.
+
+use crate::diagnostic::{Diagnostic, Severity, SourceMap};
+use crate::expr::{self, ExprProblem, Member, Read, Variable, VariableKind};
+use crate::model::*;
+use crate::protected::{protected_category, protected_name};
+use serde::Deserialize;
+use standing_core::{Category, Duration, EventTypeId, FieldType};
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    model: RawHeader,
+    scale: Spanned<RawScale>,
+    #[serde(default)]
+    network: Option<RawNetwork>,
+    #[serde(default)]
+    dimensions: Vec<RawDimension>,
+    #[serde(default)]
+    event_types: BTreeMap<Spanned<String>, RawEventType>,
+    #[serde(default)]
+    rules: Vec<RawRule>,
+    #[serde(default)]
+    lists: Vec<RawList>,
+    #[serde(default)]
+    purposes: Vec<RawPurpose>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    name: Spanned<String>,
+    version: Spanned<String>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScale {
+    base: f64,
+    min: f64,
+    max: f64,
+    grades: Vec<Spanned<RawGrade>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrade {
+    name: String,
+    min: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    alpha: Spanned<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDimension {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    lower: Spanned<f64>,
+    upper: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEventType {
+    category: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    fields: BTreeMap<Spanned<String>, Spanned<RawFieldType>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFieldType {
+    Named(String),
+    Enum(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPoints {
+    Int(i64),
+    Float(f64),
+    Expression(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    code: Spanned<String>,
+    on: Spanned<String>,
+    #[serde(default)]
+    when: Option<Spanned<String>>,
+    points: Spanned<RawPoints>,
+    dimension: Spanned<String>,
+    #[serde(default)]
+    half_life: Option<Spanned<String>>,
+    #[serde(default)]
+    expires_after: Option<Spanned<String>>,
+    #[serde(default)]
+    min_total: Option<f64>,
+    #[serde(default)]
+    max_total: Option<f64>,
+    reason: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    until: Option<Spanned<RawUntil>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUntil {
+    on: Spanned<String>,
+    #[serde(rename = "match")]
+    match_field: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawList {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    enter: Spanned<RawTrigger>,
+    #[serde(default)]
+    leave: Option<Spanned<RawTrigger>>,
+    #[serde(default, rename = "match")]
+    match_field: Option<Spanned<String>>,
+    #[serde(default)]
+    max_duration: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrigger {
+    on: Spanned<String>,
+    #[serde(default)]
+    when: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPurpose {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    reads: Vec<Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<RawPolicyRule>,
+    #[serde(default)]
+    rank_by: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicyRule {
+    code: Spanned<String>,
+    when: Spanned<String>,
+    reason: String,
+}
+
+/// The result of checking a model: the model when it has no error, and every diagnostic.
+#[derive(Debug)]
+pub struct Checked {
+    pub model: Option<Model>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads and checks a model. `file` names it in diagnostics.
+pub fn check_model(file: &str, text: &str) -> Checked {
+    let map = SourceMap::new(file, text);
+    let raw: RawModel = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(error) => {
+            let offset = error.span().map(|span| span.start).unwrap_or(0);
+            let message = error.message().trim().to_owned();
+            return Checked {
+                model: None,
+                diagnostics: vec![map.diagnostic(Severity::Error, offset, message)],
+            };
+        }
+    };
+    let mut checker = Checker { map, diagnostics: Vec::new() };
+    let model = checker.model(raw);
+    let mut diagnostics = checker.diagnostics;
+    diagnostics.sort_by(|a, b| (a.line, a.column, a.severity).cmp(&(b.line, b.column, b.severity)));
+    let failed = diagnostics.iter().any(|d| d.severity == Severity::Error);
+    Checked {
+        model: if failed { None } else { model },
+        diagnostics,
+    }
+}
+
+struct Checker<'a> {
+    map: SourceMap<'a>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_code(code: &str) -> bool {
+    let mut chars = code.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_slug(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' || c == '_')
+}
+
+const CEL_RESERVED: &[&str] = &[
+    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function",
+    "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while",
+    "int", "double", "size", "string", "bool", "bytes", "list", "map", "type", "has",
+];
+
+impl Checker<'_> {
+    fn error(&mut self, offset: usize, message: impl Into<String>) {
+        self.diagnostics.push(self.map.diagnostic(Severity::Error, offset, message));
+    }
+
+    fn warning(&mut self, offset: usize, message: impl Into<String>) {
+        self.diagnostics.push(self.map.diagnostic(Severity::Warning, offset, message));
+    }
+
+    fn duration(&mut self, raw: &Spanned<String>) -> Option<Duration> {
+        match Duration::parse(raw.get_ref()) {
+            Ok(duration) => Some(duration),
+            Err(error) => {
+                self.error(raw.span().start, error.to_string());
+                None
+            }
+        }
+    }
+
+    fn expression_problems(&mut self, raw: &Spanned<String>, problems: Vec<ExprProblem>) {
+        for problem in problems {
+            let offset = self.map.offset_in_string(raw.span().start, problem.offset);
+            self.error(offset, problem.message);
+        }
+    }
+
+    fn read_offset(&self, raw: &Spanned<String>, read: &Read) -> usize {
+        self.map.offset_in_string(raw.span().start, read.offset)
+    }
+
+    fn model(&mut self, raw: RawModel) -> Option<Model> {
+        let scale = self.scale(&raw.scale);
+        let network = match &raw.network {
+            Some(network) => {
+                let alpha = *network.alpha.get_ref();
+                if !(0.0..1.0).contains(&alpha) {
+                    self.error(network.alpha.span().start, format!("network alpha must be in [0, 1), not {alpha}"));
+                }
+                Network { alpha }
+            }
+            None => Network { alpha: 0.0 },
+        };
+        if raw.model.name.get_ref().trim().is_empty() {
+            self.error(raw.model.name.span().start, "the model needs a name");
+        }
+        if raw.model.version.get_ref().trim().is_empty() {
+            self.error(raw.model.version.span().start, "the model needs a version");
+        }
+
+        let dimensions = self.dimensions(&raw.dimensions);
+        let event_types = self.event_types(&raw.event_types);
+        let rules = self.rules(&raw.rules, &event_types, &dimensions);
+        let lists = self.lists(&raw.lists, &event_types);
+        let purposes = self.purposes(&raw.purposes, scale.as_ref(), &dimensions, &lists);
+        let scale = scale?;
+
+        let type_count = event_types.len();
+        let mut rules_by_type = vec![Vec::new(); type_count];
+        let mut closers_by_type = vec![Vec::new(); type_count];
+        for (index, rule) in rules.iter().enumerate() {
+            rules_by_type[rule.event_type.0 as usize].push(index as RuleId);
+            if let Some(until) = &rule.until {
+                closers_by_type[until.event_type.0 as usize].push(index as RuleId);
+            }
+        }
+        let mut list_triggers_by_type = vec![Vec::new(); type_count];
+        for (index, list) in lists.iter().enumerate() {
+            list_triggers_by_type[list.enter.event_type.0 as usize].push(ListTrigger { list: index as ListId, enters: true });
+            if let Some(leave) = &list.leave {
+                list_triggers_by_type[leave.event_type.0 as usize].push(ListTrigger { list: index as ListId, enters: false });
+            }
+        }
+        Some(Model {
+            name: raw.model.name.into_inner(),
+            version: raw.model.version.into_inner(),
+            description: raw.model.description,
+            scale,
+            network,
+            dimensions,
+            event_types,
+            rules,
+            lists,
+            purposes,
+            rules_by_type,
+            closers_by_type,
+            list_triggers_by_type,
+        })
+    }
+
+    fn scale(&mut self, raw: &Spanned<RawScale>) -> Option<Scale> {
+        let at = raw.span().start;
+        let scale = raw.get_ref();
+        let mut ok = true;
+        if !(scale.min < scale.max) {
+            self.error(at, format!("the scale's min ({}) must be below its max ({})", scale.min, scale.max));
+            ok = false;
+        }
+        if !(scale.min..=scale.max).contains(&scale.base) {
+            self.error(at, format!("the base ({}) must lie within the scale [{}, {}]", scale.base, scale.min, scale.max));
+            ok = false;
+        }
+        if scale.grades.is_empty() {
+            self.error(at, "the scale needs at least one grade");
+            return None;
+        }
+        let mut names = BTreeSet::new();
+        for pair in scale.grades.windows(2) {
+            if pair[1].get_ref().min >= pair[0].get_ref().min {
+                self.error(
+                    pair[1].span().start,
+                    format!(
+                        "grades are listed best first: `{}` (min {}) must have a lower min than `{}` (min {})",
+                        pair[1].get_ref().name, pair[1].get_ref().min, pair[0].get_ref().name, pair[0].get_ref().min
+                    ),
+                );
+                ok = false;
+            }
+        }
+        for grade in &scale.grades {
+            if !names.insert(grade.get_ref().name.clone()) {
+                self.error(grade.span().start, format!("grade `{}` is declared twice", grade.get_ref().name));
+                ok = false;
+            }
+        }
+        let lowest = scale.grades.last().map(|g| g.get_ref().min).unwrap_or(0.0);
+        if lowest > scale.min {
+            self.error(
+                scale.grades[scale.grades.len() - 1].span().start,
+                format!("the lowest grade starts at {lowest}, so scores from {} up to it would have no grade; set its min to {}", scale.min, scale.min),
+            );
+            ok = false;
+        }
+        ok.then(|| Scale {
+            base: scale.base,
+            min: scale.min,
+            max: scale.max,
+            grades: scale.grades.iter().map(|g| Grade { name: g.get_ref().name.clone(), min: g.get_ref().min }).collect(),
+        })
+    }
+
+    fn dimensions(&mut self, raw: &[RawDimension]) -> Vec<Dimension> {
+        let mut dimensions: Vec<Dimension> = Vec::new();
+        for dimension in raw {
+            let name = dimension.name.get_ref();
+            if !is_identifier(name) {
+                self.error(dimension.name.span().start, format!("dimension name `{name}` must be lowercase letters, digits and `_`"));
+            }
+            if dimensions.iter().any(|d| &d.name == name) {
+                self.error(dimension.name.span().start, format!("dimension `{name}` is declared twice"));
+                continue;
+            }
+            let lower = *dimension.lower.get_ref();
+            if !(lower <= 0.0 && 0.0 <= dimension.upper) {
+                self.error(
+                    dimension.lower.span().start,
+                    format!("dimension `{name}` caps must satisfy lower <= 0 <= upper, not [{lower}, {}]", dimension.upper),
+                );
+            }
+            dimensions.push(Dimension {
+                name: name.clone(),
+                description: dimension.description.clone(),
+                lower,
+                upper: dimension.upper,
+            });
+        }
+        if dimensions.is_empty() {
+            self.error(0, "the model needs at least one [[dimensions]] entry");
+        }
+        dimensions
+    }
+
+    fn event_types(&mut self, raw: &BTreeMap<Spanned<String>, RawEventType>) -> Vec<EventType> {
+        let mut event_types = Vec::new();
+        for (name, event_type) in raw {
+            let at = name.span().start;
+            if name.get_ref() == "retraction" {
+                self.error(at, "`retraction` is built in: an event of that type withdraws an earlier one");
+            }
+            if !is_slug(name.get_ref()) {
+                self.error(at, format!("event type `{}` must be lowercase letters, digits, `.`, `-` and `_`", name.get_ref()));
+            }
+            let category_name = event_type.category.get_ref();
+            let category = match Category::from_name(category_name) {
+                Some(category) => category,
+                None => {
+                    let at = event_type.category.span().start;
+                    match protected_category(category_name) {
+                        Some(protected) => self.error(
+                            at,
+                            format!(
+                                "category `{category_name}` is {} — a protected category ({}); Standing refuses to score it",
+                                protected.category, protected.basis
+                            ),
+                        ),
+                        None => {
+                            let known: Vec<&str> = Category::ALL.iter().map(|c| c.name()).collect();
+                            self.error(at, format!("unknown category `{category_name}`; categories: {}", known.join(", ")))
+                        }
+                    }
+                    Category::Financial
+                }
+            };
+            let mut fields = Vec::new();
+            for (field_name, field_type) in &event_type.fields {
+                let at = field_name.span().start;
+                let field = field_name.get_ref();
+                if !is_identifier(field) || CEL_RESERVED.contains(&field.as_str()) {
+                    self.error(at, format!("field name `{field}` must be a lowercase identifier that is not a CEL reserved word"));
+                }
+                let ty = match field_type.get_ref() {
+                    RawFieldType::Named(type_name) => match type_name.as_str() {
+                        "string" => FieldType::String,
+                        "integer" => FieldType::Integer,
+                        "decimal" => FieldType::Decimal,
+                        "boolean" => FieldType::Boolean,
+                        "timestamp" => FieldType::Timestamp,
+                        other => {
+                            self.error(
+                                field_type.span().start,
+                                format!("unknown field type `{other}`; types: string, integer, decimal, boolean, timestamp, or an array of names for an enum"),
+                            );
+                            FieldType::String
+                        }
+                    },
+                    RawFieldType::Enum(names) => {
+                        let unique: BTreeSet<&String> = names.iter().collect();
+                        if names.is_empty() || unique.len() != names.len() {
+                            self.error(field_type.span().start, "an enum needs at least one name, each once");
+                        }
+                        FieldType::Enum(names.iter().map(|n| n.as_str().into()).collect())
+                    }
+                };
+                fields.push(Field { name: field.clone(), ty });
+            }
+            event_types.push(EventType {
+                name: name.get_ref().clone(),
+                description: event_type.description.clone(),
+                category,
+                fields,
+            });
+        }
+        if event_types.len() > u16::MAX as usize {
+            self.error(0, "a model may declare at most 65535 event types");
+        }
+        event_types
+    }
+
+    /// The protected category a field stands for, by its name or its enum values.
+    fn protected_field(field: &Field) -> Option<(crate::protected::Protected, String)> {
+        if let Some(protected) = protected_name(&field.name) {
+            return Some((protected, format!("field `{}`", field.name)));
+        }
+        if let FieldType::Enum(names) = &field.ty {
+            for name in names.iter() {
+                if let Some(protected) = protected_name(name) {
+                    return Some((protected, format!("field `{}` (its value `{name}`)", field.name)));
+                }
+            }
+        }
+        None
+    }
+
+    /// Refuses reads of fields that stand for a protected category.
+    fn check_reads(&mut self, raw: &Spanned<String>, reads: &[Read], event_type: &EventType, who: &str) {
+        for read in reads {
+            let Some(field) = event_type.fields.iter().find(|f| f.name == read.name) else { continue };
+            if let Some((protected, what)) = Self::protected_field(field) {
+                let offset = self.read_offset(raw, read);
+                self.error(
+                    offset,
+                    format!(
+                        "{who} reads {what}, which stands for {} — a protected category ({}); Standing refuses to score it",
+                        protected.category, protected.basis
+                    ),
+                );
+            }
+        }
+    }
+
+    fn field_variables(event_type: &EventType) -> Vec<Variable> {
+        event_type
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(slot, field)| Variable {
+                name: field.name.clone(),
+                kind: VariableKind::Value { ty: field.ty.clone(), slot, read: field.name.clone() },
+            })
+            .collect()
+    }
+
+    fn lookup_type(&mut self, raw: &Spanned<String>, event_types: &[EventType]) -> Option<EventTypeId> {
+        let name = raw.get_ref();
+        match event_types.iter().position(|t| &t.name == name) {
+            Some(index) => Some(EventTypeId(index as u16)),
+            None => {
+                let known: Vec<&str> = event_types.iter().map(|t| t.name.as_str()).collect();
+                self.error(raw.span().start, format!("unknown event type `{name}`; declared: {}", known.join(", ")));
+                None
+            }
+        }
+    }
+
+    fn condition(&mut self, raw: &Spanned<String>, variables: &[Variable]) -> Option<expr::Compiled<expr::BoolExpr>> {
+        match expr::compile_condition(raw.get_ref(), variables) {
+            Ok(compiled) => Some(compiled),
+            Err(problems) => {
+                self.expression_problems(raw, problems);
+                None
+            }
+        }
+    }
+
+    fn template(&mut self, raw: &Spanned<String>, event_type: &EventType) -> Template {
+        let text = raw.get_ref();
+        let mut parts = Vec::new();
+        let mut rest = text.as_str();
+        let mut consumed = 0;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(TemplatePart::Text(rest[..open].to_owned()));
+            }
+            let Some(close) = rest[open..].find('}') else {
+                let offset = self.map.offset_in_string(raw.span().start, text[..consumed + open].chars().count());
+                self.error(offset, "`{` opens a placeholder that is never closed");
+                return Template { parts };
+            };
+            let name = &rest[open + 1..open + close];
+            match event_type.field_slot(name) {
+                Some(slot) => parts.push(TemplatePart::Field { slot, ty: event_type.fields[slot].ty.clone() }),
+                None => {
+                    let offset = self.map.offset_in_string(raw.span().start, text[..consumed + open].chars().count());
+                    let known: Vec<&str> = event_type.fields.iter().map(|f| f.name.as_str()).collect();
+                    self.error(offset, format!("placeholder `{{{name}}}` names no field of `{}`; fields: {}", event_type.name, known.join(", ")));
+                }
+            }
+            consumed += open + close + 1;
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(TemplatePart::Text(rest.to_owned()));
+        }
+        Template { parts }
+    }
+
+    fn rules(&mut self, raw: &[RawRule], event_types: &[EventType], dimensions: &[Dimension]) -> Vec<Rule> {
+        let mut rules = Vec::new();
+        let mut codes = BTreeSet::new();
+        for rule in raw {
+            let code = rule.code.get_ref();
+            if !is_code(code) {
+                self.error(rule.code.span().start, format!("reason code `{code}` must be upper case letters, digits and `_`, starting with a letter"));
+            }
+            if !codes.insert(code.clone()) {
+                self.error(rule.code.span().start, format!("reason code `{code}` is used by another rule; codes are stable identifiers and must be unique"));
+            }
+            let event_type_id = self.lookup_type(&rule.on, event_types);
+            let dimension = match dimensions.iter().position(|d| &d.name == rule.dimension.get_ref()) {
+                Some(index) => Some(index as DimensionId),
+                None => {
+                    let known: Vec<&str> = dimensions.iter().map(|d| d.name.as_str()).collect();
+                    self.error(rule.dimension.span().start, format!("unknown dimension `{}`; declared: {}", rule.dimension.get_ref(), known.join(", ")));
+                    None
+                }
+            };
+            let half_life = rule.half_life.as_ref().and_then(|raw| self.duration(raw));
+            let expires_after = rule.expires_after.as_ref().and_then(|raw| self.duration(raw));
+            let (min_total, max_total) = (rule.min_total.unwrap_or(f64::NEG_INFINITY), rule.max_total.unwrap_or(f64::INFINITY));
+            if min_total > max_total {
+                self.error(rule.code.span().start, format!("rule `{code}`: min_total ({min_total}) exceeds max_total ({max_total})"));
+            }
+            let Some(event_type_id) = event_type_id else { continue };
+            let event_type = &event_types[event_type_id.0 as usize];
+            let variables = Self::field_variables(event_type);
+            let who = format!("rule `{code}`");
+
+            let when = match &rule.when {
+                Some(raw_when) => match self.condition(raw_when, &variables) {
+                    Some(compiled) => {
+                        self.check_reads(raw_when, &compiled.reads, event_type, &who);
+                        Some(compiled.expr)
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            let points_source = Spanned::new(
+                rule.points.span(),
+                match rule.points.get_ref() {
+                    RawPoints::Int(value) => value.to_string(),
+                    RawPoints::Float(value) => format!("{value:?}"),
+                    RawPoints::Expression(text) => text.clone(),
+                },
+            );
+            let points = match expr::compile_number(points_source.get_ref(), &variables) {
+                Ok(compiled) => {
+                    if matches!(rule.points.get_ref(), RawPoints::Expression(_)) {
+                        self.check_reads(&points_source, &compiled.reads, event_type, &who);
+                    }
+                    Some(compiled.expr)
+                }
+                Err(problems) => {
+                    if matches!(rule.points.get_ref(), RawPoints::Expression(_)) {
+                        self.expression_problems(&points_source, problems);
+                    } else {
+                        self.error(rule.points.span().start, "points must be a number or a CEL expression");
+                    }
+                    None
+                }
+            };
+            let reason = self.template(&rule.reason, event_type);
+            for part in &reason.parts {
+                if let TemplatePart::Field { slot, .. } = part {
+                    if let Some((protected, what)) = Self::protected_field(&event_type.fields[*slot]) {
+                        self.error(rule.reason.span().start, format!("{who}'s reason shows {what}, which stands for {} — a protected category ({})", protected.category, protected.basis));
+                    }
+                }
+            }
+            let until = rule.until.as_ref().and_then(|raw_until| {
+                let until = raw_until.get_ref();
+                let closer_id = self.lookup_type(&until.on, event_types)?;
+                let closer = &event_types[closer_id.0 as usize];
+                let field = until.match_field.get_ref();
+                let (Some(rule_slot), Some(closer_slot)) = (event_type.field_slot(field), closer.field_slot(field)) else {
+                    self.error(until.match_field.span().start, format!("`until.match` names `{field}`, which both `{}` and `{}` must declare", event_type.name, closer.name));
+                    return None;
+                };
+                if event_type.fields[rule_slot].ty != closer.fields[closer_slot].ty {
+                    self.error(until.match_field.span().start, format!("`{field}` has different types in `{}` and `{}`", event_type.name, closer.name));
+                    return None;
+                }
+                Some(Until { event_type: closer_id, rule_slot, closer_slot, field: field.clone() })
+            });
+            if rule.until.is_some() && until.is_none() {
+                continue;
+            }
+            let (Some(points), Some(dimension)) = (points, dimension) else { continue };
+            if rule.when.is_some() && when.is_none() {
+                continue;
+            }
+            rules.push(Rule {
+                code: code.clone(),
+                description: rule.description.clone(),
+                event_type: event_type_id,
+                when,
+                points,
+                dimension,
+                decay: Decay { half_life, expires_after },
+                min_total,
+                max_total,
+                reason,
+                until,
+            });
+        }
+        for event_type in event_types {
+            for field in &event_type.fields {
+                if let Some((protected, what)) = Self::protected_field(field) {
+                    let read_anywhere = raw.iter().any(|r| r.on.get_ref() == &event_type.name);
+                    if !read_anywhere {
+                        // A declared but unread protected field is still collected data.
+                        self.warning(0, format!("event type `{}` declares {what}, which stands for {}; drop it: Standing never scores it", event_type.name, protected.category));
+                    }
+                }
+            }
+        }
+        rules
+    }
+
+    fn trigger(&mut self, raw: &Spanned<RawTrigger>, event_types: &[EventType], match_field: Option<&Spanned<String>>, list: &str) -> Option<Trigger> {
+        let trigger = raw.get_ref();
+        let event_type_id = self.lookup_type(&trigger.on, event_types)?;
+        let event_type = &event_types[event_type_id.0 as usize];
+        let variables = Self::field_variables(event_type);
+        let when = match &trigger.when {
+            Some(raw_when) => {
+                let compiled = self.condition(raw_when, &variables)?;
+                self.check_reads(raw_when, &compiled.reads, event_type, &format!("list `{list}`"));
+                Some(compiled.expr)
+            }
+            None => None,
+        };
+        let match_slot = match match_field {
+            Some(field) => match event_type.field_slot(field.get_ref()) {
+                Some(slot) => Some(slot),
+                None => {
+                    self.error(field.span().start, format!("list `{list}` matches on `{}`, which `{}` does not declare", field.get_ref(), event_type.name));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        Some(Trigger { event_type: event_type_id, when, match_slot })
+    }
+
+    fn lists(&mut self, raw: &[RawList], event_types: &[EventType]) -> Vec<List> {
+        let mut lists: Vec<List> = Vec::new();
+        for list in raw {
+            let name = list.name.get_ref();
+            if !is_slug(name) {
+                self.error(list.name.span().start, format!("list name `{name}` must be lowercase letters, digits, `.`, `-` and `_`"));
+            }
+            if lists.iter().any(|l| &l.name == name) {
+                self.error(list.name.span().start, format!("list `{name}` is declared twice"));
+            }
+            let max_duration = match &list.max_duration {
+                Some(raw) => self.duration(raw),
+                None => {
+                    self.error(list.name.span().start, format!("list `{name}` needs a max_duration: nobody stays on a list forever"));
+                    None
+                }
+            };
+            let enter = self.trigger(&list.enter, event_types, list.match_field.as_ref(), name);
+            let leave = list.leave.as_ref().map(|raw| self.trigger(raw, event_types, list.match_field.as_ref(), name));
+            let (Some(enter), Some(max_duration)) = (enter, max_duration) else { continue };
+            let leave = match leave {
+                Some(Some(leave)) => Some(leave),
+                Some(None) => continue,
+                None => None,
+            };
+            lists.push(List {
+                name: name.clone(),
+                description: list.description.clone(),
+                enter,
+                leave,
+                match_field: list.match_field.as_ref().map(|f| f.get_ref().clone()),
+                max_duration,
+            });
+        }
+        lists
+    }
+
+    fn policy_variables(scale: Option<&Scale>, dimensions: &[Dimension], lists: &[List]) -> Vec<Variable> {
+        let grades: Box<[Box<str>]> = scale
+            .map(|s| s.grades.iter().map(|g| g.name.as_str().into()).collect())
+            .unwrap_or_default();
+        let mut variables = vec![
+            Variable { name: "score".into(), kind: VariableKind::Value { ty: FieldType::Decimal, slot: 0, read: "score".into() } },
+            Variable { name: "grade".into(), kind: VariableKind::Value { ty: FieldType::Enum(grades), slot: 1, read: "grade".into() } },
+        ];
+        let dimension_members = dimensions
+            .iter()
+            .enumerate()
+            .map(|(index, d)| Member { name: d.name.clone(), ty: FieldType::Decimal, slot: 2 + index, read: format!("dimension.{}", d.name) })
+            .collect();
+        variables.push(Variable { name: "dimensions".into(), kind: VariableKind::Namespace { members: dimension_members } });
+        let list_members = lists
+            .iter()
+            .enumerate()
+            .map(|(index, l)| Member { name: l.name.clone(), ty: FieldType::Boolean, slot: 2 + dimensions.len() + index, read: format!("list.{}", l.name) })
+            .collect();
+        variables.push(Variable { name: "lists".into(), kind: VariableKind::Set { members: list_members } });
+        variables
+    }
+
+    fn purposes(&mut self, raw: &[RawPurpose], scale: Option<&Scale>, dimensions: &[Dimension], lists: &[List]) -> Vec<Purpose> {
+        let variables = Self::policy_variables(scale, dimensions, lists);
+        let mut purposes: Vec<Purpose> = Vec::new();
+        for purpose in raw {
+            let name = purpose.name.get_ref();
+            if !is_slug(name) {
+                self.error(purpose.name.span().start, format!("purpose name `{name}` must be lowercase letters, digits, `.`, `-` and `_`"));
+            }
+            if purposes.iter().any(|p| &p.name == name) {
+                self.error(purpose.name.span().start, format!("purpose `{name}` is declared twice"));
+            }
+            let mut reads = Vec::new();
+            for read in &purpose.reads {
+                let what = read.get_ref();
+                let known = match what.split_once('.') {
+                    None => what == "score" || what == "grade",
+                    Some(("dimension", dimension)) => dimensions.iter().any(|d| d.name == dimension),
+                    Some(("list", list)) => lists.iter().any(|l| l.name == list),
+                    Some(_) => false,
+                };
+                if !known {
+                    self.error(read.span().start, format!("purpose `{name}` declares it reads `{what}`, which is not `score`, `grade`, `dimension.NAME` or `list.NAME` of this model"));
+                }
+                reads.push(what.clone());
+            }
+            let mut deny = Vec::new();
+            let mut codes = BTreeSet::new();
+            for rule in &purpose.deny {
+                if !is_code(rule.code.get_ref()) {
+                    self.error(rule.code.span().start, format!("reason code `{}` must be upper case letters, digits and `_`", rule.code.get_ref()));
+                }
+                if !codes.insert(rule.code.get_ref().clone()) {
+                    self.error(rule.code.span().start, format!("reason code `{}` is used twice in purpose `{name}`", rule.code.get_ref()));
+                }
+                let Some(compiled) = self.condition(&rule.when, &variables) else { continue };
+                for read in &compiled.reads {
+                    if !reads.contains(&read.name) {
+                        let offset = self.read_offset(&rule.when, read);
+                        self.error(offset, format!("purpose `{name}` reads `{}`, which its `reads` does not declare: a purpose sees only what it is bound to", read.name));
+                    }
+                }
+                deny.push(PolicyRule { code: rule.code.get_ref().clone(), when: compiled.expr, reason: rule.reason.clone() });
+            }
+            let rank_by_score = match &purpose.rank_by {
+                Some(rank_by) if rank_by.get_ref() == "score" => {
+                    if !reads.iter().any(|r| r == "score") {
+                        self.error(rank_by.span().start, format!("purpose `{name}` ranks by score, so its `reads` must declare `score`"));
+                    }
+                    true
+                }
+                Some(rank_by) => {
+                    self.error(rank_by.span().start, format!("purpose `{name}` can rank by `score` only, not `{}`", rank_by.get_ref()));
+                    false
+                }
+                None => false,
+            };
+            purposes.push(Purpose {
+                name: name.clone(),
+                description: purpose.description.clone(),
+                reads,
+                deny,
+                rank_by_score,
+            });
+        }
+        purposes
+    }
+}

@@ -1,0 +1,280 @@
+//! A checked model: the compiled form the engine runs.
+
+use crate::expr::{BoolExpr, NumberExpr};
+use standing_core::{Category, Duration, EventTypeId, FieldType, FieldValue, Timestamp};
+
+pub type RuleId = u16;
+pub type ListId = u16;
+pub type DimensionId = u16;
+
+/// A checked model. Built only by [`crate::check_model`], so every reference in it resolves.
+#[derive(Debug)]
+pub struct Model {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub scale: Scale,
+    pub network: Network,
+    pub dimensions: Vec<Dimension>,
+    pub event_types: Vec<EventType>,
+    pub rules: Vec<Rule>,
+    pub lists: Vec<List>,
+    pub purposes: Vec<Purpose>,
+    /// For each event type, the rules it triggers, in model order.
+    pub rules_by_type: Vec<Vec<RuleId>>,
+    /// For each event type, the rules whose contributions it ends (`until`).
+    pub closers_by_type: Vec<Vec<RuleId>>,
+    /// For each event type, the lists it enters or leaves.
+    pub list_triggers_by_type: Vec<Vec<ListTrigger>>,
+}
+
+impl Model {
+    /// `name@version`, the label stamped on every score and decision.
+    pub fn version_label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    pub fn event_type_id(&self, name: &str) -> Option<EventTypeId> {
+        self.event_types
+            .iter()
+            .position(|event_type| event_type.name == name)
+            .map(|index| EventTypeId(index as u16))
+    }
+
+    pub fn event_type(&self, id: EventTypeId) -> &EventType {
+        &self.event_types[id.0 as usize]
+    }
+
+    pub fn purpose(&self, name: &str) -> Option<&Purpose> {
+        self.purposes.iter().find(|purpose| purpose.name == name)
+    }
+
+    pub fn dimension_id(&self, name: &str) -> Option<DimensionId> {
+        self.dimensions.iter().position(|d| d.name == name).map(|i| i as DimensionId)
+    }
+}
+
+/// How behaviour points become a score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scale {
+    pub base: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Best first; each grade holds scores at or above its `min` and below the previous grade's.
+    pub grades: Vec<Grade>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grade {
+    pub name: String,
+    pub min: f64,
+}
+
+impl Scale {
+    /// The index into `grades` of the grade a score falls in.
+    pub fn grade_index(&self, score: f64) -> usize {
+        self.grades
+            .iter()
+            .position(|grade| score >= grade.min)
+            .unwrap_or(self.grades.len() - 1)
+    }
+
+    pub fn clamp(&self, value: f64) -> f64 {
+        value.clamp(self.min, self.max)
+    }
+}
+
+/// The social-graph part of the score; `alpha` 0 leaves scores to behaviour alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    pub alpha: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dimension {
+    pub name: String,
+    pub description: String,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventType {
+    pub name: String,
+    pub description: String,
+    pub category: Category,
+    /// Declared fields in slot order.
+    pub fields: Vec<Field>,
+}
+
+impl EventType {
+    pub fn field_slot(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|field| field.name == name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub ty: FieldType,
+}
+
+/// How a rule's points fade with the age of the event.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Decay {
+    pub half_life: Option<Duration>,
+    pub expires_after: Option<Duration>,
+}
+
+impl Decay {
+    /// The share of the awarded points that still counts `age` after the event; 0 before it.
+    pub fn factor(&self, age: i64) -> f64 {
+        if age < 0 {
+            return 0.0;
+        }
+        if let Some(expiry) = self.expires_after {
+            if age >= expiry.0 {
+                return 0.0;
+            }
+        }
+        match self.half_life {
+            Some(half_life) => (-(age as f64) / half_life.0 as f64).exp2(),
+            None => 1.0,
+        }
+    }
+
+    /// When the points stop counting altogether, if they do.
+    pub fn expiry(&self, occurred_at: Timestamp) -> Option<Timestamp> {
+        self.expires_after.map(|span| occurred_at.saturating_add(span))
+    }
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub code: String,
+    pub description: String,
+    pub event_type: EventTypeId,
+    pub when: Option<BoolExpr>,
+    pub points: NumberExpr,
+    pub dimension: DimensionId,
+    pub decay: Decay,
+    /// Bounds on the sum of this rule's current points for one subject.
+    pub min_total: f64,
+    pub max_total: f64,
+    pub reason: Template,
+    pub until: Option<Until>,
+}
+
+/// A later event that ends a rule's contributions: a settlement ends a default's points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Until {
+    pub event_type: EventTypeId,
+    /// The field both events carry; the closing event ends contributions with an equal value.
+    pub rule_slot: usize,
+    pub closer_slot: usize,
+    pub field: String,
+}
+
+#[derive(Debug)]
+pub struct List {
+    pub name: String,
+    pub description: String,
+    pub enter: Trigger,
+    pub leave: Option<Trigger>,
+    /// The field that ties a leaving event to its entry (a case number); without it, a leaving
+    /// event ends every entry.
+    pub match_field: Option<String>,
+    pub max_duration: Duration,
+}
+
+#[derive(Debug)]
+pub struct Trigger {
+    pub event_type: EventTypeId,
+    pub when: Option<BoolExpr>,
+    /// The slot of the list's match field in this event type.
+    pub match_slot: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListTrigger {
+    pub list: ListId,
+    pub enters: bool,
+}
+
+/// A consumer's purpose: what it may read and when it is refused.
+#[derive(Debug)]
+pub struct Purpose {
+    pub name: String,
+    pub description: String,
+    /// What the purpose may read: `score`, `grade`, `dimension.NAME`, `list.NAME`.
+    pub reads: Vec<String>,
+    pub deny: Vec<PolicyRule>,
+    /// Whether the purpose ranks subjects by score.
+    pub rank_by_score: bool,
+}
+
+impl Purpose {
+    pub fn may_read(&self, what: &str) -> bool {
+        self.reads.iter().any(|read| read == what)
+    }
+}
+
+#[derive(Debug)]
+pub struct PolicyRule {
+    pub code: String,
+    pub when: BoolExpr,
+    pub reason: String,
+}
+
+/// The values a policy sees, in slot order: score, grade, each dimension, each list.
+pub fn policy_values(score: f64, grade: usize, dimensions: &[f64], listed: &[bool]) -> Vec<FieldValue> {
+    let mut values = Vec::with_capacity(2 + dimensions.len() + listed.len());
+    values.push(FieldValue::Dec(score));
+    values.push(FieldValue::Enum(grade as u16));
+    values.extend(dimensions.iter().map(|points| FieldValue::Dec(*points)));
+    values.extend(listed.iter().map(|listed| FieldValue::Bool(*listed)));
+    values
+}
+
+/// A reason text with `{field}` placeholders, filled from the event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TemplatePart {
+    Text(String),
+    Field { slot: usize, ty: FieldType },
+}
+
+impl Template {
+    pub fn render(&self, values: &[FieldValue]) -> String {
+        let mut text = String::new();
+        for part in &self.parts {
+            match part {
+                TemplatePart::Text(literal) => text.push_str(literal),
+                TemplatePart::Field { slot, ty } => match (values.get(*slot), ty) {
+                    (Some(FieldValue::Str(value)), _) => text.push_str(value),
+                    (Some(FieldValue::Int(value)), _) => text.push_str(&value.to_string()),
+                    (Some(FieldValue::Dec(value)), _) => text.push_str(&format_decimal(*value)),
+                    (Some(FieldValue::Bool(value)), _) => text.push_str(if *value { "yes" } else { "no" }),
+                    (Some(FieldValue::Time(value)), _) => text.push_str(&value.date_string()),
+                    (Some(FieldValue::Enum(index)), FieldType::Enum(names)) => {
+                        text.push_str(names.get(*index as usize).map(|n| &**n).unwrap_or("?"))
+                    }
+                    _ => text.push('?'),
+                },
+            }
+        }
+        text
+    }
+}
+
+fn format_decimal(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
