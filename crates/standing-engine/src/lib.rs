@@ -1,1 +1,16 @@
-//! stub
+//! Standing's scoring engine: a pure, deterministic state machine.
+//!
+//! [`Engine::apply`] takes ordered events and evaluates the model's rules on them; the engine
+//! keeps, per subject, every contribution with its occurred and recorded times, so it can score
+//! a subject at any instant, as known at any instant, and explain the score. Served scores are
+//! cached as of the engine's clock, which only moves when the caller says so
+//! ([`Engine::advance_clock`]); time is always an argument, never read.
+//!
+//! Invariant: the same model and the same ordered events give the same scores bit for bit,
+//! whatever the thread count. Sums run in event order within a subject; parallel work is split
+//! by subject and never merges floating-point values across threads.
+
+mod intern;
+mod state;
+
+pub use state::{ApplyOutcome, ApplyReport, Engine, EngineStats, RankedSubject};

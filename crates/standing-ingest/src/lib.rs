@@ -1,1 +1,255 @@
-//! stub
+//! Standing's intake: events in their wire form (one JSON object per line) checked against a
+//! model into typed [`Event`]s. A record is parsed once here; nothing downstream re-checks it.
+//!
+//! The wire form:
+//!
+//! ```json
+//! {"id":"pay-000123","source":"payments","subject":"p-42","type":"payment.late",
+//!  "occurred_at":"2026-03-01T10:00:00Z","fields":{"amount":1200,"days_late":35}}
+//! ```
+
+use serde::Deserialize;
+use standing_core::{Event, EventBody, FieldType, FieldValue, Timestamp};
+use standing_rules::Model;
+use std::io::BufRead;
+
+/// The largest record accepted, in bytes.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// The longest id, source or subject accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Why a record was rejected.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    #[error("not valid UTF-8")]
+    InvalidUtf8,
+    #[error("record is {0} bytes; the limit is {MAX_RECORD_BYTES}")]
+    Oversize(usize),
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("`{field}` must not be empty or longer than {MAX_ID_BYTES} bytes")]
+    BadId { field: &'static str },
+    #[error("unknown event type `{0}`")]
+    UnknownType(String),
+    #[error("field `{0}` is missing")]
+    MissingField(String),
+    #[error("field `{0}` is not declared for this event type")]
+    UnknownField(String),
+    #[error("field `{field}` must be {expected}, not {found}")]
+    WrongType { field: String, expected: String, found: String },
+    #[error("`{field}`: {message}")]
+    BadTime { field: String, message: String },
+}
+
+/// A rejected record and where it was.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejection {
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    pub error: RecordError,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.error)
+    }
+}
+
+/// How `recorded_at` is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordedAt {
+    /// Stamped with this instant: live intake.
+    Stamp(Timestamp),
+    /// Taken from the record when it has one, else stamped: imports of history already recorded.
+    FromRecordOr(Timestamp),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEvent {
+    id: String,
+    source: String,
+    subject: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    occurred_at: String,
+    #[serde(default)]
+    recorded_at: Option<String>,
+    #[serde(default)]
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+fn json_kind(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Null => "null".into(),
+        serde_json::Value::Bool(_) => "a boolean".into(),
+        serde_json::Value::Number(n) if n.is_i64() => "an integer".into(),
+        serde_json::Value::Number(_) => "a number".into(),
+        serde_json::Value::String(_) => "a string".into(),
+        serde_json::Value::Array(_) => "an array".into(),
+        serde_json::Value::Object(_) => "an object".into(),
+    }
+}
+
+fn check_id(value: &str, field: &'static str) -> Result<(), RecordError> {
+    if value.is_empty() || value.len() > MAX_ID_BYTES {
+        Err(RecordError::BadId { field })
+    } else {
+        Ok(())
+    }
+}
+
+fn time(value: &str, field: &str) -> Result<Timestamp, RecordError> {
+    Timestamp::parse(value).map_err(|error| RecordError::BadTime { field: field.to_owned(), message: error.to_string() })
+}
+
+fn field_value(name: &str, ty: &FieldType, value: &serde_json::Value) -> Result<FieldValue, RecordError> {
+    let wrong = |expected: &str| RecordError::WrongType { field: name.to_owned(), expected: expected.to_owned(), found: json_kind(value) };
+    match ty {
+        FieldType::String => value.as_str().map(|s| FieldValue::Str(s.into())).ok_or_else(|| wrong("a string")),
+        FieldType::Integer => value.as_i64().map(FieldValue::Int).ok_or_else(|| wrong("an integer")),
+        FieldType::Decimal => value
+            .as_f64()
+            .filter(|number| number.is_finite())
+            .map(FieldValue::Dec)
+            .ok_or_else(|| wrong("a number")),
+        FieldType::Boolean => value.as_bool().map(FieldValue::Bool).ok_or_else(|| wrong("a boolean")),
+        FieldType::Timestamp => {
+            let text = value.as_str().ok_or_else(|| wrong("an RFC 3339 timestamp string"))?;
+            time(text, &format!("fields.{name}")).map(FieldValue::Time)
+        }
+        FieldType::Enum(names) => {
+            let text = value.as_str().ok_or_else(|| wrong(&format!("one of {}", names.join(", "))))?;
+            names
+                .iter()
+                .position(|candidate| &**candidate == text)
+                .map(|index| FieldValue::Enum(index as u16))
+                .ok_or_else(|| RecordError::WrongType {
+                    field: name.to_owned(),
+                    expected: format!("one of {}", names.join(", ")),
+                    found: format!("`{text}`"),
+                })
+        }
+    }
+}
+
+/// Checks one record against `model`.
+pub fn parse_record(model: &Model, record: &[u8], recorded: RecordedAt) -> Result<Event, RecordError> {
+    if record.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::Oversize(record.len()));
+    }
+    let text = std::str::from_utf8(record).map_err(|_| RecordError::InvalidUtf8)?;
+    let wire: WireEvent = serde_json::from_str(text).map_err(|error| RecordError::MalformedJson(error.to_string()))?;
+    check_id(&wire.id, "id")?;
+    check_id(&wire.source, "source")?;
+    check_id(&wire.subject, "subject")?;
+    let occurred_at = time(&wire.occurred_at, "occurred_at")?;
+    let recorded_at = match (recorded, &wire.recorded_at) {
+        (RecordedAt::Stamp(now), _) | (RecordedAt::FromRecordOr(now), None) => now,
+        (RecordedAt::FromRecordOr(_), Some(text)) => time(text, "recorded_at")?,
+    };
+    let body = if wire.event_type == "retraction" {
+        let mut event_id = None;
+        let mut reason = None;
+        for (name, value) in &wire.fields {
+            let slot = match name.as_str() {
+                "event" => &mut event_id,
+                "reason" => &mut reason,
+                _ => return Err(RecordError::UnknownField(name.clone())),
+            };
+            *slot = Some(value.as_str().ok_or_else(|| RecordError::WrongType {
+                field: name.clone(),
+                expected: "a string".into(),
+                found: json_kind(value),
+            })?);
+        }
+        let event_id = event_id.ok_or_else(|| RecordError::MissingField("event".into()))?;
+        check_id(event_id, "fields.event")?;
+        EventBody::Retraction { event_id: event_id.into(), reason: reason.unwrap_or("").into() }
+    } else {
+        let type_id = model.event_type_id(&wire.event_type).ok_or_else(|| RecordError::UnknownType(wire.event_type.clone()))?;
+        let event_type = model.event_type(type_id);
+        if let Some(unknown) = wire.fields.keys().find(|name| event_type.field_slot(name).is_none()) {
+            return Err(RecordError::UnknownField(unknown.clone()));
+        }
+        let fields = event_type
+            .fields
+            .iter()
+            .map(|field| {
+                let value = wire.fields.get(&field.name).ok_or_else(|| RecordError::MissingField(field.name.clone()))?;
+                field_value(&field.name, &field.ty, value)
+            })
+            .collect::<Result<Box<[FieldValue]>, _>>()?;
+        EventBody::Fact { event_type: type_id, fields }
+    };
+    Ok(Event {
+        source: wire.source.into(),
+        id: wire.id.into(),
+        subject: wire.subject.into(),
+        occurred_at,
+        recorded_at,
+        body,
+    })
+}
+
+/// Events read from one NDJSON input, and every record rejected with its line.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub rejected: Vec<Rejection>,
+}
+
+/// Reads NDJSON from `reader`. Blank lines are skipped. I/O failures are returned as errors;
+/// bad records are collected in [`Batch::rejected`].
+pub fn read_ndjson(model: &Model, file: &str, reader: impl BufRead, recorded: RecordedAt) -> std::io::Result<Batch> {
+    let mut batch = Batch::default();
+    let mut reader = reader;
+    let mut line = Vec::new();
+    let mut number = 0;
+    loop {
+        line.clear();
+        let read = (&mut reader).take(MAX_RECORD_BYTES as u64 + 1).read_until(b'\n', &mut line)?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        if line.len() > MAX_RECORD_BYTES && !line.ends_with(b"\n") {
+            // Skip the rest of an oversize line without holding it in memory.
+            let mut skipped = line.len();
+            loop {
+                let buffer = reader.fill_buf()?;
+                if buffer.is_empty() {
+                    break;
+                }
+                match buffer.iter().position(|b| *b == b'\n') {
+                    Some(end) => {
+                        skipped += end;
+                        reader.consume(end + 1);
+                        break;
+                    }
+                    None => {
+                        let length = buffer.len();
+                        skipped += length;
+                        reader.consume(length);
+                    }
+                }
+            }
+            batch.rejected.push(Rejection { file: file.to_owned(), line: number, error: RecordError::Oversize(skipped) });
+            continue;
+        }
+        let record = line.strip_suffix(b"\n").unwrap_or(&line);
+        let record = record.strip_suffix(b"\r").unwrap_or(record);
+        if record.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse_record(model, record, recorded) {
+            Ok(event) => batch.events.push(event),
+            Err(error) => batch.rejected.push(Rejection { file: file.to_owned(), line: number, error }),
+        }
+    }
+    Ok(batch)
+}
+
+use std::io::Read as _;

@@ -1,0 +1,683 @@
+//! The engine's state: interned subjects and events, every subject's entries, cached scores.
+
+use crate::intern::Interner;
+use rayon::prelude::*;
+use standing_core::{
+    Contribution, Decision, DecisionReason, DimensionScore, Event, EventBody, Explanation,
+    FieldValue, ListMembership, ReasonImpact, Score, Timestamp, Verdict,
+};
+use standing_rules::{Model, policy_values};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+/// "Never": an entry not retracted has `retracted_at == NEVER`.
+const NEVER: i64 = i64::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EntryKind {
+    /// Points awarded by rule `index`.
+    Contribution,
+    /// Ends the contributions of rule `index` with the same key (a settlement).
+    Close,
+    /// Enters list `index`.
+    ListEnter,
+    /// Leaves list `index` (entries with the same key, or all when the list has no match field).
+    ListLeave,
+}
+
+/// One thing an event did to a subject. 48 bytes.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    occurred_at: i64,
+    recorded_at: i64,
+    /// The recorded time of the retraction that withdrew the event, or `NEVER`.
+    retracted_at: i64,
+    points: f64,
+    /// A hash of the match field's value, tying closes and leaves to what they end.
+    key: u64,
+    event: u32,
+    index: u16,
+    kind: EntryKind,
+}
+
+impl Entry {
+    /// Whether the entry counts for occurred-time `at` as known at `known`.
+    #[inline]
+    fn visible(&self, at: i64, known: i64) -> bool {
+        self.occurred_at <= at
+            && self.recorded_at <= known
+            && (self.retracted_at == NEVER || self.retracted_at > known)
+    }
+}
+
+/// What happened to one applied event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Accepted,
+    /// The source already sent an event with this id; nothing changed.
+    Duplicate,
+    /// A retraction whose target this source never sent; nothing changed.
+    UnknownRetractionTarget,
+    /// A retraction naming another subject's event; nothing changed.
+    RetractionSubjectMismatch,
+    /// A model limit was reached (more than 65,535 sources, or 4 GiB of ids); nothing changed.
+    CapacityExceeded,
+}
+
+/// What an [`Engine::apply`] call did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ApplyReport {
+    pub outcomes: Vec<ApplyOutcome>,
+    /// Rules whose condition or points failed on an event (CEL runtime errors such as overflow).
+    pub rule_errors: u64,
+    /// Subjects whose served score or grade changed, in first-touched order.
+    pub changed: Vec<ScoreChange>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreChange {
+    pub subject: Box<str>,
+    pub before: f64,
+    pub after: f64,
+    pub grade_before: Box<str>,
+    pub grade_after: Box<str>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RankedSubject {
+    pub subject: Box<str>,
+    pub score: f64,
+    pub grade: Box<str>,
+}
+
+/// Sizes, for memory reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineStats {
+    pub subjects: usize,
+    pub events: usize,
+    pub entries: usize,
+    /// Bytes held per subject whatever its history: interned id, state header, cached score.
+    pub subject_bytes: usize,
+    /// Bytes held for entries, event ids and event fields.
+    pub accumulator_bytes: usize,
+}
+
+/// Scratch space for scoring one subject, reused across subjects.
+struct Scratch {
+    rule_totals: Vec<f64>,
+    dimension_totals: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(model: &Model) -> Self {
+        Scratch {
+            rule_totals: vec![0.0; model.rules.len()],
+            dimension_totals: vec![0.0; model.dimensions.len()],
+        }
+    }
+}
+
+/// The deterministic scoring state machine. See the crate docs.
+pub struct Engine {
+    model: Arc<Model>,
+    version_label: Box<str>,
+    subjects: Interner,
+    entries: Vec<Vec<Entry>>,
+    scores: Vec<f64>,
+    grades: Vec<u8>,
+    sources: Interner,
+    /// Keyed by the source index (2 bytes) followed by the event id.
+    events: Interner,
+    event_subjects: Vec<u32>,
+    /// The fields of events that left entries, for reason texts.
+    event_fields: Vec<Option<Box<[FieldValue]>>>,
+    clock: Timestamp,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("model", &self.version_label)
+            .field("subjects", &self.subjects.len())
+            .field("events", &self.events.len())
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+fn key_of(value: Option<&FieldValue>) -> u64 {
+    // SipHash with fixed keys: the same value hashes the same in every process.
+    let mut hasher = DefaultHasher::new();
+    match value {
+        Some(FieldValue::Str(text)) => text.hash(&mut hasher),
+        Some(FieldValue::Int(number)) => number.hash(&mut hasher),
+        Some(FieldValue::Dec(number)) => number.to_bits().hash(&mut hasher),
+        Some(FieldValue::Bool(flag)) => flag.hash(&mut hasher),
+        Some(FieldValue::Time(instant)) => instant.0.hash(&mut hasher),
+        Some(FieldValue::Enum(index)) => index.hash(&mut hasher),
+        None => return 0,
+    }
+    hasher.finish()
+}
+
+fn event_key(source: u16, id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(2 + id.len());
+    key.extend_from_slice(&source.to_le_bytes());
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// The behaviour score of one subject's entries at `at` as known at `known`; fills `scratch`
+/// with the capped rule and dimension totals.
+fn behaviour(model: &Model, entries: &[Entry], at: i64, known: i64, scratch: &mut Scratch) -> f64 {
+    scratch.rule_totals.fill(0.0);
+    scratch.dimension_totals.fill(0.0);
+    let mut any_close = false;
+    for entry in entries {
+        if entry.kind == EntryKind::Close {
+            any_close = true;
+            break;
+        }
+    }
+    for entry in entries {
+        if entry.kind != EntryKind::Contribution || !entry.visible(at, known) {
+            continue;
+        }
+        let rule = &model.rules[entry.index as usize];
+        if any_close && rule.until.is_some() && is_closed(entries, entry, at, known) {
+            continue;
+        }
+        scratch.rule_totals[entry.index as usize] += entry.points * rule.decay.factor(at - entry.occurred_at);
+    }
+    for (rule, total) in model.rules.iter().zip(scratch.rule_totals.iter_mut()) {
+        *total = total.clamp(rule.min_total, rule.max_total);
+        scratch.dimension_totals[rule.dimension as usize] += *total;
+    }
+    let mut value = model.scale.base;
+    for (dimension, total) in model.dimensions.iter().zip(scratch.dimension_totals.iter_mut()) {
+        *total = total.clamp(dimension.lower, dimension.upper);
+        value += *total;
+    }
+    value
+}
+
+fn is_closed(entries: &[Entry], contribution: &Entry, at: i64, known: i64) -> bool {
+    entries.iter().any(|close| {
+        close.kind == EntryKind::Close
+            && close.index == contribution.index
+            && close.key == contribution.key
+            && close.occurred_at >= contribution.occurred_at
+            && close.visible(at, known)
+    })
+}
+
+/// The list entries in force at `at` as known at `known`: (list, entry).
+fn memberships<'e>(model: &Model, entries: &'e [Entry], at: i64, known: i64) -> Vec<(u16, &'e Entry)> {
+    let mut members = Vec::new();
+    for entry in entries {
+        if entry.kind != EntryKind::ListEnter || !entry.visible(at, known) {
+            continue;
+        }
+        let list = &model.lists[entry.index as usize];
+        if at >= entry.occurred_at.saturating_add(list.max_duration.0) {
+            continue;
+        }
+        let left = entries.iter().any(|leave| {
+            leave.kind == EntryKind::ListLeave
+                && leave.index == entry.index
+                && (list.match_field.is_none() || leave.key == entry.key)
+                && leave.occurred_at >= entry.occurred_at
+                && leave.visible(at, known)
+        });
+        if !left {
+            members.push((entry.index, entry));
+        }
+    }
+    members
+}
+
+impl Engine {
+    /// An empty engine for `model`, its clock at `clock`.
+    pub fn new(model: Arc<Model>, clock: Timestamp) -> Self {
+        Engine {
+            version_label: model.version_label().into(),
+            model,
+            subjects: Interner::default(),
+            entries: Vec::new(),
+            scores: Vec::new(),
+            grades: Vec::new(),
+            sources: Interner::default(),
+            events: Interner::default(),
+            event_subjects: Vec::new(),
+            event_fields: Vec::new(),
+            clock,
+        }
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn clock(&self) -> Timestamp {
+        self.clock
+    }
+
+    pub fn subject_count(&self) -> usize {
+        self.subjects.len()
+    }
+
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Applies events in order and rescores the subjects they touched at the engine's clock.
+    pub fn apply(&mut self, events: &[Event]) -> ApplyReport {
+        let mut report = ApplyReport { outcomes: Vec::with_capacity(events.len()), ..Default::default() };
+        let mut touched: Vec<u32> = Vec::new();
+        for event in events {
+            let outcome = self.apply_one(event, &mut touched, &mut report.rule_errors);
+            report.outcomes.push(outcome);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        let mut scratch = Scratch::new(&self.model);
+        for subject in touched {
+            let index = subject as usize;
+            let (before, grade_before) = (self.scores[index], self.grades[index]);
+            let after = self.model.scale.clamp(behaviour(&self.model, &self.entries[index], self.clock.0, NEVER, &mut scratch));
+            let grade_after = self.model.scale.grade_index(after) as u8;
+            self.scores[index] = after;
+            self.grades[index] = grade_after;
+            if before.to_bits() != after.to_bits() || grade_before != grade_after {
+                report.changed.push(ScoreChange {
+                    subject: self.subjects.get(subject).into(),
+                    before,
+                    after,
+                    grade_before: self.grade_name(grade_before).into(),
+                    grade_after: self.grade_name(grade_after).into(),
+                });
+            }
+        }
+        report
+    }
+
+    fn grade_name(&self, grade: u8) -> &str {
+        &self.model.scale.grades[grade as usize].name
+    }
+
+    fn subject_index(&mut self, subject: &str) -> u32 {
+        let (index, new) = self.subjects.intern(subject.as_bytes());
+        if new {
+            let base = self.model.scale.clamp(self.model.scale.base);
+            self.entries.push(Vec::new());
+            self.scores.push(base);
+            self.grades.push(self.model.scale.grade_index(base) as u8);
+        }
+        index
+    }
+
+    fn apply_one(&mut self, event: &Event, touched: &mut Vec<u32>, rule_errors: &mut u64) -> ApplyOutcome {
+        let source = match self.sources.find(event.source.as_bytes()) {
+            Some(index) => index,
+            None if self.sources.len() < u16::MAX as usize => self.sources.intern(event.source.as_bytes()).0,
+            None => return ApplyOutcome::CapacityExceeded,
+        } as u16;
+        let key = event_key(source, &event.id);
+        if self.events.find(&key).is_some() {
+            return ApplyOutcome::Duplicate;
+        }
+        let target = match &event.body {
+            EventBody::Retraction { event_id, .. } => match self.events.find(&event_key(source, event_id)) {
+                None => return ApplyOutcome::UnknownRetractionTarget,
+                Some(target) => {
+                    let target_subject = self.event_subjects[target as usize];
+                    if self.subjects.get(target_subject) != &*event.subject {
+                        return ApplyOutcome::RetractionSubjectMismatch;
+                    }
+                    Some(target)
+                }
+            },
+            EventBody::Fact { .. } => None,
+        };
+        if self.events.heap_bytes() > (u32::MAX as usize) - key.len() - 1024 {
+            return ApplyOutcome::CapacityExceeded;
+        }
+        let (event_index, _) = self.events.intern(&key);
+        let subject = self.subject_index(&event.subject);
+        self.event_subjects.push(subject);
+        self.event_fields.push(None);
+        touched.push(subject);
+        let entries = &mut self.entries[subject as usize];
+        match &event.body {
+            EventBody::Retraction { .. } => {
+                let target = target.unwrap_or(u32::MAX);
+                for entry in entries.iter_mut().filter(|entry| entry.event == target) {
+                    entry.retracted_at = entry.retracted_at.min(event.recorded_at.0);
+                }
+            }
+            EventBody::Fact { event_type, fields } => {
+                let model = &*self.model;
+                let type_index = event_type.0 as usize;
+                let before = entries.len();
+                let template = Entry {
+                    occurred_at: event.occurred_at.0,
+                    recorded_at: event.recorded_at.0,
+                    retracted_at: NEVER,
+                    points: 0.0,
+                    key: 0,
+                    event: event_index,
+                    index: 0,
+                    kind: EntryKind::Contribution,
+                };
+                for &rule_id in &model.rules_by_type[type_index] {
+                    let rule = &model.rules[rule_id as usize];
+                    if let Some(condition) = &rule.when {
+                        match condition.eval(fields) {
+                            Ok(true) => {}
+                            Ok(false) => continue,
+                            Err(_) => {
+                                *rule_errors += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    let points = match rule.points.eval(fields) {
+                        Ok(points) if points.is_finite() => points,
+                        _ => {
+                            *rule_errors += 1;
+                            continue;
+                        }
+                    };
+                    let key = rule.until.as_ref().map_or(0, |until| key_of(fields.get(until.rule_slot)));
+                    entries.push(Entry { points, key, index: rule_id, ..template });
+                }
+                for &rule_id in &model.closers_by_type[type_index] {
+                    let until = model.rules[rule_id as usize].until.as_ref();
+                    let key = until.map_or(0, |until| key_of(fields.get(until.closer_slot)));
+                    entries.push(Entry { key, index: rule_id, kind: EntryKind::Close, ..template });
+                }
+                for trigger in &model.list_triggers_by_type[type_index] {
+                    let list = &model.lists[trigger.list as usize];
+                    let side = if trigger.enters { Some(&list.enter) } else { list.leave.as_ref() };
+                    let Some(side) = side else { continue };
+                    if let Some(condition) = &side.when {
+                        match condition.eval(fields) {
+                            Ok(true) => {}
+                            Ok(false) => continue,
+                            Err(_) => {
+                                *rule_errors += 1;
+                                continue;
+                            }
+                        }
+                    }
+                    let key = side.match_slot.map_or(0, |slot| key_of(fields.get(slot)));
+                    let kind = if trigger.enters { EntryKind::ListEnter } else { EntryKind::ListLeave };
+                    entries.push(Entry { key, index: trigger.list, kind, ..template });
+                }
+                if entries.len() > before {
+                    self.event_fields[event_index as usize] = Some(fields.clone());
+                }
+            }
+        }
+        ApplyOutcome::Accepted
+    }
+
+    /// Moves the clock to `now` and rescores every subject there (in parallel; deterministic).
+    pub fn advance_clock(&mut self, now: Timestamp) {
+        self.clock = now;
+        let model = &*self.model;
+        let at = now.0;
+        self.scores
+            .par_iter_mut()
+            .zip(self.grades.par_iter_mut())
+            .zip(self.entries.par_iter())
+            .with_min_len(4096)
+            .for_each_init(
+                || Scratch::new(model),
+                |scratch, ((score, grade), entries)| {
+                    let value = model.scale.clamp(behaviour(model, entries, at, NEVER, scratch));
+                    *score = value;
+                    *grade = model.scale.grade_index(value) as u8;
+                },
+            );
+    }
+
+    /// The served score of a subject, as of the clock: a lookup, no computation.
+    pub fn score(&self, subject: &str) -> Option<Score> {
+        let index = self.subjects.find(subject.as_bytes())? as usize;
+        let value = self.scores[index];
+        Some(Score {
+            subject: subject.into(),
+            value,
+            grade: self.grade_name(self.grades[index]).into(),
+            behaviour: value,
+            network: 0.0,
+            model_version: self.version_label.clone(),
+            as_of: self.clock,
+            known_at: None,
+        })
+    }
+
+    /// The served score value and grade index, for the fastest lookups.
+    pub fn score_value(&self, subject: &str) -> Option<(f64, u8)> {
+        let index = self.subjects.find(subject.as_bytes())? as usize;
+        Some((self.scores[index], self.grades[index]))
+    }
+
+    /// The score and its explanation at `at` (occurred-time), counting only what was recorded
+    /// by `known_at` when given. A subject with no events gets the base score.
+    pub fn explain(&self, subject: &str, at: Timestamp, known_at: Option<Timestamp>) -> Explanation {
+        let model = &*self.model;
+        let known = known_at.map_or(NEVER, |k| k.0);
+        let empty = Vec::new();
+        let entries = match self.subjects.find(subject.as_bytes()) {
+            Some(index) => &self.entries[index as usize],
+            None => &empty,
+        };
+        let mut scratch = Scratch::new(model);
+        let raw_behaviour = behaviour(model, entries, at.0, known, &mut scratch);
+        let value = model.scale.clamp(raw_behaviour);
+        let grade = model.scale.grade_index(value);
+
+        let mut per_dimension: Vec<Vec<Contribution>> = vec![Vec::new(); model.dimensions.len()];
+        let mut raw_rule_totals = vec![0.0; model.rules.len()];
+        let mut rule_events = vec![0u32; model.rules.len()];
+        for entry in entries {
+            if entry.kind != EntryKind::Contribution || !entry.visible(at.0, known) {
+                continue;
+            }
+            let rule = &model.rules[entry.index as usize];
+            if rule.until.is_some() && is_closed(entries, entry, at.0, known) {
+                continue;
+            }
+            let current = entry.points * rule.decay.factor(at.0 - entry.occurred_at);
+            if current == 0.0 {
+                continue;
+            }
+            raw_rule_totals[entry.index as usize] += current;
+            rule_events[entry.index as usize] += 1;
+            let (source, event_id) = self.event_name(entry.event);
+            let reason = match &self.event_fields[entry.event as usize] {
+                Some(fields) => rule.reason.render(fields),
+                None => rule.code.clone(),
+            };
+            per_dimension[rule.dimension as usize].push(Contribution {
+                source: source.into(),
+                event_id: event_id.into(),
+                event_type: model.event_type(rule.event_type).name.as_str().into(),
+                reason_code: rule.code.as_str().into(),
+                reason: reason.into(),
+                occurred_at: Timestamp(entry.occurred_at),
+                awarded: entry.points,
+                current,
+            });
+        }
+        let dimensions = model
+            .dimensions
+            .iter()
+            .zip(per_dimension)
+            .enumerate()
+            .map(|(index, (dimension, contributions))| {
+                let raw: f64 = model
+                    .rules
+                    .iter()
+                    .zip(&scratch.rule_totals)
+                    .filter(|(rule, _)| rule.dimension as usize == index)
+                    .map(|(_, total)| *total)
+                    .sum();
+                DimensionScore {
+                    name: dimension.name.as_str().into(),
+                    raw,
+                    points: scratch.dimension_totals[index],
+                    lower: dimension.lower,
+                    upper: dimension.upper,
+                    contributions,
+                }
+            })
+            .collect();
+        let mut key_factors: Vec<ReasonImpact> = model
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| rule_events[*index] > 0 && scratch.rule_totals[*index] != 0.0)
+            .map(|(index, rule)| ReasonImpact {
+                code: rule.code.as_str().into(),
+                points: scratch.rule_totals[index],
+                events: rule_events[index],
+                description: if rule.description.is_empty() { rule.code.as_str().into() } else { rule.description.as_str().into() },
+            })
+            .collect();
+        key_factors.sort_by(|a, b| b.points.abs().total_cmp(&a.points.abs()).then_with(|| a.code.cmp(&b.code)));
+        key_factors.truncate(4);
+        let lists = memberships(model, entries, at.0, known)
+            .into_iter()
+            .map(|(list, entry)| {
+                let (source, event_id) = self.event_name(entry.event);
+                ListMembership {
+                    list: model.lists[list as usize].name.as_str().into(),
+                    since: Timestamp(entry.occurred_at),
+                    until: Timestamp(entry.occurred_at.saturating_add(model.lists[list as usize].max_duration.0)),
+                    source: source.into(),
+                    event_id: event_id.into(),
+                }
+            })
+            .collect();
+        Explanation {
+            score: Score {
+                subject: subject.into(),
+                value,
+                grade: model.scale.grades[grade].name.as_str().into(),
+                behaviour: value,
+                network: 0.0,
+                model_version: self.version_label.clone(),
+                as_of: at,
+                known_at,
+            },
+            dimensions,
+            key_factors,
+            lists,
+        }
+    }
+
+    fn event_name(&self, event: u32) -> (&str, &str) {
+        let key = self.events.get_bytes(event);
+        let source = u16::from_le_bytes([key[0], key[1]]);
+        (self.sources.get(source as u32), std::str::from_utf8(&key[2..]).unwrap_or(""))
+    }
+
+    /// A purpose's decision for a subject at the clock. `None` when the model has no such purpose.
+    pub fn decide(&self, purpose_name: &str, subject: &str) -> Option<Decision> {
+        let model = &*self.model;
+        let purpose = model.purpose(purpose_name)?;
+        let at = self.clock.0;
+        let empty = Vec::new();
+        let entries = match self.subjects.find(subject.as_bytes()) {
+            Some(index) => &self.entries[index as usize],
+            None => &empty,
+        };
+        let mut scratch = Scratch::new(model);
+        let value = model.scale.clamp(behaviour(model, entries, at, NEVER, &mut scratch));
+        let grade = model.scale.grade_index(value);
+        let mut listed = vec![false; model.lists.len()];
+        for (list, _) in memberships(model, entries, at, NEVER) {
+            listed[list as usize] = true;
+        }
+        let values = policy_values(value, grade, &scratch.dimension_totals, &listed);
+        let mut reasons = Vec::new();
+        for rule in &purpose.deny {
+            // A policy that cannot be evaluated refuses: failing open would grant what the
+            // policy meant to withhold.
+            if rule.when.eval(&values).unwrap_or(true) {
+                reasons.push(DecisionReason { code: rule.code.as_str().into(), message: rule.reason.as_str().into() });
+            }
+        }
+        let verdict = if reasons.is_empty() { Verdict::Allow } else { Verdict::Deny };
+        let mut hasher = DefaultHasher::new();
+        (&*self.version_label, purpose_name, subject, at, self.events.len()).hash(&mut hasher);
+        Some(Decision {
+            id: format!("dec-{:016x}", hasher.finish()).into(),
+            purpose: purpose_name.into(),
+            subject: subject.into(),
+            verdict,
+            reasons,
+            model_version: self.version_label.clone(),
+            as_of: self.clock,
+        })
+    }
+
+    /// The `count` highest (or lowest) served scores; ties go to the smaller subject id.
+    pub fn rank(&self, count: usize, highest: bool) -> Vec<RankedSubject> {
+        let mut order: Vec<u32> = (0..self.scores.len() as u32).collect();
+        let compare = |a: &u32, b: &u32| {
+            let (sa, sb) = (self.scores[*a as usize], self.scores[*b as usize]);
+            let by_score = if highest { sb.total_cmp(&sa) } else { sa.total_cmp(&sb) };
+            by_score.then_with(|| self.subjects.get(*a).cmp(self.subjects.get(*b)))
+        };
+        if count < order.len() {
+            order.select_nth_unstable_by(count, compare);
+            order.truncate(count);
+        }
+        order.sort_by(compare);
+        order
+            .into_iter()
+            .map(|index| RankedSubject {
+                subject: self.subjects.get(index).into(),
+                score: self.scores[index as usize],
+                grade: self.grade_name(self.grades[index as usize]).into(),
+            })
+            .collect()
+    }
+
+    /// Every subject's served score and grade, in subject-id order: for comparing engines.
+    pub fn all_scores(&self) -> Vec<(String, u64, u8)> {
+        let mut all: Vec<(String, u64, u8)> = (0..self.scores.len())
+            .map(|index| (self.subjects.get(index as u32).to_owned(), self.scores[index].to_bits(), self.grades[index]))
+            .collect();
+        all.sort();
+        all
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let entries: usize = self.entries.iter().map(Vec::len).sum();
+        let entry_bytes: usize = self.entries.iter().map(|e| e.capacity() * std::mem::size_of::<Entry>()).sum();
+        let field_bytes: usize = self
+            .event_fields
+            .iter()
+            .map(|f| f.as_ref().map_or(0, |f| f.len() * std::mem::size_of::<FieldValue>()))
+            .sum();
+        EngineStats {
+            subjects: self.subjects.len(),
+            events: self.events.len(),
+            entries,
+            subject_bytes: self.subjects.heap_bytes()
+                + self.entries.capacity() * std::mem::size_of::<Vec<Entry>>()
+                + self.scores.capacity() * 8
+                + self.grades.capacity(),
+            accumulator_bytes: entry_bytes
+                + field_bytes
+                + self.events.heap_bytes()
+                + self.event_subjects.capacity() * 4
+                + self.event_fields.capacity() * std::mem::size_of::<Option<Box<[FieldValue]>>>(),
+        }
+    }
+}
