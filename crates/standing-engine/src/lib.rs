@@ -12,5 +12,6 @@
 
 mod intern;
 mod state;
+pub mod synthetic;
 
 pub use state::{ApplyOutcome, ApplyReport, Engine, EngineStats, RankedSubject};

@@ -132,6 +132,8 @@ pub struct Engine {
     /// The fields of events that left entries, for reason texts.
     event_fields: Vec<Option<Box<[FieldValue]>>>,
     clock: Timestamp,
+    /// Reused for building event keys.
+    key_buffer: Vec<u8>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -160,11 +162,10 @@ fn key_of(value: Option<&FieldValue>) -> u64 {
     hasher.finish()
 }
 
-fn event_key(source: u16, id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(2 + id.len());
-    key.extend_from_slice(&source.to_le_bytes());
-    key.extend_from_slice(id.as_bytes());
-    key
+fn event_key(buffer: &mut Vec<u8>, source: u16, id: &str) {
+    buffer.clear();
+    buffer.extend_from_slice(&source.to_le_bytes());
+    buffer.extend_from_slice(id.as_bytes());
 }
 
 /// The behaviour score of one subject's entries at `at` as known at `known`; fills `scratch`
@@ -251,6 +252,7 @@ impl Engine {
             event_subjects: Vec::new(),
             event_fields: Vec::new(),
             clock,
+            key_buffer: Vec::new(),
         }
     }
 
@@ -322,12 +324,23 @@ impl Engine {
             None if self.sources.len() < u16::MAX as usize => self.sources.intern(event.source.as_bytes()).0,
             None => return ApplyOutcome::CapacityExceeded,
         } as u16;
-        let key = event_key(source, &event.id);
-        if self.events.find(&key).is_some() {
+        let mut key = std::mem::take(&mut self.key_buffer);
+        let outcome = self.apply_keyed(event, source, &mut key, touched, rule_errors);
+        self.key_buffer = key;
+        outcome
+    }
+
+    fn apply_keyed(&mut self, event: &Event, source: u16, key: &mut Vec<u8>, touched: &mut Vec<u32>, rule_errors: &mut u64) -> ApplyOutcome {
+        event_key(key, source, &event.id);
+        if self.events.find(key).is_some() {
             return ApplyOutcome::Duplicate;
         }
         let target = match &event.body {
-            EventBody::Retraction { event_id, .. } => match self.events.find(&event_key(source, event_id)) {
+            EventBody::Retraction { event_id, .. } => match {
+                let mut target_key = Vec::with_capacity(2 + event_id.len());
+                event_key(&mut target_key, source, event_id);
+                self.events.find(&target_key)
+            } {
                 None => return ApplyOutcome::UnknownRetractionTarget,
                 Some(target) => {
                     let target_subject = self.event_subjects[target as usize];
@@ -342,7 +355,7 @@ impl Engine {
         if self.events.heap_bytes() > (u32::MAX as usize) - key.len() - 1024 {
             return ApplyOutcome::CapacityExceeded;
         }
-        let (event_index, _) = self.events.intern(&key);
+        let (event_index, _) = self.events.intern(key);
         let subject = self.subject_index(&event.subject);
         self.event_subjects.push(subject);
         self.event_fields.push(None);
@@ -359,6 +372,13 @@ impl Engine {
                 let model = &*self.model;
                 let type_index = event_type.0 as usize;
                 let before = entries.len();
+                // Most subjects have few entries: grow by half rather than double, from one.
+                let wanted = model.rules_by_type[type_index].len()
+                    + model.closers_by_type[type_index].len()
+                    + model.list_triggers_by_type[type_index].len();
+                if entries.capacity() - entries.len() < wanted {
+                    entries.reserve_exact(wanted.max(entries.len() / 2));
+                }
                 let template = Entry {
                     occurred_at: event.occurred_at.0,
                     recorded_at: event.recorded_at.0,
