@@ -463,7 +463,15 @@ impl Checker<'_> {
                         FieldType::Enum(names.iter().map(|n| n.as_str().into()).collect())
                     }
                 };
-                fields.push(Field { name: field.clone(), ty });
+                let declared = Field { name: field.clone(), ty };
+                if let Some((protected, what)) = Self::protected_field(&declared) {
+                    // Declared data is collected data, even when no rule reads it.
+                    self.warning(
+                        at,
+                        format!("event type `{}` declares {what}, which stands for {}; drop it: Standing never scores it", name.get_ref(), protected.category),
+                    );
+                }
+                fields.push(declared);
             }
             event_types.push(EventType {
                 name: name.get_ref().clone(),
@@ -684,17 +692,6 @@ impl Checker<'_> {
                 reason,
                 until,
             });
-        }
-        for event_type in event_types {
-            for field in &event_type.fields {
-                if let Some((protected, what)) = Self::protected_field(field) {
-                    let read_anywhere = raw.iter().any(|r| r.on.get_ref() == &event_type.name);
-                    if !read_anywhere {
-                        // A declared but unread protected field is still collected data.
-                        self.warning(0, format!("event type `{}` declares {what}, which stands for {}; drop it: Standing never scores it", event_type.name, protected.category));
-                    }
-                }
-            }
         }
         rules
     }
