@@ -1,0 +1,108 @@
+//! The `standing` binary as a user runs it: init, check, score, explain, decide, top and bottom,
+//! with text and JSON output kept in snapshots.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn standing(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_standing")).args(args).output().expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("standing-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = standing(&["init", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    dir
+}
+
+fn path(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+#[test]
+fn explain_shows_key_factors_contributions_and_lists() {
+    let dir = data_dir("explain");
+    let output = standing(&["explain", "p-2", "--at", "2026-11-25", "-d", path(&dir)]);
+    assert!(output.status.success());
+    insta::assert_snapshot!("explain_p2_text", stdout(&output));
+    let output = standing(&["explain", "p-3", "--at", "2026-11-25", "-d", path(&dir), "--json"]);
+    assert!(output.status.success());
+    insta::assert_snapshot!("explain_p3_json", stdout(&output));
+}
+
+#[test]
+fn score_as_known_at_leaves_out_what_was_recorded_later() {
+    let dir = data_dir("known");
+    // A late payment recorded on 2026-10-01 for an event that occurred on 2026-09-01.
+    std::fs::write(
+        dir.join("events/late.ndjson"),
+        r#"{"id":"pay-9","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"2026-09-01T00:00:00Z","recorded_at":"2026-10-01T00:00:00Z","fields":{"amount":10,"creditor":"x","days_late":40}}"#,
+    )
+    .unwrap();
+    let score = |extra: &[&str]| {
+        let mut args = vec!["score", "p-9", "--at", "2026-09-15", "-d", path(&dir), "--json"];
+        args.extend_from_slice(extra);
+        let output = standing(&args);
+        assert!(output.status.success());
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        value["score"].as_f64().unwrap()
+    };
+    assert!(score(&[]) < 1000.0);
+    assert_eq!(score(&["--as-known-at", "2026-09-20"]), 1000.0);
+}
+
+#[test]
+fn decide_top_and_bottom() {
+    let dir = data_dir("decide");
+    let output = standing(&["decide", "rail.highspeed.booking", "p-2", "--at", "2026-11-25", "-d", path(&dir), "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["verdict"], "deny");
+    assert_eq!(value["reasons"][0]["code"], "LISTED_DEFAULTER");
+    assert_eq!(value["model_version"], "city-points@2026.1");
+    let output = standing(&["decide", "no.such.purpose", "p-2", "-d", path(&dir)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("purposes: rail.highspeed.booking"));
+
+    let output = standing(&["top", "2", "--at", "2026-11-25", "-d", path(&dir)]);
+    insta::assert_snapshot!("top_2", stdout(&output));
+    let output = standing(&["bottom", "1", "--at", "2026-11-25", "-d", path(&dir), "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value[0]["subject"], "p-2");
+}
+
+#[test]
+fn a_bad_record_is_reported_with_its_line_and_nothing_is_scored() {
+    let dir = data_dir("bad");
+    std::fs::write(
+        dir.join("events/bad.ndjson"),
+        "{\"id\":\"x1\",\"source\":\"s\",\"subject\":\"p-1\",\"type\":\"payment.late\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"fields\":{\"amount\":1,\"creditor\":\"c\",\"days_late\":\"many\"}}\n\n{not json\n",
+    )
+    .unwrap();
+    let output = standing(&["score", "p-1", "-d", path(&dir)]);
+    assert_eq!(output.status.code(), Some(2));
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(errors.contains("bad.ndjson:1: field `days_late` must be an integer, not a string"), "{errors}");
+    assert!(errors.contains("bad.ndjson:3: malformed JSON"), "{errors}");
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn check_reports_every_problem_and_fails() {
+    let dir = std::env::temp_dir().join(format!("standing-cli-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("model.toml");
+    std::fs::write(&model, standing_rules::SAMPLE_CITY_MODEL.replace("days_late > 0", "days_late > 0.5").replace("category = \"civic\"", "category = \"political\"")).unwrap();
+    let output = standing(&["check", model.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stdout(&output);
+    assert!(text.contains("cannot compare an int with a double"), "{text}");
+    assert!(text.matches("political opinions").count() >= 3, "{text}");
+    let output = standing(&["check", "../../models/city.toml"]);
+    assert!(output.status.success());
+    assert!(stdout(&output).contains("model city-points@2026.1 is valid"));
+}
