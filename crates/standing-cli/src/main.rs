@@ -2,6 +2,7 @@
 //!
 //! The only crate that reads files, the environment and the clock.
 
+mod demo;
 mod output;
 
 use anyhow::{Context, Result, bail};
@@ -14,6 +15,10 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+
+/// Many small allocations (per-subject entries, ids): mimalloc is markedly faster than glibc's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "standing", version, about = "Standing: accountable, explained reputation scores.")]
@@ -34,6 +39,18 @@ struct DataArgs {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Score a synthetic city: generate a population's events, score them, show the results.
+    Demo {
+        /// How many people live in the synthetic city.
+        #[arg(long, default_value_t = 100_000)]
+        people: u64,
+        /// Events per person, on average, over the last two years.
+        #[arg(long, default_value_t = 20)]
+        events_per_person: u64,
+        /// The seed of the generator: the same seed gives the same city.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Create a data directory with the sample city model and a few sample events.
     Init {
         dir: PathBuf,
@@ -172,6 +189,7 @@ fn print_json(value: &serde_json::Value) {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Demo { people, events_per_person, seed } => demo::run(people, events_per_person, seed, now()),
         Command::Init { dir } => {
             if dir.join("model.toml").exists() {
                 bail!("{} already holds a model.toml; nothing was changed", dir.display());

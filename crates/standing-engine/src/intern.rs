@@ -67,6 +67,18 @@ impl Interner {
         (index, true)
     }
 
+    pub fn reserve(&mut self, names: usize, bytes: usize) {
+        self.bytes.reserve_exact(bytes);
+        self.ends.reserve_exact(names);
+        let Self { bytes, ends, table, hasher } = self;
+        let (bytes, ends) = (&*bytes, &*ends);
+        table.reserve(names, |&index| {
+            let index = index as usize;
+            let start = if index == 0 { 0 } else { ends[index - 1] as usize };
+            hasher.hash_one(&bytes[start..ends[index] as usize])
+        });
+    }
+
     /// Heap bytes held, for memory reports.
     pub fn heap_bytes(&self) -> usize {
         self.bytes.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 5

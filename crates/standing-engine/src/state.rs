@@ -9,6 +9,7 @@ use standing_core::{
 use standing_rules::{Model, policy_values};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
+use thin_vec::ThinVec;
 
 /// "Never": an entry not retracted has `retracted_at == NEVER`.
 const NEVER: i64 = i64::MAX;
@@ -122,7 +123,8 @@ pub struct Engine {
     model: Arc<Model>,
     version_label: Box<str>,
     subjects: Interner,
-    entries: Vec<Vec<Entry>>,
+    /// Per subject; a thin vector is one pointer, which keeps a subject's fixed cost low.
+    entries: Vec<ThinVec<Entry>>,
     scores: Vec<f64>,
     grades: Vec<u8>,
     sources: Interner,
@@ -256,6 +258,15 @@ impl Engine {
         }
     }
 
+    /// Makes room for `additional` more subjects with `id_bytes` bytes of ids in all, so a
+    /// known population does not pay for growth by doubling.
+    pub fn reserve_subjects(&mut self, additional: usize, id_bytes: usize) {
+        self.subjects.reserve(additional, id_bytes);
+        self.entries.reserve_exact(additional);
+        self.scores.reserve_exact(additional);
+        self.grades.reserve_exact(additional);
+    }
+
     pub fn model(&self) -> &Model {
         &self.model
     }
@@ -311,7 +322,7 @@ impl Engine {
         let (index, new) = self.subjects.intern(subject.as_bytes());
         if new {
             let base = self.model.scale.clamp(self.model.scale.base);
-            self.entries.push(Vec::new());
+            self.entries.push(ThinVec::new());
             self.scores.push(base);
             self.grades.push(self.model.scale.grade_index(base) as u8);
         }
@@ -489,7 +500,7 @@ impl Engine {
     pub fn explain(&self, subject: &str, at: Timestamp, known_at: Option<Timestamp>) -> Explanation {
         let model = &*self.model;
         let known = known_at.map_or(NEVER, |k| k.0);
-        let empty = Vec::new();
+        let empty = ThinVec::new();
         let entries = match self.subjects.find(subject.as_bytes()) {
             Some(index) => &self.entries[index as usize],
             None => &empty,
@@ -610,7 +621,7 @@ impl Engine {
         let model = &*self.model;
         let purpose = model.purpose(purpose_name)?;
         let at = self.clock.0;
-        let empty = Vec::new();
+        let empty = ThinVec::new();
         let entries = match self.subjects.find(subject.as_bytes()) {
             Some(index) => &self.entries[index as usize],
             None => &empty,
@@ -678,7 +689,7 @@ impl Engine {
     }
 
     pub fn stats(&self) -> EngineStats {
-        let entries: usize = self.entries.iter().map(Vec::len).sum();
+        let entries: usize = self.entries.iter().map(|e| e.len()).sum();
         let entry_bytes: usize = self.entries.iter().map(|e| e.capacity() * std::mem::size_of::<Entry>()).sum();
         let field_bytes: usize = self
             .event_fields
@@ -690,7 +701,7 @@ impl Engine {
             events: self.events.len(),
             entries,
             subject_bytes: self.subjects.heap_bytes()
-                + self.entries.capacity() * std::mem::size_of::<Vec<Entry>>()
+                + self.entries.capacity() * std::mem::size_of::<ThinVec<Entry>>()
                 + self.scores.capacity() * 8
                 + self.grades.capacity(),
             accumulator_bytes: entry_bytes

@@ -18,3 +18,5 @@ pub use model::*;
 pub const SAMPLE_CITY_MODEL: &str = include_str!("../../../models/city.toml");
 /// The sample model for a marketplace's trust ratings.
 pub const SAMPLE_MARKETPLACE_MODEL: &str = include_str!("../../../models/marketplace.toml");
+/// The sample model for consumer-credit applications (UCI German credit attributes).
+pub const SAMPLE_CONSUMER_CREDIT_MODEL: &str = include_str!("../../../models/consumer-credit.toml");

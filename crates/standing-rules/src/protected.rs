@@ -27,7 +27,7 @@ const SEX: Protected = Protected { category: "sex or gender", basis: "EU Charter
 /// Single words that stand for a protected category wherever they appear in a name.
 const WORDS: &[(&str, Protected)] = &[
     ("race", ETHNIC), ("racial", ETHNIC), ("ethnic", ETHNIC), ("ethnicity", ETHNIC),
-    ("ancestry", ETHNIC), ("caste", ETHNIC), ("tribe", ETHNIC), ("tribal", ETHNIC),
+    ("ancestry", ETHNIC), ("nationality", ETHNIC), ("citizenship", ETHNIC), ("caste", ETHNIC), ("tribe", ETHNIC), ("tribal", ETHNIC),
     ("political", POLITICAL), ("politics", POLITICAL), ("ideology", POLITICAL),
     ("vote", POLITICAL), ("voted", POLITICAL), ("voting", POLITICAL), ("protest", POLITICAL),
     ("petition", POLITICAL), ("dissent", POLITICAL), ("dissident", POLITICAL),
@@ -66,6 +66,7 @@ const PAIRS: &[(&str, &str, Protected)] = &[
     ("mental", "health", HEALTH), ("sex", "life", SEX_LIFE), ("family", "size", FAMILY),
     ("household", "size", FAMILY), ("number", "children", FAMILY), ("num", "children", FAMILY),
     ("gender", "identity", SEX_LIFE), ("marital", "status", SEX),
+    ("foreign", "worker", ETHNIC), ("foreign", "national", ETHNIC),
 ];
 
 /// The words of a name: split at non-alphanumerics and lower-to-upper case changes, lowercased.
@@ -130,6 +131,7 @@ mod tests {
             ("num_children", "family size"),
             ("sexual_orientation", "sex life or sexual orientation"),
             ("voted_in_election", "political opinions"),
+            ("foreign_worker", "racial or ethnic origin"),
         ] {
             assert_eq!(protected_name(name).map(|p| p.category), Some(category), "{name}");
         }

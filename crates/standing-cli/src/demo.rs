@@ -1,0 +1,75 @@
+//! `standing demo`: a synthetic city scored end to end, with the time each phase takes.
+
+use crate::output;
+use anyhow::{Result, bail};
+use standing_core::Timestamp;
+use standing_engine::Engine;
+use standing_engine::synthetic::city_events;
+use standing_rules::check_model;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Result<ExitCode> {
+    if people == 0 {
+        bail!("--people must be at least 1");
+    }
+    let Some(model) = check_model("models/city.toml", standing_rules::SAMPLE_CITY_MODEL).model else {
+        bail!("the built-in sample model does not check; this is a bug");
+    };
+    let model = Arc::new(model);
+    let count = (people * events_per_person) as usize;
+    println!("Standing demo: a city of {people} people under model {}", model.version_label());
+
+    let started = Instant::now();
+    let events = city_events(&model, people, count, now, seed);
+    println!("  generated {count} events from 6 sources in {:.2} s (seed {seed})", started.elapsed().as_secs_f64());
+
+    let started = Instant::now();
+    let mut engine = Engine::new(model.clone(), now);
+    let mut rule_errors = 0;
+    for chunk in events.chunks(250_000) {
+        rule_errors += engine.apply(chunk).rule_errors;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "  scored {} events for {} people in {:.2} s ({:.0} events/s, {rule_errors} rule errors)",
+        engine.event_count(),
+        engine.subject_count(),
+        seconds,
+        engine.event_count() as f64 / seconds
+    );
+    drop(events);
+
+    let ranking = engine.rank(engine.subject_count(), true);
+    let mut by_grade = vec![0usize; model.scale.grades.len()];
+    for ranked in &ranking {
+        if let Some(index) = model.scale.grades.iter().position(|g| *g.name == *ranked.grade) {
+            by_grade[index] += 1;
+        }
+    }
+    println!("\nGrades:");
+    let widest = by_grade.iter().copied().max().unwrap_or(1).max(1);
+    for (grade, count) in model.scale.grades.iter().zip(&by_grade) {
+        let bar = "#".repeat((count * 50).div_ceil(widest));
+        println!("  {:<4} {:>9}  {bar}", grade.name, count);
+    }
+    println!("\nHighest:");
+    print!("{}", output::ranking_text(&ranking[..3.min(ranking.len())]));
+    println!("Lowest:");
+    print!("{}", output::ranking_text(&engine.rank(3, false)));
+
+    let lowest = &ranking[ranking.len() - 1].subject;
+    println!("\nWhy {lowest} is lowest:\n");
+    let explanation = engine.explain(lowest, now, None);
+    for (rank, factor) in explanation.key_factors.iter().enumerate() {
+        println!("  {}. {:<26} {:>+8.1}  ({} events)", rank + 1, factor.code, factor.points, factor.events);
+    }
+    for purpose in &model.purposes {
+        if let Some(decision) = engine.decide(&purpose.name, lowest) {
+            print!("\n{}", output::decision_text(&decision));
+        }
+    }
+    println!("\nExplore one person: standing init city && standing explain p-2 -d city");
+    Ok(ExitCode::SUCCESS)
+}
