@@ -1,86 +1,95 @@
 //! Dense indices for names: subject ids and (source, event id) pairs.
 //!
-//! Names live back to back in one byte arena and the hash table holds only `u32` indices, so a
-//! name costs its bytes plus about 9 bytes — what lets ten million subjects fit in a few hundred
-//! megabytes. Indices are handed out in first-seen order, which the caller keeps deterministic.
+//! Names live back to back in one byte arena, each behind a two-byte length. The hash table
+//! holds, per name, its arena offset and its index: a lookup touches the table, then the name
+//! and whatever the caller reads by index at once (the index is known before the name is
+//! compared, so the two memory reads overlap). A name costs its bytes plus about 20 bytes.
+//! Indices are handed out in first-seen order, which the caller keeps deterministic.
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
+/// The longest name an interner holds, in bytes.
+pub(crate) const MAX_NAME_BYTES: usize = u16::MAX as usize;
+
 #[derive(Default)]
 pub(crate) struct Interner {
-    bytes: Vec<u8>,
-    /// `ends[i]` is where name `i` ends in `bytes`; it starts where name `i - 1` ends.
-    ends: Vec<u32>,
-    table: HashTable<u32>,
+    /// `[length: u16 LE][name bytes]` for every name, in index order.
+    arena: Vec<u8>,
+    /// Where each name's length prefix starts in `arena`, by index.
+    starts: Vec<u32>,
+    /// `(offset into arena, index)` per name.
+    table: HashTable<(u32, u32)>,
     hasher: DefaultHashBuilder,
 }
 
 impl std::fmt::Debug for Interner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Interner").field("len", &self.ends.len()).finish()
+        f.debug_struct("Interner").field("len", &self.starts.len()).finish()
     }
+}
+
+#[inline]
+fn name_at(arena: &[u8], offset: u32) -> &[u8] {
+    let offset = offset as usize;
+    let length = u16::from_le_bytes([arena[offset], arena[offset + 1]]) as usize;
+    &arena[offset + 2..offset + 2 + length]
 }
 
 impl Interner {
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.starts.len()
     }
 
     pub fn get_bytes(&self, index: u32) -> &[u8] {
-        let index = index as usize;
-        let start = if index == 0 { 0 } else { self.ends[index - 1] as usize };
-        &self.bytes[start..self.ends[index] as usize]
+        name_at(&self.arena, self.starts[index as usize])
     }
 
     pub fn get(&self, index: u32) -> &str {
-        // Only `&str`s (or a source index byte pair followed by a `&str`) are ever interned.
+        // Only `&str`s (or a two-byte source index followed by a `&str`) are ever interned.
         std::str::from_utf8(self.get_bytes(index)).unwrap_or("")
     }
 
+    #[inline]
     pub fn find(&self, name: &[u8]) -> Option<u32> {
         let hash = self.hasher.hash_one(name);
-        self.table.find(hash, |&index| self.get_bytes(index) == name).copied()
+        self.table
+            .find(hash, |&(offset, _)| name_at(&self.arena, offset) == name)
+            .map(|&(_, index)| index)
     }
 
-    /// The index of `name`, and whether it was new.
+    /// Whether `name` fits: the arena is addressed with 32 bits.
+    pub fn has_room_for(&self, name: &[u8]) -> bool {
+        name.len() <= MAX_NAME_BYTES && self.arena.len() + name.len() + 2 <= u32::MAX as usize
+    }
+
+    /// The index of `name`, and whether it was new. The caller checks [`Self::has_room_for`].
     pub fn intern(&mut self, name: &[u8]) -> (u32, bool) {
         let hash = self.hasher.hash_one(name);
-        let Self { bytes, ends, table, hasher } = self;
-        let get = |index: u32| {
-            let index = index as usize;
-            let start = if index == 0 { 0 } else { ends[index - 1] as usize };
-            &bytes[start..ends[index] as usize]
-        };
-        if let Some(&index) = table.find(hash, |&index| get(index) == name) {
+        let Self { arena, starts, table, hasher } = self;
+        if let Some(&(_, index)) = table.find(hash, |&(offset, _)| name_at(arena, offset) == name) {
             return (index, false);
         }
-        let index = ends.len() as u32;
-        bytes.extend_from_slice(name);
-        ends.push(bytes.len() as u32);
-        let (bytes, ends) = (&*bytes, &*ends);
-        table.insert_unique(hash, index, |&index| {
-            let index = index as usize;
-            let start = if index == 0 { 0 } else { ends[index - 1] as usize };
-            hasher.hash_one(&bytes[start..ends[index] as usize])
-        });
+        let index = starts.len() as u32;
+        let offset = arena.len() as u32;
+        arena.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        arena.extend_from_slice(name);
+        starts.push(offset);
+        let arena = &*arena;
+        table.insert_unique(hash, (offset, index), |&(offset, _)| hasher.hash_one(name_at(arena, offset)));
         (index, true)
     }
 
     pub fn reserve(&mut self, names: usize, bytes: usize) {
-        self.bytes.reserve_exact(bytes);
-        self.ends.reserve_exact(names);
-        let Self { bytes, ends, table, hasher } = self;
-        let (bytes, ends) = (&*bytes, &*ends);
-        table.reserve(names, |&index| {
-            let index = index as usize;
-            let start = if index == 0 { 0 } else { ends[index - 1] as usize };
-            hasher.hash_one(&bytes[start..ends[index] as usize])
-        });
+        self.arena.reserve_exact(bytes + 2 * names);
+        self.starts.reserve_exact(names);
+        let Self { arena, table, hasher, .. } = self;
+        let arena = &*arena;
+        table.reserve(names, |&(offset, _)| hasher.hash_one(name_at(arena, offset)));
     }
 
     /// Heap bytes held, for memory reports.
     pub fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * 4 + self.table.capacity() * 5
+        self.arena.capacity() + self.starts.capacity() * 4 + self.table.capacity() * 9
     }
 }

@@ -126,7 +126,6 @@ pub struct Engine {
     /// Per subject; a thin vector is one pointer, which keeps a subject's fixed cost low.
     entries: Vec<ThinVec<Entry>>,
     scores: Vec<f64>,
-    grades: Vec<u8>,
     sources: Interner,
     /// Keyed by the source index (2 bytes) followed by the event id.
     events: Interner,
@@ -248,7 +247,6 @@ impl Engine {
             subjects: Interner::default(),
             entries: Vec::new(),
             scores: Vec::new(),
-            grades: Vec::new(),
             sources: Interner::default(),
             events: Interner::default(),
             event_subjects: Vec::new(),
@@ -264,7 +262,6 @@ impl Engine {
         self.subjects.reserve(additional, id_bytes);
         self.entries.reserve_exact(additional);
         self.scores.reserve_exact(additional);
-        self.grades.reserve_exact(additional);
     }
 
     pub fn model(&self) -> &Model {
@@ -296,11 +293,11 @@ impl Engine {
         let mut scratch = Scratch::new(&self.model);
         for subject in touched {
             let index = subject as usize;
-            let (before, grade_before) = (self.scores[index], self.grades[index]);
+            let before = self.scores[index];
+            let grade_before = self.grade_of(before);
             let after = self.model.scale.clamp(behaviour(&self.model, &self.entries[index], self.clock.0, NEVER, &mut scratch));
             let grade_after = self.model.scale.grade_index(after) as u8;
             self.scores[index] = after;
-            self.grades[index] = grade_after;
             if before.to_bits() != after.to_bits() || grade_before != grade_after {
                 report.changed.push(ScoreChange {
                     subject: self.subjects.get(subject).into(),
@@ -314,6 +311,12 @@ impl Engine {
         report
     }
 
+    /// Grades are derived from scores, not stored: a few comparisons cost less than a byte per
+    /// subject and a memory read.
+    fn grade_of(&self, score: f64) -> u8 {
+        self.model.scale.grade_index(score) as u8
+    }
+
     fn grade_name(&self, grade: u8) -> &str {
         &self.model.scale.grades[grade as usize].name
     }
@@ -324,7 +327,6 @@ impl Engine {
             let base = self.model.scale.clamp(self.model.scale.base);
             self.entries.push(ThinVec::new());
             self.scores.push(base);
-            self.grades.push(self.model.scale.grade_index(base) as u8);
         }
         index
     }
@@ -363,7 +365,7 @@ impl Engine {
             },
             EventBody::Fact { .. } => None,
         };
-        if self.events.heap_bytes() > (u32::MAX as usize) - key.len() - 1024 {
+        if !self.events.has_room_for(key) || !self.subjects.has_room_for(event.subject.as_bytes()) {
             return ApplyOutcome::CapacityExceeded;
         }
         let (event_index, _) = self.events.intern(key);
@@ -460,15 +462,12 @@ impl Engine {
         let at = now.0;
         self.scores
             .par_iter_mut()
-            .zip(self.grades.par_iter_mut())
             .zip(self.entries.par_iter())
             .with_min_len(4096)
             .for_each_init(
                 || Scratch::new(model),
-                |scratch, ((score, grade), entries)| {
-                    let value = model.scale.clamp(behaviour(model, entries, at, NEVER, scratch));
-                    *score = value;
-                    *grade = model.scale.grade_index(value) as u8;
+                |scratch, (score, entries)| {
+                    *score = model.scale.clamp(behaviour(model, entries, at, NEVER, scratch));
                 },
             );
     }
@@ -480,7 +479,7 @@ impl Engine {
         Some(Score {
             subject: subject.into(),
             value,
-            grade: self.grade_name(self.grades[index]).into(),
+            grade: self.grade_name(self.grade_of(value)).into(),
             behaviour: value,
             network: 0.0,
             model_version: self.version_label.clone(),
@@ -492,7 +491,8 @@ impl Engine {
     /// The served score value and grade index, for the fastest lookups.
     pub fn score_value(&self, subject: &str) -> Option<(f64, u8)> {
         let index = self.subjects.find(subject.as_bytes())? as usize;
-        Some((self.scores[index], self.grades[index]))
+        let score = self.scores[index];
+        Some((score, self.grade_of(score)))
     }
 
     /// The score and its explanation at `at` (occurred-time), counting only what was recorded
@@ -674,7 +674,7 @@ impl Engine {
             .map(|index| RankedSubject {
                 subject: self.subjects.get(index).into(),
                 score: self.scores[index as usize],
-                grade: self.grade_name(self.grades[index as usize]).into(),
+                grade: self.grade_name(self.grade_of(self.scores[index as usize])).into(),
             })
             .collect()
     }
@@ -682,7 +682,7 @@ impl Engine {
     /// Every subject's served score and grade, in subject-id order: for comparing engines.
     pub fn all_scores(&self) -> Vec<(String, u64, u8)> {
         let mut all: Vec<(String, u64, u8)> = (0..self.scores.len())
-            .map(|index| (self.subjects.get(index as u32).to_owned(), self.scores[index].to_bits(), self.grades[index]))
+            .map(|index| (self.subjects.get(index as u32).to_owned(), self.scores[index].to_bits(), self.grade_of(self.scores[index])))
             .collect();
         all.sort();
         all
@@ -702,8 +702,7 @@ impl Engine {
             entries,
             subject_bytes: self.subjects.heap_bytes()
                 + self.entries.capacity() * std::mem::size_of::<ThinVec<Entry>>()
-                + self.scores.capacity() * 8
-                + self.grades.capacity(),
+                + self.scores.capacity() * 8,
             accumulator_bytes: entry_bytes
                 + field_bytes
                 + self.events.heap_bytes()
