@@ -1,0 +1,310 @@
+//! The segmented log: framing, appending with group commit, recovery and scanning.
+
+use crate::{Backend, Result, StoreError};
+
+/// Each segment starts with this magic and the sequence number of its first record.
+const SEGMENT_MAGIC: &[u8; 8] = b"STNDLOG1";
+const SEGMENT_HEADER: usize = 16;
+/// `[payload length: u32][crc32 of payload: u32]`.
+const FRAME_HEADER: usize = 8;
+/// `[seq: u64][recorded_at: i64]` before the body.
+const PAYLOAD_HEADER: usize = 16;
+/// The largest record body.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+const SNAPSHOT_MAGIC: &[u8; 8] = b"STNDSNP1";
+
+#[derive(Clone, Copy, Debug)]
+pub struct LogOptions {
+    /// A segment is sealed and a new one started past this size.
+    pub segment_bytes: u64,
+    /// Snapshots kept; older ones are removed.
+    pub keep_snapshots: usize,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { segment_bytes: 64 * 1024 * 1024, keep_snapshots: 2 }
+    }
+}
+
+/// One record as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub seq: u64,
+    pub recorded_at: i64,
+    pub body: &'a [u8],
+}
+
+/// What opening the log found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub segments: usize,
+    pub records: u64,
+    /// Bytes cut from the end of the last segment: a write torn by a crash, never acknowledged.
+    pub torn_bytes: u64,
+}
+
+/// What a compaction removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compaction {
+    pub segments_rewritten: usize,
+    pub records_removed: u64,
+}
+
+/// An append-only log of records over a [`Backend`].
+#[derive(Debug)]
+pub struct Log<B: Backend> {
+    backend: B,
+    options: LogOptions,
+    /// The segment appended to, and its durable length.
+    active: u64,
+    active_len: u64,
+    next_seq: u64,
+    /// Frames appended since the last commit.
+    pending: Vec<u8>,
+    pending_records: u64,
+}
+
+/// Parses the frames of one segment; stops at the first bad frame and says where and why.
+fn frames(bytes: &[u8], mut each: impl FnMut(Record<'_>, usize)) -> (usize, Option<&'static str>) {
+    let mut offset = SEGMENT_HEADER;
+    while offset < bytes.len() {
+        if bytes.len() - offset < FRAME_HEADER {
+            return (offset, Some("truncated frame header"));
+        }
+        let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap_or_default()) as usize;
+        let checksum = u32::from_le_bytes(bytes[offset + 4..offset + 8].try_into().unwrap_or_default());
+        if !(PAYLOAD_HEADER..=PAYLOAD_HEADER + MAX_RECORD_BYTES).contains(&length) {
+            return (offset, Some("impossible frame length"));
+        }
+        let end = offset + FRAME_HEADER + length;
+        if end > bytes.len() {
+            return (offset, Some("truncated frame"));
+        }
+        let payload = &bytes[offset + FRAME_HEADER..end];
+        if crc32fast::hash(payload) != checksum {
+            return (offset, Some("checksum mismatch"));
+        }
+        let seq = u64::from_le_bytes(payload[0..8].try_into().unwrap_or_default());
+        let recorded_at = i64::from_le_bytes(payload[8..16].try_into().unwrap_or_default());
+        each(Record { seq, recorded_at, body: &payload[PAYLOAD_HEADER..] }, offset);
+        offset = end;
+    }
+    (offset, None)
+}
+
+fn segment_header(first_seq: u64) -> [u8; SEGMENT_HEADER] {
+    let mut header = [0u8; SEGMENT_HEADER];
+    header[..8].copy_from_slice(SEGMENT_MAGIC);
+    header[8..].copy_from_slice(&first_seq.to_le_bytes());
+    header
+}
+
+fn frame(buffer: &mut Vec<u8>, seq: u64, recorded_at: i64, body: &[u8]) {
+    let length = (PAYLOAD_HEADER + body.len()) as u32;
+    let start = buffer.len();
+    buffer.extend_from_slice(&length.to_le_bytes());
+    buffer.extend_from_slice(&[0; 4]);
+    buffer.extend_from_slice(&seq.to_le_bytes());
+    buffer.extend_from_slice(&recorded_at.to_le_bytes());
+    buffer.extend_from_slice(body);
+    let checksum = crc32fast::hash(&buffer[start + FRAME_HEADER..]);
+    buffer[start + 4..start + 8].copy_from_slice(&checksum.to_le_bytes());
+}
+
+impl<B: Backend> Log<B> {
+    /// Opens the log, checking every segment; a torn tail of the last segment is cut.
+    pub fn open(mut backend: B, options: LogOptions) -> Result<(Self, Recovery)> {
+        let segments = backend.segments()?;
+        let mut recovery = Recovery { segments: segments.len(), ..Recovery::default() };
+        let mut next_seq = 0;
+        let mut active_len = SEGMENT_HEADER as u64;
+        for (position, &segment) in segments.iter().enumerate() {
+            let last = position + 1 == segments.len();
+            let bytes = backend.read_segment(segment)?;
+            if bytes.len() < SEGMENT_HEADER || &bytes[..8] != SEGMENT_MAGIC {
+                if last && bytes.len() < SEGMENT_HEADER {
+                    // Created but its header never made it: start it again.
+                    backend.truncate(segment, 0)?;
+                    backend.append(segment, &segment_header(segment))?;
+                    backend.sync(segment)?;
+                    recovery.torn_bytes += bytes.len() as u64;
+                    next_seq = next_seq.max(segment);
+                    continue;
+                }
+                return Err(StoreError::Corrupt { segment, offset: 0, reason: "bad segment header" });
+            }
+            next_seq = next_seq.max(segment);
+            let mut previous = None;
+            let mut out_of_order = None;
+            let (end, problem) = frames(&bytes, |record, offset| {
+                if previous.is_some_and(|p| record.seq <= p) || record.seq < segment {
+                    out_of_order.get_or_insert(offset);
+                }
+                previous = Some(record.seq);
+                recovery.records += 1;
+            });
+            if let Some(offset) = out_of_order {
+                return Err(StoreError::Corrupt { segment, offset: offset as u64, reason: "sequence numbers out of order" });
+            }
+            if let Some(last_seq) = previous {
+                next_seq = next_seq.max(last_seq + 1);
+            }
+            if let Some(reason) = problem {
+                if !last {
+                    return Err(StoreError::Corrupt { segment, offset: end as u64, reason });
+                }
+                backend.truncate(segment, end as u64)?;
+                recovery.torn_bytes += (bytes.len() - end) as u64;
+            }
+            if last {
+                active_len = end as u64;
+            }
+        }
+        let active = match segments.last() {
+            Some(&segment) => segment,
+            None => {
+                backend.create_segment(0)?;
+                backend.append(0, &segment_header(0))?;
+                backend.sync(0)?;
+                0
+            }
+        };
+        let log = Log { backend, options, active, active_len, next_seq, pending: Vec::new(), pending_records: 0 };
+        Ok((log, recovery))
+    }
+
+    /// The sequence number the next record gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Adds a record to the pending group; nothing is durable until [`Log::commit`].
+    pub fn append(&mut self, recorded_at: i64, body: &[u8]) -> Result<u64> {
+        if body.len() > MAX_RECORD_BYTES {
+            return Err(StoreError::RecordTooLarge(body.len()));
+        }
+        let seq = self.next_seq;
+        frame(&mut self.pending, seq, recorded_at, body);
+        self.next_seq += 1;
+        self.pending_records += 1;
+        Ok(seq)
+    }
+
+    /// Writes the pending group and makes it durable with one sync: when this returns, every
+    /// record appended so far survives a crash. Seals the segment and starts a new one when it
+    /// is full.
+    pub fn commit(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if self.active_len > SEGMENT_HEADER as u64 && self.active_len + self.pending.len() as u64 > self.options.segment_bytes {
+            let first_pending = self.next_seq - self.pending_records;
+            self.backend.create_segment(first_pending)?;
+            self.backend.append(first_pending, &segment_header(first_pending))?;
+            self.active = first_pending;
+            self.active_len = SEGMENT_HEADER as u64;
+        }
+        self.backend.append(self.active, &self.pending)?;
+        self.backend.sync(self.active)?;
+        self.active_len += self.pending.len() as u64;
+        self.pending.clear();
+        self.pending_records = 0;
+        Ok(())
+    }
+
+    /// Calls `each` for every durable record with `seq >= from`, in order.
+    pub fn scan<E: From<StoreError>>(&self, from: u64, mut each: impl FnMut(Record<'_>) -> Result<(), E>) -> Result<(), E> {
+        let segments = self.backend.segments().map_err(StoreError::from)?;
+        for (position, &segment) in segments.iter().enumerate() {
+            // Skip segments that end before `from`.
+            if segments.get(position + 1).is_some_and(|next| *next <= from) {
+                continue;
+            }
+            let bytes = self.backend.read_segment(segment).map_err(StoreError::from)?;
+            let mut failure = None;
+            let (end, problem) = frames(&bytes, |record, _| {
+                if failure.is_none() && record.seq >= from {
+                    if let Err(error) = each(record) {
+                        failure = Some(error);
+                    }
+                }
+            });
+            if let Some(error) = failure {
+                return Err(error);
+            }
+            if let Some(reason) = problem {
+                return Err(StoreError::Corrupt { segment, offset: end as u64, reason }.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites sealed segments without the records `keep` refuses (retention and purge). The
+    /// active segment is left alone; sequence numbers of kept records do not change.
+    pub fn compact(&mut self, mut keep: impl FnMut(&Record<'_>) -> bool) -> Result<Compaction> {
+        let mut report = Compaction::default();
+        for segment in self.backend.segments()? {
+            if segment == self.active {
+                continue;
+            }
+            let bytes = self.backend.read_segment(segment)?;
+            let mut rewritten = segment_header(segment).to_vec();
+            let mut removed = 0;
+            let (end, problem) = frames(&bytes, |record, _| {
+                if keep(&record) {
+                    frame(&mut rewritten, record.seq, record.recorded_at, record.body);
+                } else {
+                    removed += 1;
+                }
+            });
+            if let Some(reason) = problem {
+                return Err(StoreError::Corrupt { segment, offset: end as u64, reason });
+            }
+            if removed > 0 {
+                self.backend.replace_segment(segment, &rewritten)?;
+                report.segments_rewritten += 1;
+                report.records_removed += removed;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Stores a snapshot of state covering every record with `seq < covers`.
+    pub fn put_snapshot(&mut self, covers: u64, state: &[u8]) -> Result<()> {
+        let mut bytes = Vec::with_capacity(state.len() + 24);
+        bytes.extend_from_slice(SNAPSHOT_MAGIC);
+        bytes.extend_from_slice(&covers.to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(state).to_le_bytes());
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(state);
+        self.backend.put_snapshot(covers, &bytes)?;
+        let snapshots = self.backend.snapshots()?;
+        let excess = snapshots.len().saturating_sub(self.options.keep_snapshots.max(1));
+        for old in &snapshots[..excess] {
+            self.backend.remove_snapshot(*old)?;
+        }
+        Ok(())
+    }
+
+    /// The newest snapshot that passes its checksum: what it covers and its state.
+    pub fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>> {
+        for name in self.backend.snapshots()?.into_iter().rev() {
+            let bytes = self.backend.read_snapshot(name)?;
+            if bytes.len() < 24 || &bytes[..8] != SNAPSHOT_MAGIC {
+                continue;
+            }
+            let covers = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or_default());
+            let checksum = u32::from_le_bytes(bytes[16..20].try_into().unwrap_or_default());
+            let state = &bytes[24..];
+            if crc32fast::hash(state) == checksum && covers <= self.next_seq {
+                return Ok(Some((covers, state.to_vec())));
+            }
+        }
+        Ok(None)
+    }
+}
