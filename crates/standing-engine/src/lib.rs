@@ -11,7 +11,9 @@
 //! by subject and never merges floating-point values across threads.
 
 mod intern;
+mod snapshot;
 mod state;
 pub mod synthetic;
 
+pub use snapshot::SnapshotError;
 pub use state::{ApplyOutcome, ApplyReport, Engine, EngineStats, RankedSubject};

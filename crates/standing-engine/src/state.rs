@@ -15,7 +15,7 @@ use thin_vec::ThinVec;
 const NEVER: i64 = i64::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum EntryKind {
+pub(crate) enum EntryKind {
     /// Points awarded by rule `index`.
     Contribution,
     /// Ends the contributions of rule `index` with the same key (a settlement).
@@ -28,17 +28,17 @@ enum EntryKind {
 
 /// One thing an event did to a subject. 48 bytes.
 #[derive(Clone, Copy, Debug)]
-struct Entry {
-    occurred_at: i64,
-    recorded_at: i64,
+pub(crate) struct Entry {
+    pub(crate) occurred_at: i64,
+    pub(crate) recorded_at: i64,
     /// The recorded time of the retraction that withdrew the event, or `NEVER`.
-    retracted_at: i64,
-    points: f64,
+    pub(crate) retracted_at: i64,
+    pub(crate) points: f64,
     /// A hash of the match field's value, tying closes and leaves to what they end.
-    key: u64,
-    event: u32,
-    index: u16,
-    kind: EntryKind,
+    pub(crate) key: u64,
+    pub(crate) event: u32,
+    pub(crate) index: u16,
+    pub(crate) kind: EntryKind,
 }
 
 impl Entry {
@@ -120,21 +120,21 @@ impl Scratch {
 
 /// The deterministic scoring state machine. See the crate docs.
 pub struct Engine {
-    model: Arc<Model>,
-    version_label: Box<str>,
-    subjects: Interner,
+    pub(crate) model: Arc<Model>,
+    pub(crate) version_label: Box<str>,
+    pub(crate) subjects: Interner,
     /// Per subject; a thin vector is one pointer, which keeps a subject's fixed cost low.
-    entries: Vec<ThinVec<Entry>>,
-    scores: Vec<f64>,
-    sources: Interner,
+    pub(crate) entries: Vec<ThinVec<Entry>>,
+    pub(crate) scores: Vec<f64>,
+    pub(crate) sources: Interner,
     /// Keyed by the source index (2 bytes) followed by the event id.
-    events: Interner,
-    event_subjects: Vec<u32>,
+    pub(crate) events: Interner,
+    pub(crate) event_subjects: Vec<u32>,
     /// The fields of events that left entries, for reason texts.
-    event_fields: Vec<Option<Box<[FieldValue]>>>,
-    clock: Timestamp,
+    pub(crate) event_fields: Vec<Option<Box<[FieldValue]>>>,
+    pub(crate) clock: Timestamp,
     /// Reused for building event keys.
-    key_buffer: Vec<u8>,
+    pub(crate) key_buffer: Vec<u8>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -610,7 +610,7 @@ impl Engine {
         }
     }
 
-    fn event_name(&self, event: u32) -> (&str, &str) {
+    pub(crate) fn event_name(&self, event: u32) -> (&str, &str) {
         let key = self.events.get_bytes(event);
         let source = u16::from_le_bytes([key[0], key[1]]);
         (self.sources.get(source as u32), std::str::from_utf8(&key[2..]).unwrap_or(""))

@@ -250,3 +250,33 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_snapshot_restores_the_same_state_and_a_damaged_one_is_refused() {
+    let model = city();
+    let end = t("2026-11-25");
+    let events = city_events(&model, 500, 20_000, end, 5);
+    let mut engine = Engine::new(model.clone(), end);
+    engine.apply(&events[..15_000]);
+    let bytes = engine.encode_snapshot();
+    let mut restored = Engine::decode_snapshot(model.clone(), &bytes).unwrap();
+    assert_eq!(engine.first_difference(&restored), None);
+    assert_eq!(engine.all_scores(), restored.all_scores());
+    // Both go on identically.
+    engine.apply(&events[15_000..]);
+    restored.apply(&events[15_000..]);
+    assert_eq!(engine.first_difference(&restored), None);
+    let explained = |e: &Engine| format!("{:?}", e.explain("p-7", end, None));
+    assert_eq!(explained(&engine), explained(&restored));
+
+    // A different engine is told apart, with the first difference named.
+    let mut other = Engine::decode_snapshot(model.clone(), &bytes).unwrap();
+    other.apply(&[late_payment(&model, "extra", "p-7", "2026-11-01", 10)]);
+    assert!(engine.first_difference(&other).is_some());
+
+    for cut in [0, 7, bytes.len() / 2, bytes.len() - 1] {
+        assert!(Engine::decode_snapshot(model.clone(), &bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let marketplace = Arc::new(check_model("m.toml", standing_rules::SAMPLE_MARKETPLACE_MODEL).model.unwrap());
+    assert!(matches!(Engine::decode_snapshot(marketplace, &bytes), Err(standing_engine::SnapshotError::ModelMismatch { .. })));
+}
