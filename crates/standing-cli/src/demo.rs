@@ -14,16 +14,23 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
     if people == 0 {
         bail!("--people must be at least 1");
     }
-    let Some(model) = check_model("models/city.toml", standing_rules::SAMPLE_CITY_MODEL).model else {
+    let Some(model) = check_model("models/city.toml", standing_rules::SAMPLE_CITY_MODEL).model
+    else {
         bail!("the built-in sample model does not check; this is a bug");
     };
     let model = Arc::new(model);
     let count = (people * events_per_person) as usize;
-    println!("Standing demo: a city of {people} people under model {}", model.version_label());
+    println!(
+        "Standing demo: a city of {people} people under model {}",
+        model.version_label()
+    );
 
     let started = Instant::now();
     let events = city_events(&model, people, count, now, seed);
-    println!("  generated {count} events from 6 sources in {:.2} s (seed {seed})", started.elapsed().as_secs_f64());
+    println!(
+        "  generated {count} events from 6 sources in {:.2} s (seed {seed})",
+        started.elapsed().as_secs_f64()
+    );
 
     let started = Instant::now();
     let mut engine = Engine::new(model.clone(), now);
@@ -44,7 +51,12 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
     let ranking = engine.rank(engine.subject_count(), true);
     let mut by_grade = vec![0usize; model.scale.grades.len()];
     for ranked in &ranking {
-        if let Some(index) = model.scale.grades.iter().position(|g| *g.name == *ranked.grade) {
+        if let Some(index) = model
+            .scale
+            .grades
+            .iter()
+            .position(|g| *g.name == *ranked.grade)
+        {
             by_grade[index] += 1;
         }
     }
@@ -63,7 +75,13 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
     println!("\nWhy {lowest} is lowest:\n");
     let explanation = engine.explain(lowest, now, None);
     for (rank, factor) in explanation.key_factors.iter().enumerate() {
-        println!("  {}. {:<26} {:>+8.1}  ({} events)", rank + 1, factor.code, factor.points, factor.events);
+        println!(
+            "  {}. {:<26} {:>+8.1}  ({} events)",
+            rank + 1,
+            factor.code,
+            factor.points,
+            factor.events
+        );
     }
     for purpose in &model.purposes {
         if let Some(decision) = engine.decide(&purpose.name, lowest) {
@@ -71,5 +89,35 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
         }
     }
     println!("\nExplore one person: standing init city && standing explain p-2 -d city");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `count` synthetic city events as NDJSON, in occurred-time order.
+pub fn generate(people: u64, count: usize, seed: u64, now: Timestamp, output: Option<&std::path::Path>) -> Result<ExitCode> {
+    use std::io::Write;
+    let Some(model) = check_model("models/city.toml", standing_rules::SAMPLE_CITY_MODEL).model else {
+        bail!("the built-in sample model does not check; this is a bug");
+    };
+    let writer: Box<dyn Write> = match output {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, writer);
+    let batch = 1_000_000;
+    let mut written = 0;
+    let mut round = 0;
+    while written < count {
+        let size = batch.min(count - written);
+        let events = city_events(&model, people, size, now, seed.wrapping_add(round));
+        for (offset, event) in events.iter().enumerate() {
+            let mut event = event.clone();
+            event.id = format!("e-{}", written + offset).into();
+            writer.write_all(&standing_ingest::to_wire(&model, &event, false))?;
+            writer.write_all(b"\n")?;
+        }
+        written += size;
+        round += 1;
+    }
+    writer.flush()?;
     Ok(ExitCode::SUCCESS)
 }

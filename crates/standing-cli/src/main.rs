@@ -3,25 +3,27 @@
 //! The only crate that reads files, the environment and the clock.
 
 mod demo;
+mod ingest;
 mod output;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use standing_core::Timestamp;
-use standing_engine::Engine;
-use standing_ingest::{RecordedAt, read_ndjson};
-use standing_rules::{Model, Severity, check_model};
-use std::io::BufReader;
+use standing_node::Node;
+use standing_rules::{Severity, check_model};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 /// Many small allocations (per-subject entries, ids): mimalloc is markedly faster than glibc's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "standing", version, about = "Standing: accountable, explained reputation scores.")]
+#[command(
+    name = "standing",
+    version,
+    about = "Standing: accountable, explained reputation scores."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,9 +53,42 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Write a synthetic city's events as NDJSON (for trying intake and for benchmarks).
+    Generate {
+        #[arg(long, default_value_t = 100_000)]
+        people: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Where to write; stdout when absent.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
     /// Create a data directory with the sample city model and a few sample events.
-    Init {
-        dir: PathBuf,
+    Init { dir: PathBuf },
+    /// Add events from NDJSON or CSV files (`-` for stdin) to the data directory's log, durably.
+    Ingest {
+        /// Files to ingest; `.csv` files are read as CSV with a header, others as NDJSON.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// The data directory.
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
+        /// Read every input as this format, whatever its name.
+        #[arg(long, value_enum)]
+        format: Option<InputFormat>,
+        /// Print `ack FILE LINE` to stdout each time everything up to LINE is durable.
+        #[arg(long)]
+        acks: bool,
+        /// No progress bars.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Rebuild all state from the log alone and check it equals the live state.
+    Replay {
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
     },
     /// Check a model file and report every problem with file:line:column.
     Check {
@@ -112,6 +147,12 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum InputFormat {
+    Ndjson,
+    Csv,
+}
+
 fn now() -> Timestamp {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -125,86 +166,180 @@ fn instant(text: Option<&str>, flag: &str) -> Result<Option<Timestamp>> {
         .transpose()
 }
 
-fn load_model(path: &Path) -> Result<Model> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading model {}", path.display()))?;
-    let checked = check_model(&path.display().to_string(), &text);
-    for diagnostic in &checked.diagnostics {
-        eprintln!("{diagnostic}");
-    }
-    match checked.model {
-        Some(model) => Ok(model),
-        None => bail!("model {} has errors; run `standing check {}`", path.display(), path.display()),
-    }
-}
-
-/// Loads the data directory's model and events into an engine whose clock is `clock`.
-fn load(data: &Path, clock: Timestamp) -> Result<Engine> {
-    if !data.exists() {
-        bail!(
-            "no data directory at {}; create one with `standing init {}` or pass --data DIR",
-            data.display(),
-            data.display()
+/// Opens the data directory with the engine's clock at `clock`.
+fn load(data: &Path, clock: Timestamp) -> Result<Node> {
+    let (node, report) = Node::open(data, clock)?;
+    if report.recovery.torn_bytes > 0 {
+        eprintln!(
+            "note: cut {} bytes of an unacknowledged, torn write from the end of the log",
+            report.recovery.torn_bytes
         );
     }
-    let model = Arc::new(load_model(&data.join("model.toml"))?);
-    let events_dir = data.join("events");
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&events_dir) {
-        Ok(entries) => entries
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "ndjson"))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    files.sort();
-    let mut engine = Engine::new(model.clone(), clock);
-    let mut rejected = Vec::new();
-    let mut batches = Vec::new();
-    for file in &files {
-        let handle = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-        let batch = read_ndjson(&model, &file.display().to_string(), BufReader::new(handle), RecordedAt::FromRecordOr(clock))
-            .with_context(|| format!("reading {}", file.display()))?;
-        rejected.extend(batch.rejected);
-        batches.push(batch.events);
+    if let Some(reason) = &report.snapshot_skipped {
+        eprintln!("note: snapshot not used ({reason}); replayed the log");
     }
-    if !rejected.is_empty() {
-        for rejection in &rejected {
-            eprintln!("{rejection}");
-        }
-        bail!("{} record(s) rejected; nothing was scored — fix or remove them", rejected.len());
-    }
-    for events in batches {
-        let report = engine.apply(&events);
-        for (event, outcome) in events.iter().zip(&report.outcomes) {
-            if *outcome != standing_engine::ApplyOutcome::Accepted {
-                eprintln!("note: {}/{}: {:?}", event.source, event.id, outcome);
-            }
-        }
-    }
-    Ok(engine)
+    Ok(node)
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Demo { people, events_per_person, seed } => demo::run(people, events_per_person, seed, now()),
+        Command::Demo {
+            people,
+            events_per_person,
+            seed,
+        } => demo::run(people, events_per_person, seed, now()),
+        Command::Generate { people, events, seed, output } => demo::generate(people, events, seed, now(), output.as_deref()),
         Command::Init { dir } => {
             if dir.join("model.toml").exists() {
-                bail!("{} already holds a model.toml; nothing was changed", dir.display());
+                bail!(
+                    "{} already holds a model.toml; nothing was changed",
+                    dir.display()
+                );
             }
-            std::fs::create_dir_all(dir.join("events")).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
             std::fs::write(dir.join("model.toml"), standing_rules::SAMPLE_CITY_MODEL)?;
-            std::fs::write(dir.join("events").join("sample.ndjson"), SAMPLE_EVENTS)?;
-            println!("Created {} with the sample city model and sample events.", dir.display());
+            let sample = dir.join("sample-events.ndjson");
+            std::fs::write(&sample, SAMPLE_EVENTS)?;
+            let (mut node, _) = Node::open(&dir, now())?;
+            let options = ingest::Options {
+                acks: false,
+                quiet: true,
+                format: None,
+            };
+            let summary = ingest::ingest_input(
+                &mut node,
+                "sample-events.ndjson",
+                &sample,
+                ingest::Format::Ndjson,
+                now(),
+                &options,
+            )?;
+            node.snapshot()?;
+            println!(
+                "Created {} with the sample city model; ingested {} sample events into its log.",
+                dir.display(),
+                summary.accepted
+            );
             println!("Try: standing explain p-2 --data {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Ingest {
+            inputs,
+            data,
+            format,
+            acks,
+            quiet,
+        } => {
+            let clock = now();
+            let started = std::time::Instant::now();
+            let (mut node, _) = Node::open(&data, clock)?;
+            let options = ingest::Options {
+                acks,
+                quiet,
+                format: format.map(|f| match f {
+                    InputFormat::Ndjson => ingest::Format::Ndjson,
+                    InputFormat::Csv => ingest::Format::Csv,
+                }),
+            };
+            let mut totals = ingest::InputSummary::default();
+            let mut refused = 0;
+            for input in &inputs {
+                let name = input.display().to_string();
+                let (path, spooled) = if name == "-" {
+                    (ingest::spool_stdin(&data)?, true)
+                } else {
+                    (input.clone(), false)
+                };
+                let format =
+                    options
+                        .format
+                        .unwrap_or(if path.extension().is_some_and(|e| e == "csv") {
+                            ingest::Format::Csv
+                        } else {
+                            ingest::Format::Ndjson
+                        });
+                let result = ingest::ingest_input(&mut node, &name, &path, format, clock, &options);
+                if spooled {
+                    let _ = std::fs::remove_file(&path);
+                }
+                let summary = result?;
+                if !summary.applied {
+                    refused += 1;
+                    eprintln!(
+                        "{name}: {} record(s) rejected; nothing from this input was applied",
+                        summary.rejected
+                    );
+                } else {
+                    eprintln!(
+                        "{name}: {} accepted, {} duplicate, {} rejected",
+                        summary.accepted, summary.duplicate, summary.rejected
+                    );
+                }
+                totals.accepted += summary.accepted;
+                totals.duplicate += summary.duplicate;
+                totals.rejected += summary.rejected;
+                if summary.applied {
+                    totals.bytes += summary.bytes;
+                }
+            }
+            if totals.accepted > 0 {
+                node.snapshot()?;
+            }
+            let seconds = started.elapsed().as_secs_f64().max(1e-9);
+            let records = totals.accepted + totals.duplicate;
+            println!(
+                "accepted {}, duplicate {}, rejected {} in {:.2} s: {:.0} records/s, {:.1} MB/s, durable; the log holds {} records",
+                totals.accepted,
+                totals.duplicate,
+                totals.rejected,
+                seconds,
+                records as f64 / seconds,
+                totals.bytes as f64 / 1e6 / seconds,
+                node.log_records()
+            );
+            Ok(if totals.rejected > 0 || refused > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Replay { data } => {
+            let clock = now();
+            let node = load(&data, clock)?;
+            let started = std::time::Instant::now();
+            let rebuilt = node.replay_log_only(clock)?;
+            match node.engine().first_difference(&rebuilt) {
+                None => {
+                    println!(
+                        "replay matches the live state: {} events, {} subjects, rebuilt from the log in {:.2} s",
+                        rebuilt.event_count(),
+                        rebuilt.subject_count(),
+                        started.elapsed().as_secs_f64()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Some(difference) => {
+                    eprintln!("replay differs from the live state: {difference}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
         Command::Check { model, json } => {
-            let text = std::fs::read_to_string(&model).with_context(|| format!("reading {}", model.display()))?;
+            let text = std::fs::read_to_string(&model)
+                .with_context(|| format!("reading {}", model.display()))?;
             let checked = check_model(&model.display().to_string(), &text);
-            let errors = checked.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+            let errors = checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count();
             if json {
                 print_json(&output::diagnostics_json(&checked.diagnostics));
             } else {
@@ -225,27 +360,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     None => println!("{}: {errors} error(s)", model.display()),
                 }
             }
-            Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if errors > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
-        Command::Score { subject, at, as_known_at, data } => {
+        Command::Score {
+            subject,
+            at,
+            as_known_at,
+            data,
+        } => {
             let at = instant(at.as_deref(), "--at")?.unwrap_or_else(now);
             let known = instant(as_known_at.as_deref(), "--as-known-at")?;
-            let engine = load(&data.data, at)?;
+            let node = load(&data.data, at)?;
+            let engine = node.engine();
             let explanation = engine.explain(&subject, at, known);
             if data.json {
                 print_json(&output::score_json(&explanation.score));
             } else {
                 println!("{}", output::score_text(&explanation.score));
                 if engine.score(&subject).is_none() {
-                    eprintln!("note: no events are recorded for {subject}; this is the model's base score");
+                    eprintln!(
+                        "note: no events are recorded for {subject}; this is the model's base score"
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Explain { subject, at, as_known_at, data } => {
+        Command::Explain {
+            subject,
+            at,
+            as_known_at,
+            data,
+        } => {
             let at = instant(at.as_deref(), "--at")?.unwrap_or_else(now);
             let known = instant(as_known_at.as_deref(), "--as-known-at")?;
-            let engine = load(&data.data, at)?;
+            let node = load(&data.data, at)?;
+            let engine = node.engine();
             let explanation = engine.explain(&subject, at, known);
             if data.json {
                 print_json(&output::explanation_json(&explanation));
@@ -254,12 +407,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Decide { purpose, subject, at, data } => {
+        Command::Decide {
+            purpose,
+            subject,
+            at,
+            data,
+        } => {
             let at = instant(at.as_deref(), "--at")?.unwrap_or_else(now);
-            let engine = load(&data.data, at)?;
+            let node = load(&data.data, at)?;
+            let engine = node.engine();
             let Some(decision) = engine.decide(&purpose, &subject) else {
-                let known: Vec<&str> = engine.model().purposes.iter().map(|p| p.name.as_str()).collect();
-                bail!("the model has no purpose `{purpose}`; purposes: {}", known.join(", "));
+                let known: Vec<&str> = engine
+                    .model()
+                    .purposes
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                bail!(
+                    "the model has no purpose `{purpose}`; purposes: {}",
+                    known.join(", ")
+                );
             };
             if data.json {
                 print_json(&output::decision_json(&decision));
@@ -275,7 +442,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn rank(count: usize, at: Option<String>, data: DataArgs, highest: bool) -> Result<ExitCode> {
     let at = instant(at.as_deref(), "--at")?.unwrap_or_else(now);
-    let engine = load(&data.data, at)?;
+    let node = load(&data.data, at)?;
+    let engine = node.engine();
     let ranking = engine.rank(count, highest);
     if data.json {
         print_json(&output::ranking_json(&ranking));

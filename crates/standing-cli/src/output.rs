@@ -89,11 +89,17 @@ pub fn explanation_text(explanation: &Explanation) -> String {
     text.push_str("\nDimensions:\n");
     for dimension in &explanation.dimensions {
         let capped = if dimension.points != dimension.raw {
-            format!("  (capped from {:+.1} to [{}, {}])", dimension.raw, dimension.lower, dimension.upper)
+            format!(
+                "  (capped from {:+.1} to [{}, {}])",
+                dimension.raw, dimension.lower, dimension.upper
+            )
         } else {
             String::new()
         };
-        text.push_str(&format!("  {:<12} {:>+8.1}{capped}\n", dimension.name, dimension.points));
+        text.push_str(&format!(
+            "  {:<12} {:>+8.1}{capped}\n",
+            dimension.name, dimension.points
+        ));
         for c in &dimension.contributions {
             text.push_str(&format!(
                 "      {:>+8.1} (of {:+.1})  {}  {}  {}/{}\n",
@@ -165,7 +171,15 @@ pub fn ranking_text(ranking: &[RankedSubject]) -> String {
     ranking
         .iter()
         .enumerate()
-        .map(|(rank, r)| format!("{:>4}. {:<16} {:>8.1}  {}\n", rank + 1, r.subject, r.score, r.grade))
+        .map(|(rank, r)| {
+            format!(
+                "{:>4}. {:<16} {:>8.1}  {}\n",
+                rank + 1,
+                r.subject,
+                r.score,
+                r.grade
+            )
+        })
         .collect()
 }
 

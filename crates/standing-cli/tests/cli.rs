@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn standing(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_standing")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_standing"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 fn stdout(output: &Output) -> String {
@@ -16,7 +19,11 @@ fn data_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("standing-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let output = standing(&["init", dir.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     dir
 }
 
@@ -30,7 +37,15 @@ fn explain_shows_key_factors_contributions_and_lists() {
     let output = standing(&["explain", "p-2", "--at", "2026-11-25", "-d", path(&dir)]);
     assert!(output.status.success());
     insta::assert_snapshot!("explain_p2_text", stdout(&output));
-    let output = standing(&["explain", "p-3", "--at", "2026-11-25", "-d", path(&dir), "--json"]);
+    let output = standing(&[
+        "explain",
+        "p-3",
+        "--at",
+        "2026-11-25",
+        "-d",
+        path(&dir),
+        "--json",
+    ]);
     assert!(output.status.success());
     insta::assert_snapshot!("explain_p3_json", stdout(&output));
 }
@@ -45,7 +60,15 @@ fn score_as_known_at_leaves_out_what_was_recorded_later() {
     )
     .unwrap();
     let score = |extra: &[&str]| {
-        let mut args = vec!["score", "p-9", "--at", "2026-09-15", "-d", path(&dir), "--json"];
+        let mut args = vec![
+            "score",
+            "p-9",
+            "--at",
+            "2026-09-15",
+            "-d",
+            path(&dir),
+            "--json",
+        ];
         args.extend_from_slice(extra);
         let output = standing(&args);
         assert!(output.status.success());
@@ -59,7 +82,16 @@ fn score_as_known_at_leaves_out_what_was_recorded_later() {
 #[test]
 fn decide_top_and_bottom() {
     let dir = data_dir("decide");
-    let output = standing(&["decide", "rail.highspeed.booking", "p-2", "--at", "2026-11-25", "-d", path(&dir), "--json"]);
+    let output = standing(&[
+        "decide",
+        "rail.highspeed.booking",
+        "p-2",
+        "--at",
+        "2026-11-25",
+        "-d",
+        path(&dir),
+        "--json",
+    ]);
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(value["verdict"], "deny");
     assert_eq!(value["reasons"][0]["code"], "LISTED_DEFAULTER");
@@ -70,7 +102,15 @@ fn decide_top_and_bottom() {
 
     let output = standing(&["top", "2", "--at", "2026-11-25", "-d", path(&dir)]);
     insta::assert_snapshot!("top_2", stdout(&output));
-    let output = standing(&["bottom", "1", "--at", "2026-11-25", "-d", path(&dir), "--json"]);
+    let output = standing(&[
+        "bottom",
+        "1",
+        "--at",
+        "2026-11-25",
+        "-d",
+        path(&dir),
+        "--json",
+    ]);
     let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(value[0]["subject"], "p-2");
 }
@@ -86,7 +126,10 @@ fn a_bad_record_is_reported_with_its_line_and_nothing_is_scored() {
     let output = standing(&["score", "p-1", "-d", path(&dir)]);
     assert_eq!(output.status.code(), Some(2));
     let errors = String::from_utf8_lossy(&output.stderr);
-    assert!(errors.contains("bad.ndjson:1: field `days_late` must be an integer, not a string"), "{errors}");
+    assert!(
+        errors.contains("bad.ndjson:1: field `days_late` must be an integer, not a string"),
+        "{errors}"
+    );
     assert!(errors.contains("bad.ndjson:3: malformed JSON"), "{errors}");
     assert!(stdout(&output).is_empty());
 }
@@ -96,11 +139,20 @@ fn check_reports_every_problem_and_fails() {
     let dir = std::env::temp_dir().join(format!("standing-cli-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let model = dir.join("model.toml");
-    std::fs::write(&model, standing_rules::SAMPLE_CITY_MODEL.replace("days_late > 0", "days_late > 0.5").replace("category = \"civic\"", "category = \"political\"")).unwrap();
+    std::fs::write(
+        &model,
+        standing_rules::SAMPLE_CITY_MODEL
+            .replace("days_late > 0", "days_late > 0.5")
+            .replace("category = \"civic\"", "category = \"political\""),
+    )
+    .unwrap();
     let output = standing(&["check", model.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let text = stdout(&output);
-    assert!(text.contains("cannot compare an int with a double"), "{text}");
+    assert!(
+        text.contains("cannot compare an int with a double"),
+        "{text}"
+    );
     assert!(text.matches("political opinions").count() >= 3, "{text}");
     let output = standing(&["check", "../../models/city.toml"]);
     assert!(output.status.success());

@@ -47,7 +47,9 @@ impl Category {
     }
 
     pub fn from_name(name: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|category| category.name() == name)
+        Category::ALL
+            .into_iter()
+            .find(|category| category.name() == name)
     }
 }
 
@@ -119,5 +121,8 @@ pub enum EventBody {
     },
     /// Withdraws an earlier event of the same source. Nothing is rewritten: the earlier event
     /// stops counting from the retraction's `recorded_at` on.
-    Retraction { event_id: Box<str>, reason: Box<str> },
+    Retraction {
+        event_id: Box<str>,
+        reason: Box<str>,
+    },
 }

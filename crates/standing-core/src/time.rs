@@ -62,7 +62,9 @@ impl Timestamp {
         match ::time::OffsetDateTime::from_unix_timestamp(self.0) {
             Ok(instant) => {
                 let format = ::time::macros::format_description!("[year]-[month]-[day]");
-                instant.format(&format).unwrap_or_else(|_| self.0.to_string())
+                instant
+                    .format(&format)
+                    .unwrap_or_else(|_| self.0.to_string())
             }
             Err(_) => self.0.to_string(),
         }
@@ -157,7 +159,10 @@ mod tests {
         assert_eq!(parsed.to_string(), "2026-03-01T10:00:00Z");
         let offset = Timestamp::parse("2026-03-01T12:00:00+02:00").unwrap();
         assert_eq!(offset, parsed);
-        assert_eq!(Timestamp::parse("2026-03-01").unwrap().date_string(), "2026-03-01");
+        assert_eq!(
+            Timestamp::parse("2026-03-01").unwrap().date_string(),
+            "2026-03-01"
+        );
         assert!(Timestamp::parse("2026-13-01T00:00:00Z").is_err());
         assert!(Timestamp::parse("yesterday").is_err());
     }

@@ -16,13 +16,20 @@ use std::time::Instant;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
 }
 
 fn rss_bytes() -> usize {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<usize>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }
 
@@ -34,7 +41,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let model = Arc::new(check_model("city.toml", SAMPLE_CITY_MODEL).model.expect("the sample model checks"));
+    let model = Arc::new(
+        check_model("city.toml", SAMPLE_CITY_MODEL)
+            .model
+            .expect("the sample model checks"),
+    );
     let end = Timestamp::parse("2026-11-25T00:00:00Z").unwrap();
     let event_count = env_usize("STANDING_BENCH_EVENTS", 2_000_000);
     let subjects = (event_count / 20).max(1) as u64;
@@ -46,10 +57,16 @@ fn main() {
     let started = Instant::now();
     let mut total = 0.0;
     for event in &events {
-        let EventBody::Fact { event_type, fields } = &event.body else { continue };
+        let EventBody::Fact { event_type, fields } = &event.body else {
+            continue;
+        };
         for &rule_id in &model.rules_by_type[event_type.0 as usize] {
             let rule = &model.rules[rule_id as usize];
-            if rule.when.as_ref().is_none_or(|w| w.eval(fields).unwrap_or(false)) {
+            if rule
+                .when
+                .as_ref()
+                .is_none_or(|w| w.eval(fields).unwrap_or(false))
+            {
                 total += rule.points.eval(fields).unwrap_or(0.0);
             }
         }
@@ -139,7 +156,9 @@ fn main() {
 
 fn lookup_latency(engine: &Engine, subjects: u64) {
     let mut random = SplitMix::new(7);
-    let names: Vec<String> = (0..1_000_000).map(|_| format!("p-{}", random.below(subjects))).collect();
+    let names: Vec<String> = (0..1_000_000)
+        .map(|_| format!("p-{}", random.below(subjects)))
+        .collect();
     let mut latencies = Vec::with_capacity(names.len());
     for name in &names {
         let started = Instant::now();
@@ -175,11 +194,16 @@ fn interpreter_ratio(model: &standing_rules::Model, events: &[standing_core::Eve
         Ok(value) => value,
         Err(_) => return,
     };
-    let Some(rules) = value.get("rules").and_then(|r| r.as_array()) else { return };
+    let Some(rules) = value.get("rules").and_then(|r| r.as_array()) else {
+        return;
+    };
     let programs: Vec<(Option<cel::Program>, cel::Program)> = rules
         .iter()
         .map(|rule| {
-            let when = rule.get("when").and_then(|w| w.as_str()).map(|w| cel::Program::compile(w).unwrap());
+            let when = rule
+                .get("when")
+                .and_then(|w| w.as_str())
+                .map(|w| cel::Program::compile(w).unwrap());
             let points = match rule.get("points") {
                 Some(toml::Value::String(s)) => s.clone(),
                 Some(toml::Value::Integer(i)) => i.to_string(),
@@ -194,7 +218,9 @@ fn interpreter_ratio(model: &standing_rules::Model, events: &[standing_core::Eve
     let started = Instant::now();
     let mut evaluations = 0u64;
     for event in events {
-        let EventBody::Fact { event_type, fields } = &event.body else { continue };
+        let EventBody::Fact { event_type, fields } = &event.body else {
+            continue;
+        };
         let declared = model.event_type(*event_type);
         let mut scope = root.new_inner_scope();
         for (field, value) in declared.fields.iter().zip(fields.iter()) {

@@ -25,7 +25,9 @@ pub(crate) struct Interner {
 
 impl std::fmt::Debug for Interner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Interner").field("len", &self.starts.len()).finish()
+        f.debug_struct("Interner")
+            .field("len", &self.starts.len())
+            .finish()
     }
 }
 
@@ -66,7 +68,12 @@ impl Interner {
     /// The index of `name`, and whether it was new. The caller checks [`Self::has_room_for`].
     pub fn intern(&mut self, name: &[u8]) -> (u32, bool) {
         let hash = self.hasher.hash_one(name);
-        let Self { arena, starts, table, hasher } = self;
+        let Self {
+            arena,
+            starts,
+            table,
+            hasher,
+        } = self;
         if let Some(&(_, index)) = table.find(hash, |&(offset, _)| name_at(arena, offset) == name) {
             return (index, false);
         }
@@ -76,16 +83,25 @@ impl Interner {
         arena.extend_from_slice(name);
         starts.push(offset);
         let arena = &*arena;
-        table.insert_unique(hash, (offset, index), |&(offset, _)| hasher.hash_one(name_at(arena, offset)));
+        table.insert_unique(hash, (offset, index), |&(offset, _)| {
+            hasher.hash_one(name_at(arena, offset))
+        });
         (index, true)
     }
 
     pub fn reserve(&mut self, names: usize, bytes: usize) {
         self.arena.reserve_exact(bytes + 2 * names);
         self.starts.reserve_exact(names);
-        let Self { arena, table, hasher, .. } = self;
+        let Self {
+            arena,
+            table,
+            hasher,
+            ..
+        } = self;
         let arena = &*arena;
-        table.reserve(names, |&(offset, _)| hasher.hash_one(name_at(arena, offset)));
+        table.reserve(names, |&(offset, _)| {
+            hasher.hash_one(name_at(arena, offset))
+        });
     }
 
     /// Heap bytes held, for memory reports.

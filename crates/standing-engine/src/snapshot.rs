@@ -28,7 +28,9 @@ impl std::fmt::Display for SnapshotError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SnapshotError::Format => f.write_str("not an engine snapshot of this format"),
-            SnapshotError::ModelMismatch { snapshot, model } => write!(f, "snapshot taken under model {snapshot}, not {model}"),
+            SnapshotError::ModelMismatch { snapshot, model } => {
+                write!(f, "snapshot taken under model {snapshot}, not {model}")
+            }
             SnapshotError::Damaged(what) => write!(f, "snapshot damaged: {what}"),
         }
     }
@@ -72,7 +74,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, count: usize) -> Result<&'a [u8], SnapshotError> {
-        let end = self.at.checked_add(count).filter(|end| *end <= self.bytes.len()).ok_or(SnapshotError::Damaged("ends early"))?;
+        let end = self
+            .at
+            .checked_add(count)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or(SnapshotError::Damaged("ends early"))?;
         let slice = &self.bytes[self.at..end];
         self.at = end;
         Ok(slice)
@@ -81,13 +87,19 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u16(&mut self) -> Result<u16, SnapshotError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap_or_default()))
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().unwrap_or_default(),
+        ))
     }
     fn u32(&mut self) -> Result<u32, SnapshotError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap_or_default()))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().unwrap_or_default(),
+        ))
     }
     fn u64(&mut self) -> Result<u64, SnapshotError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or_default()))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or_default(),
+        ))
     }
     fn count(&mut self, each_at_least: usize) -> Result<usize, SnapshotError> {
         let count = self.u64()? as usize;
@@ -165,7 +177,11 @@ fn write_field(writer: &mut Writer, value: &FieldValue) {
 
 fn read_field(reader: &mut Reader<'_>) -> Result<FieldValue, SnapshotError> {
     Ok(match reader.u8()? {
-        0 => FieldValue::Str(std::str::from_utf8(reader.bytes()?).map_err(|_| SnapshotError::Damaged("text is not UTF-8"))?.into()),
+        0 => FieldValue::Str(
+            std::str::from_utf8(reader.bytes()?)
+                .map_err(|_| SnapshotError::Damaged("text is not UTF-8"))?
+                .into(),
+        ),
         1 => FieldValue::Int(reader.u64()? as i64),
         2 => FieldValue::Dec(f64::from_bits(reader.u64()?)),
         3 => FieldValue::Bool(reader.u8()? != 0),
@@ -229,7 +245,10 @@ impl Engine {
         }
         let label = String::from_utf8_lossy(reader.bytes()?).into_owned();
         if label != model.version_label() {
-            return Err(SnapshotError::ModelMismatch { snapshot: label, model: model.version_label() });
+            return Err(SnapshotError::ModelMismatch {
+                snapshot: label,
+                model: model.version_label(),
+            });
         }
         let mut engine = Engine::new(model.clone(), Timestamp(reader.u64()? as i64));
         engine.sources = reader.names()?;
@@ -244,13 +263,20 @@ impl Engine {
                 0 => None,
                 _ => {
                     let length = reader.u16()? as usize;
-                    Some((0..length).map(|_| read_field(&mut reader)).collect::<Result<Box<[FieldValue]>, _>>()?)
+                    Some(
+                        (0..length)
+                            .map(|_| read_field(&mut reader))
+                            .collect::<Result<Box<[FieldValue]>, _>>()?,
+                    )
                 }
             };
             engine.event_fields.push(fields);
         }
         let subjects = reader.count(12)?;
-        if subjects != engine.subjects.len() || engine.event_subjects.len() != engine.events.len() || engine.event_fields.len() != engine.events.len() {
+        if subjects != engine.subjects.len()
+            || engine.event_subjects.len() != engine.events.len()
+            || engine.event_fields.len() != engine.events.len()
+        {
             return Err(SnapshotError::Damaged("section sizes disagree"));
         }
         engine.entries.reserve_exact(subjects);
@@ -293,33 +319,58 @@ impl Engine {
     /// state (as replay verification needs).
     pub fn first_difference(&self, other: &Engine) -> Option<String> {
         if self.version_label != other.version_label {
-            return Some(format!("model {} vs {}", self.version_label, other.version_label));
+            return Some(format!(
+                "model {} vs {}",
+                self.version_label, other.version_label
+            ));
         }
         if self.clock != other.clock {
             return Some(format!("clock {} vs {}", self.clock, other.clock));
         }
         if self.events.len() != other.events.len() {
-            return Some(format!("{} events vs {}", self.events.len(), other.events.len()));
+            return Some(format!(
+                "{} events vs {}",
+                self.events.len(),
+                other.events.len()
+            ));
         }
         if self.subjects.len() != other.subjects.len() {
-            return Some(format!("{} subjects vs {}", self.subjects.len(), other.subjects.len()));
+            return Some(format!(
+                "{} subjects vs {}",
+                self.subjects.len(),
+                other.subjects.len()
+            ));
         }
         for index in 0..self.events.len() as u32 {
             if self.events.get_bytes(index) != other.events.get_bytes(index) {
-                return Some(format!("event #{index} is {:?} vs {:?}", self.event_name(index), other.event_name(index)));
+                return Some(format!(
+                    "event #{index} is {:?} vs {:?}",
+                    self.event_name(index),
+                    other.event_name(index)
+                ));
             }
         }
         for index in 0..self.subjects.len() {
             let subject = self.subjects.get(index as u32);
             if subject != other.subjects.get(index as u32) {
-                return Some(format!("subject #{index} is {subject} vs {}", other.subjects.get(index as u32)));
+                return Some(format!(
+                    "subject #{index} is {subject} vs {}",
+                    other.subjects.get(index as u32)
+                ));
             }
             if self.scores[index].to_bits() != other.scores[index].to_bits() {
-                return Some(format!("{subject}: score {} vs {}", self.scores[index], other.scores[index]));
+                return Some(format!(
+                    "{subject}: score {} vs {}",
+                    self.scores[index], other.scores[index]
+                ));
             }
             let (mine, theirs) = (&self.entries[index], &other.entries[index]);
             if mine.len() != theirs.len() {
-                return Some(format!("{subject}: {} entries vs {}", mine.len(), theirs.len()));
+                return Some(format!(
+                    "{subject}: {} entries vs {}",
+                    mine.len(),
+                    theirs.len()
+                ));
             }
             for (a, b) in mine.iter().zip(theirs.iter()) {
                 let same = a.occurred_at == b.occurred_at
@@ -332,7 +383,9 @@ impl Engine {
                     && a.kind == b.kind;
                 if !same {
                     let (source, id) = self.event_name(a.event);
-                    return Some(format!("{subject}: entry of event {source}/{id} differs: {a:?} vs {b:?}"));
+                    return Some(format!(
+                        "{subject}: entry of event {source}/{id} differs: {a:?} vs {b:?}"
+                    ));
                 }
             }
         }

@@ -189,14 +189,19 @@ fn behaviour(model: &Model, entries: &[Entry], at: i64, known: i64, scratch: &mu
         if any_close && rule.until.is_some() && is_closed(entries, entry, at, known) {
             continue;
         }
-        scratch.rule_totals[entry.index as usize] += entry.points * rule.decay.factor(at - entry.occurred_at);
+        scratch.rule_totals[entry.index as usize] +=
+            entry.points * rule.decay.factor(at - entry.occurred_at);
     }
     for (rule, total) in model.rules.iter().zip(scratch.rule_totals.iter_mut()) {
         *total = total.clamp(rule.min_total, rule.max_total);
         scratch.dimension_totals[rule.dimension as usize] += *total;
     }
     let mut value = model.scale.base;
-    for (dimension, total) in model.dimensions.iter().zip(scratch.dimension_totals.iter_mut()) {
+    for (dimension, total) in model
+        .dimensions
+        .iter()
+        .zip(scratch.dimension_totals.iter_mut())
+    {
         *total = total.clamp(dimension.lower, dimension.upper);
         value += *total;
     }
@@ -214,7 +219,12 @@ fn is_closed(entries: &[Entry], contribution: &Entry, at: i64, known: i64) -> bo
 }
 
 /// The list entries in force at `at` as known at `known`: (list, entry).
-fn memberships<'e>(model: &Model, entries: &'e [Entry], at: i64, known: i64) -> Vec<(u16, &'e Entry)> {
+fn memberships<'e>(
+    model: &Model,
+    entries: &'e [Entry],
+    at: i64,
+    known: i64,
+) -> Vec<(u16, &'e Entry)> {
     let mut members = Vec::new();
     for entry in entries {
         if entry.kind != EntryKind::ListEnter || !entry.visible(at, known) {
@@ -282,7 +292,10 @@ impl Engine {
 
     /// Applies events in order and rescores the subjects they touched at the engine's clock.
     pub fn apply(&mut self, events: &[Event]) -> ApplyReport {
-        let mut report = ApplyReport { outcomes: Vec::with_capacity(events.len()), ..Default::default() };
+        let mut report = ApplyReport {
+            outcomes: Vec::with_capacity(events.len()),
+            ..Default::default()
+        };
         let mut touched: Vec<u32> = Vec::new();
         for event in events {
             let outcome = self.apply_one(event, &mut touched, &mut report.rule_errors);
@@ -295,7 +308,13 @@ impl Engine {
             let index = subject as usize;
             let before = self.scores[index];
             let grade_before = self.grade_of(before);
-            let after = self.model.scale.clamp(behaviour(&self.model, &self.entries[index], self.clock.0, NEVER, &mut scratch));
+            let after = self.model.scale.clamp(behaviour(
+                &self.model,
+                &self.entries[index],
+                self.clock.0,
+                NEVER,
+                &mut scratch,
+            ));
             let grade_after = self.model.scale.grade_index(after) as u8;
             self.scores[index] = after;
             if before.to_bits() != after.to_bits() || grade_before != grade_after {
@@ -331,10 +350,17 @@ impl Engine {
         index
     }
 
-    fn apply_one(&mut self, event: &Event, touched: &mut Vec<u32>, rule_errors: &mut u64) -> ApplyOutcome {
+    fn apply_one(
+        &mut self,
+        event: &Event,
+        touched: &mut Vec<u32>,
+        rule_errors: &mut u64,
+    ) -> ApplyOutcome {
         let source = match self.sources.find(event.source.as_bytes()) {
             Some(index) => index,
-            None if self.sources.len() < u16::MAX as usize => self.sources.intern(event.source.as_bytes()).0,
+            None if self.sources.len() < u16::MAX as usize => {
+                self.sources.intern(event.source.as_bytes()).0
+            }
             None => return ApplyOutcome::CapacityExceeded,
         } as u16;
         let mut key = std::mem::take(&mut self.key_buffer);
@@ -343,7 +369,14 @@ impl Engine {
         outcome
     }
 
-    fn apply_keyed(&mut self, event: &Event, source: u16, key: &mut Vec<u8>, touched: &mut Vec<u32>, rule_errors: &mut u64) -> ApplyOutcome {
+    fn apply_keyed(
+        &mut self,
+        event: &Event,
+        source: u16,
+        key: &mut Vec<u8>,
+        touched: &mut Vec<u32>,
+        rule_errors: &mut u64,
+    ) -> ApplyOutcome {
         event_key(key, source, &event.id);
         if self.events.find(key).is_some() {
             return ApplyOutcome::Duplicate;
@@ -421,17 +454,34 @@ impl Engine {
                             continue;
                         }
                     };
-                    let key = rule.until.as_ref().map_or(0, |until| key_of(fields.get(until.rule_slot)));
-                    entries.push(Entry { points, key, index: rule_id, ..template });
+                    let key = rule
+                        .until
+                        .as_ref()
+                        .map_or(0, |until| key_of(fields.get(until.rule_slot)));
+                    entries.push(Entry {
+                        points,
+                        key,
+                        index: rule_id,
+                        ..template
+                    });
                 }
                 for &rule_id in &model.closers_by_type[type_index] {
                     let until = model.rules[rule_id as usize].until.as_ref();
                     let key = until.map_or(0, |until| key_of(fields.get(until.closer_slot)));
-                    entries.push(Entry { key, index: rule_id, kind: EntryKind::Close, ..template });
+                    entries.push(Entry {
+                        key,
+                        index: rule_id,
+                        kind: EntryKind::Close,
+                        ..template
+                    });
                 }
                 for trigger in &model.list_triggers_by_type[type_index] {
                     let list = &model.lists[trigger.list as usize];
-                    let side = if trigger.enters { Some(&list.enter) } else { list.leave.as_ref() };
+                    let side = if trigger.enters {
+                        Some(&list.enter)
+                    } else {
+                        list.leave.as_ref()
+                    };
                     let Some(side) = side else { continue };
                     if let Some(condition) = &side.when {
                         match condition.eval(fields) {
@@ -444,8 +494,17 @@ impl Engine {
                         }
                     }
                     let key = side.match_slot.map_or(0, |slot| key_of(fields.get(slot)));
-                    let kind = if trigger.enters { EntryKind::ListEnter } else { EntryKind::ListLeave };
-                    entries.push(Entry { key, index: trigger.list, kind, ..template });
+                    let kind = if trigger.enters {
+                        EntryKind::ListEnter
+                    } else {
+                        EntryKind::ListLeave
+                    };
+                    entries.push(Entry {
+                        key,
+                        index: trigger.list,
+                        kind,
+                        ..template
+                    });
                 }
                 if entries.len() > before {
                     self.event_fields[event_index as usize] = Some(fields.clone());
@@ -467,7 +526,9 @@ impl Engine {
             .for_each_init(
                 || Scratch::new(model),
                 |scratch, (score, entries)| {
-                    *score = model.scale.clamp(behaviour(model, entries, at, NEVER, scratch));
+                    *score = model
+                        .scale
+                        .clamp(behaviour(model, entries, at, NEVER, scratch));
                 },
             );
     }
@@ -497,7 +558,12 @@ impl Engine {
 
     /// The score and its explanation at `at` (occurred-time), counting only what was recorded
     /// by `known_at` when given. A subject with no events gets the base score.
-    pub fn explain(&self, subject: &str, at: Timestamp, known_at: Option<Timestamp>) -> Explanation {
+    pub fn explain(
+        &self,
+        subject: &str,
+        at: Timestamp,
+        known_at: Option<Timestamp>,
+    ) -> Explanation {
         let model = &*self.model;
         let known = known_at.map_or(NEVER, |k| k.0);
         let empty = ThinVec::new();
@@ -575,10 +641,19 @@ impl Engine {
                 code: rule.code.as_str().into(),
                 points: scratch.rule_totals[index],
                 events: rule_events[index],
-                description: if rule.description.is_empty() { rule.code.as_str().into() } else { rule.description.as_str().into() },
+                description: if rule.description.is_empty() {
+                    rule.code.as_str().into()
+                } else {
+                    rule.description.as_str().into()
+                },
             })
             .collect();
-        key_factors.sort_by(|a, b| b.points.abs().total_cmp(&a.points.abs()).then_with(|| a.code.cmp(&b.code)));
+        key_factors.sort_by(|a, b| {
+            b.points
+                .abs()
+                .total_cmp(&a.points.abs())
+                .then_with(|| a.code.cmp(&b.code))
+        });
         key_factors.truncate(4);
         let lists = memberships(model, entries, at.0, known)
             .into_iter()
@@ -587,7 +662,11 @@ impl Engine {
                 ListMembership {
                     list: model.lists[list as usize].name.as_str().into(),
                     since: Timestamp(entry.occurred_at),
-                    until: Timestamp(entry.occurred_at.saturating_add(model.lists[list as usize].max_duration.0)),
+                    until: Timestamp(
+                        entry
+                            .occurred_at
+                            .saturating_add(model.lists[list as usize].max_duration.0),
+                    ),
                     source: source.into(),
                     event_id: event_id.into(),
                 }
@@ -613,7 +692,10 @@ impl Engine {
     pub(crate) fn event_name(&self, event: u32) -> (&str, &str) {
         let key = self.events.get_bytes(event);
         let source = u16::from_le_bytes([key[0], key[1]]);
-        (self.sources.get(source as u32), std::str::from_utf8(&key[2..]).unwrap_or(""))
+        (
+            self.sources.get(source as u32),
+            std::str::from_utf8(&key[2..]).unwrap_or(""),
+        )
     }
 
     /// A purpose's decision for a subject at the clock. `None` when the model has no such purpose.
@@ -627,7 +709,9 @@ impl Engine {
             None => &empty,
         };
         let mut scratch = Scratch::new(model);
-        let value = model.scale.clamp(behaviour(model, entries, at, NEVER, &mut scratch));
+        let value = model
+            .scale
+            .clamp(behaviour(model, entries, at, NEVER, &mut scratch));
         let grade = model.scale.grade_index(value);
         let mut listed = vec![false; model.lists.len()];
         for (list, _) in memberships(model, entries, at, NEVER) {
@@ -639,12 +723,26 @@ impl Engine {
             // A policy that cannot be evaluated refuses: failing open would grant what the
             // policy meant to withhold.
             if rule.when.eval(&values).unwrap_or(true) {
-                reasons.push(DecisionReason { code: rule.code.as_str().into(), message: rule.reason.as_str().into() });
+                reasons.push(DecisionReason {
+                    code: rule.code.as_str().into(),
+                    message: rule.reason.as_str().into(),
+                });
             }
         }
-        let verdict = if reasons.is_empty() { Verdict::Allow } else { Verdict::Deny };
+        let verdict = if reasons.is_empty() {
+            Verdict::Allow
+        } else {
+            Verdict::Deny
+        };
         let mut hasher = DefaultHasher::new();
-        (&*self.version_label, purpose_name, subject, at, self.events.len()).hash(&mut hasher);
+        (
+            &*self.version_label,
+            purpose_name,
+            subject,
+            at,
+            self.events.len(),
+        )
+            .hash(&mut hasher);
         Some(Decision {
             id: format!("dec-{:016x}", hasher.finish()).into(),
             purpose: purpose_name.into(),
@@ -661,7 +759,11 @@ impl Engine {
         let mut order: Vec<u32> = (0..self.scores.len() as u32).collect();
         let compare = |a: &u32, b: &u32| {
             let (sa, sb) = (self.scores[*a as usize], self.scores[*b as usize]);
-            let by_score = if highest { sb.total_cmp(&sa) } else { sa.total_cmp(&sb) };
+            let by_score = if highest {
+                sb.total_cmp(&sa)
+            } else {
+                sa.total_cmp(&sb)
+            };
             by_score.then_with(|| self.subjects.get(*a).cmp(self.subjects.get(*b)))
         };
         if count < order.len() {
@@ -674,7 +776,9 @@ impl Engine {
             .map(|index| RankedSubject {
                 subject: self.subjects.get(index).into(),
                 score: self.scores[index as usize],
-                grade: self.grade_name(self.grade_of(self.scores[index as usize])).into(),
+                grade: self
+                    .grade_name(self.grade_of(self.scores[index as usize]))
+                    .into(),
             })
             .collect()
     }
@@ -682,7 +786,13 @@ impl Engine {
     /// Every subject's served score and grade, in subject-id order: for comparing engines.
     pub fn all_scores(&self) -> Vec<(String, u64, u8)> {
         let mut all: Vec<(String, u64, u8)> = (0..self.scores.len())
-            .map(|index| (self.subjects.get(index as u32).to_owned(), self.scores[index].to_bits(), self.grade_of(self.scores[index])))
+            .map(|index| {
+                (
+                    self.subjects.get(index as u32).to_owned(),
+                    self.scores[index].to_bits(),
+                    self.grade_of(self.scores[index]),
+                )
+            })
             .collect();
         all.sort();
         all
@@ -690,11 +800,18 @@ impl Engine {
 
     pub fn stats(&self) -> EngineStats {
         let entries: usize = self.entries.iter().map(|e| e.len()).sum();
-        let entry_bytes: usize = self.entries.iter().map(|e| e.capacity() * std::mem::size_of::<Entry>()).sum();
+        let entry_bytes: usize = self
+            .entries
+            .iter()
+            .map(|e| e.capacity() * std::mem::size_of::<Entry>())
+            .sum();
         let field_bytes: usize = self
             .event_fields
             .iter()
-            .map(|f| f.as_ref().map_or(0, |f| f.len() * std::mem::size_of::<FieldValue>()))
+            .map(|f| {
+                f.as_ref()
+                    .map_or(0, |f| f.len() * std::mem::size_of::<FieldValue>())
+            })
             .sum();
         EngineStats {
             subjects: self.subjects.len(),

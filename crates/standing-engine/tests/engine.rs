@@ -11,7 +11,11 @@ use std::sync::Arc;
 const DAY: i64 = 86_400;
 
 fn city() -> Arc<Model> {
-    Arc::new(check_model("city.toml", SAMPLE_CITY_MODEL).model.expect("the sample model checks"))
+    Arc::new(
+        check_model("city.toml", SAMPLE_CITY_MODEL)
+            .model
+            .expect("the sample model checks"),
+    )
 }
 
 fn t(text: &str) -> Timestamp {
@@ -19,14 +23,28 @@ fn t(text: &str) -> Timestamp {
 }
 
 /// A fact with fields given by name, put into the type's slot order.
-fn fact(model: &Model, id: &str, subject: &str, type_name: &str, occurred: &str, fields: &[(&str, FieldValue)]) -> Event {
+fn fact(
+    model: &Model,
+    id: &str,
+    subject: &str,
+    type_name: &str,
+    occurred: &str,
+    fields: &[(&str, FieldValue)],
+) -> Event {
     let event_type = model.event_type_id(type_name).unwrap();
     let declared = model.event_type(event_type);
     assert_eq!(declared.fields.len(), fields.len(), "{type_name} fields");
     let values = declared
         .fields
         .iter()
-        .map(|field| fields.iter().find(|(name, _)| *name == field.name).unwrap_or_else(|| panic!("{}", field.name)).1.clone())
+        .map(|field| {
+            fields
+                .iter()
+                .find(|(name, _)| *name == field.name)
+                .unwrap_or_else(|| panic!("{}", field.name))
+                .1
+                .clone()
+        })
         .collect();
     Event {
         source: "test".into(),
@@ -34,7 +52,10 @@ fn fact(model: &Model, id: &str, subject: &str, type_name: &str, occurred: &str,
         subject: subject.into(),
         occurred_at: t(occurred),
         recorded_at: t(occurred),
-        body: EventBody::Fact { event_type, fields: values },
+        body: EventBody::Fact {
+            event_type,
+            fields: values,
+        },
     }
 }
 
@@ -43,24 +64,49 @@ fn text(value: &str) -> FieldValue {
 }
 
 fn late_payment(model: &Model, id: &str, subject: &str, occurred: &str, days_late: i64) -> Event {
-    fact(model, id, subject, "payment.late", occurred, &[
-        ("amount", FieldValue::Dec(100.0)),
-        ("creditor", text("telco")),
-        ("days_late", FieldValue::Int(days_late)),
-    ])
+    fact(
+        model,
+        id,
+        subject,
+        "payment.late",
+        occurred,
+        &[
+            ("amount", FieldValue::Dec(100.0)),
+            ("creditor", text("telco")),
+            ("days_late", FieldValue::Int(days_late)),
+        ],
+    )
 }
 
 #[test]
 fn a_late_payment_costs_ten_points_per_started_cycle_and_halves_in_two_years() {
     let model = city();
     let mut engine = Engine::new(model.clone(), t("2026-03-01T10:00:00Z"));
-    let report = engine.apply(&[late_payment(&model, "e1", "p-1", "2026-03-01T10:00:00Z", 35)]);
+    let report = engine.apply(&[late_payment(
+        &model,
+        "e1",
+        "p-1",
+        "2026-03-01T10:00:00Z",
+        35,
+    )]);
     assert_eq!(report.outcomes, vec![ApplyOutcome::Accepted]);
     assert_eq!(engine.score("p-1").unwrap().value, 980.0);
-    let later = engine.explain("p-1", Timestamp(t("2026-03-01T10:00:00Z").0 + 730 * DAY), None);
-    assert!((later.score.value - 990.0).abs() < 1e-9, "{}", later.score.value);
+    let later = engine.explain(
+        "p-1",
+        Timestamp(t("2026-03-01T10:00:00Z").0 + 730 * DAY),
+        None,
+    );
+    assert!(
+        (later.score.value - 990.0).abs() < 1e-9,
+        "{}",
+        later.score.value
+    );
     // Past expires_after (3 years) nothing is left.
-    let expired = engine.explain("p-1", Timestamp(t("2026-03-01T10:00:00Z").0 + 3 * 365 * DAY), None);
+    let expired = engine.explain(
+        "p-1",
+        Timestamp(t("2026-03-01T10:00:00Z").0 + 3 * 365 * DAY),
+        None,
+    );
     assert_eq!(expired.score.value, 1000.0);
     assert!(expired.key_factors.is_empty());
 }
@@ -72,8 +118,17 @@ fn as_known_at_ignores_what_was_recorded_later_and_retractions_withdraw_without_
     let mut late = late_payment(&model, "e1", "p-1", "2026-03-01", 10);
     late.recorded_at = t("2026-04-01");
     engine.apply(&[late]);
-    assert_eq!(engine.explain("p-1", t("2026-03-15"), None).score.value < 1000.0, true);
-    assert_eq!(engine.explain("p-1", t("2026-03-15"), Some(t("2026-03-20"))).score.value, 1000.0);
+    assert_eq!(
+        engine.explain("p-1", t("2026-03-15"), None).score.value < 1000.0,
+        true
+    );
+    assert_eq!(
+        engine
+            .explain("p-1", t("2026-03-15"), Some(t("2026-03-20")))
+            .score
+            .value,
+        1000.0
+    );
 
     let retraction = Event {
         source: "test".into(),
@@ -81,18 +136,40 @@ fn as_known_at_ignores_what_was_recorded_later_and_retractions_withdraw_without_
         subject: "p-1".into(),
         occurred_at: t("2026-05-01"),
         recorded_at: t("2026-05-01"),
-        body: EventBody::Retraction { event_id: "e1".into(), reason: "paid on time after all".into() },
+        body: EventBody::Retraction {
+            event_id: "e1".into(),
+            reason: "paid on time after all".into(),
+        },
     };
     let report = engine.apply(&[retraction.clone()]);
     assert_eq!(report.outcomes, vec![ApplyOutcome::Accepted]);
     assert_eq!(report.changed.len(), 1);
     assert_eq!(engine.score("p-1").unwrap().value, 1000.0);
     // As known before the retraction, the late payment still counted.
-    assert!(engine.explain("p-1", t("2026-04-15"), Some(t("2026-04-15"))).score.value < 1000.0);
+    assert!(
+        engine
+            .explain("p-1", t("2026-04-15"), Some(t("2026-04-15")))
+            .score
+            .value
+            < 1000.0
+    );
     // Replaying the same retraction is a duplicate; a retraction of an unknown event is refused.
-    assert_eq!(engine.apply(&[retraction]).outcomes, vec![ApplyOutcome::Duplicate]);
-    let orphan = Event { id: "r2".into(), body: EventBody::Retraction { event_id: "nope".into(), reason: "".into() }, ..late_payment(&model, "x", "p-1", "2026-05-02", 1) };
-    assert_eq!(engine.apply(&[orphan]).outcomes, vec![ApplyOutcome::UnknownRetractionTarget]);
+    assert_eq!(
+        engine.apply(&[retraction]).outcomes,
+        vec![ApplyOutcome::Duplicate]
+    );
+    let orphan = Event {
+        id: "r2".into(),
+        body: EventBody::Retraction {
+            event_id: "nope".into(),
+            reason: "".into(),
+        },
+        ..late_payment(&model, "x", "p-1", "2026-05-02", 1)
+    };
+    assert_eq!(
+        engine.apply(&[orphan]).outcomes,
+        vec![ApplyOutcome::UnknownRetractionTarget]
+    );
 }
 
 #[test]
@@ -100,44 +177,133 @@ fn a_settlement_ends_the_default_and_the_settled_default_stops_counting_after_th
     let model = city();
     let mut engine = Engine::new(model.clone(), t("2026-01-01"));
     engine.apply(&[
-        fact(&model, "d1", "p-1", "debt.default_registered", "2025-01-01", &[("amount", FieldValue::Dec(900.0)), ("creditor", text("bank")), ("case_id", text("K1"))]),
-        fact(&model, "d2", "p-1", "debt.default_registered", "2025-02-01", &[("amount", FieldValue::Dec(900.0)), ("creditor", text("bank")), ("case_id", text("K2"))]),
-        fact(&model, "s1", "p-1", "debt.default_settled", "2025-06-01", &[("case_id", text("K1"))]),
+        fact(
+            &model,
+            "d1",
+            "p-1",
+            "debt.default_registered",
+            "2025-01-01",
+            &[
+                ("amount", FieldValue::Dec(900.0)),
+                ("creditor", text("bank")),
+                ("case_id", text("K1")),
+            ],
+        ),
+        fact(
+            &model,
+            "d2",
+            "p-1",
+            "debt.default_registered",
+            "2025-02-01",
+            &[
+                ("amount", FieldValue::Dec(900.0)),
+                ("creditor", text("bank")),
+                ("case_id", text("K2")),
+            ],
+        ),
+        fact(
+            &model,
+            "s1",
+            "p-1",
+            "debt.default_settled",
+            "2025-06-01",
+            &[("case_id", text("K1"))],
+        ),
     ]);
     let contract = |at: &str| {
         let explanation = engine.explain("p-1", t(at), None);
-        explanation.dimensions.iter().find(|d| &*d.name == "contract").unwrap().points
+        explanation
+            .dimensions
+            .iter()
+            .find(|d| &*d.name == "contract")
+            .unwrap()
+            .points
     };
     assert_eq!(contract("2025-03-01"), -160.0, "two open defaults");
-    assert_eq!(contract("2025-07-01"), -100.0, "K1 settled: -80 for K2, -20 for the settlement");
-    assert_eq!(contract("2028-06-01"), -80.0, "the settled default no longer counts");
+    assert_eq!(
+        contract("2025-07-01"),
+        -100.0,
+        "K1 settled: -80 for K2, -20 for the settlement"
+    );
+    assert_eq!(
+        contract("2028-06-01"),
+        -80.0,
+        "the settled default no longer counts"
+    );
 }
 
 #[test]
 fn a_defaulter_listing_refuses_rail_tickets_until_delisted_or_lapsed() {
     let model = city();
-    let listed = fact(&model, "l1", "p-1", "court.defaulter_listed", "2026-01-10", &[("case_id", text("C1")), ("court", text("dc-1"))]);
+    let listed = fact(
+        &model,
+        "l1",
+        "p-1",
+        "court.defaulter_listed",
+        "2026-01-10",
+        &[("case_id", text("C1")), ("court", text("dc-1"))],
+    );
     let mut engine = Engine::new(model.clone(), t("2026-02-01"));
     engine.apply(&[listed.clone()]);
     let decision = engine.decide("rail.highspeed.booking", "p-1").unwrap();
     assert_eq!(decision.verdict.name(), "deny");
     assert_eq!(&*decision.reasons[0].code, "LISTED_DEFAULTER");
-    assert_eq!(engine.decide("rail.highspeed.booking", "p-2").unwrap().verdict.name(), "allow");
+    assert_eq!(
+        engine
+            .decide("rail.highspeed.booking", "p-2")
+            .unwrap()
+            .verdict
+            .name(),
+        "allow"
+    );
     assert!(engine.decide("no.such.purpose", "p-1").is_none());
 
     // The listing lapses after its two-year maximum...
     engine.advance_clock(t("2028-01-11"));
-    assert_eq!(engine.decide("rail.highspeed.booking", "p-1").unwrap().verdict.name(), "allow");
+    assert_eq!(
+        engine
+            .decide("rail.highspeed.booking", "p-1")
+            .unwrap()
+            .verdict
+            .name(),
+        "allow"
+    );
     // ...and ends at once when the court delists (another case number does not).
     let mut engine = Engine::new(model.clone(), t("2026-03-01"));
     engine.apply(&[
         listed,
-        fact(&model, "l2", "p-1", "court.defaulter_delisted", "2026-02-01", &[("case_id", text("C9")), ("court", text("dc-1"))]),
+        fact(
+            &model,
+            "l2",
+            "p-1",
+            "court.defaulter_delisted",
+            "2026-02-01",
+            &[("case_id", text("C9")), ("court", text("dc-1"))],
+        ),
     ]);
     assert_eq!(engine.explain("p-1", t("2026-03-01"), None).lists.len(), 1);
-    engine.apply(&[fact(&model, "l3", "p-1", "court.defaulter_delisted", "2026-02-15", &[("case_id", text("C1")), ("court", text("dc-1"))])]);
-    assert!(engine.explain("p-1", t("2026-03-01"), None).lists.is_empty());
-    assert_eq!(engine.decide("rail.highspeed.booking", "p-1").unwrap().verdict.name(), "allow");
+    engine.apply(&[fact(
+        &model,
+        "l3",
+        "p-1",
+        "court.defaulter_delisted",
+        "2026-02-15",
+        &[("case_id", text("C1")), ("court", text("dc-1"))],
+    )]);
+    assert!(
+        engine
+            .explain("p-1", t("2026-03-01"), None)
+            .lists
+            .is_empty()
+    );
+    assert_eq!(
+        engine
+            .decide("rail.highspeed.booking", "p-1")
+            .unwrap()
+            .verdict
+            .name(),
+        "allow"
+    );
 }
 
 #[test]
@@ -146,19 +312,79 @@ fn lending_needs_grade_b_and_key_factors_rank_the_four_largest_effects() {
     let mut engine = Engine::new(model.clone(), t("2026-06-01"));
     engine.apply(&[
         late_payment(&model, "e1", "p-1", "2026-05-01", 100), // -40
-        fact(&model, "e3", "p-1", "civic.traffic_ticket", "2026-05-03", &[("offence", FieldValue::Enum(0)), ("fine", FieldValue::Dec(10.0))]), // -5
-        fact(&model, "e4", "p-1", "court.judgment", "2026-05-04", &[("case_id", text("C")), ("kind", FieldValue::Enum(0)), ("amount", FieldValue::Dec(1.0))]), // -50
-        fact(&model, "e5", "p-1", "bank.account_tenure", "2026-05-05", &[("years", FieldValue::Int(12))]), // +15
+        fact(
+            &model,
+            "e3",
+            "p-1",
+            "civic.traffic_ticket",
+            "2026-05-03",
+            &[
+                ("offence", FieldValue::Enum(0)),
+                ("fine", FieldValue::Dec(10.0)),
+            ],
+        ), // -5
+        fact(
+            &model,
+            "e4",
+            "p-1",
+            "court.judgment",
+            "2026-05-04",
+            &[
+                ("case_id", text("C")),
+                ("kind", FieldValue::Enum(0)),
+                ("amount", FieldValue::Dec(1.0)),
+            ],
+        ), // -50
+        fact(
+            &model,
+            "e5",
+            "p-1",
+            "bank.account_tenure",
+            "2026-05-05",
+            &[("years", FieldValue::Int(12))],
+        ), // +15
     ]);
     let explanation = engine.explain("p-1", t("2026-05-06"), None);
     let codes: Vec<&str> = explanation.key_factors.iter().map(|f| &*f.code).collect();
-    assert_eq!(codes, ["COURT_BREACH_OF_CONTRACT", "PAY_LATE", "ACCOUNT_TENURE", "TRAFFIC_TICKET"]);
+    assert_eq!(
+        codes,
+        [
+            "COURT_BREACH_OF_CONTRACT",
+            "PAY_LATE",
+            "ACCOUNT_TENURE",
+            "TRAFFIC_TICKET"
+        ]
+    );
     assert_eq!(explanation.score.grade.as_ref(), "B");
-    assert_eq!(engine.decide("lending.consumer", "p-1").unwrap().verdict.name(), "allow");
-    engine.apply(&[fact(&model, "e6", "p-1", "utility.damage", "2026-05-07", &[("utility", FieldValue::Enum(0)), ("cost", FieldValue::Dec(10.0))])]);
+    assert_eq!(
+        engine
+            .decide("lending.consumer", "p-1")
+            .unwrap()
+            .verdict
+            .name(),
+        "allow"
+    );
+    engine.apply(&[fact(
+        &model,
+        "e6",
+        "p-1",
+        "utility.damage",
+        "2026-05-07",
+        &[
+            ("utility", FieldValue::Enum(0)),
+            ("cost", FieldValue::Dec(10.0)),
+        ],
+    )]);
     let decision = engine.decide("lending.consumer", "p-1").unwrap();
     assert_eq!(decision.verdict.name(), "deny");
-    assert_eq!(decision.reasons.iter().map(|r| &*r.code).collect::<Vec<_>>(), ["GRADE_BELOW_B"]);
+    assert_eq!(
+        decision
+            .reasons
+            .iter()
+            .map(|r| &*r.code)
+            .collect::<Vec<_>>(),
+        ["GRADE_BELOW_B"]
+    );
 }
 
 #[test]
@@ -167,7 +393,10 @@ fn scores_are_bit_for_bit_the_same_at_any_thread_count() {
     let end = t("2026-11-25");
     let events = city_events(&model, 2_000, 60_000, end, 11);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| {
             let mut engine = Engine::new(model.clone(), Timestamp(end.0 - 400 * DAY));
             for chunk in events.chunks(7_000) {
@@ -195,11 +424,62 @@ fn arbitrary_events(model: Arc<Model>) -> impl Strategy<Value = Vec<Event>> {
                 let id = format!("e{index}");
                 match kind {
                     0 => late_payment(&model, &id, "p", &date, number),
-                    1 => fact(&model, &id, "p", "payment.on_time", &date, &[("amount", FieldValue::Dec(number as f64)), ("creditor", text("c"))]),
-                    2 => fact(&model, &id, "p", "civic.volunteering", &date, &[("hours", FieldValue::Int(number * 3)), ("organisation", text("o"))]),
-                    3 => fact(&model, &id, "p", "utility.damage", &date, &[("utility", FieldValue::Enum(0)), ("cost", FieldValue::Dec(1.0))]),
-                    4 => fact(&model, &id, "p", "court.judgment", &date, &[("case_id", text("c")), ("kind", FieldValue::Enum((number % 4) as u16)), ("amount", FieldValue::Dec(1.0))]),
-                    _ => fact(&model, &id, "p", "civic.traffic_ticket", &date, &[("offence", FieldValue::Enum((number % 4) as u16)), ("fine", FieldValue::Dec(1.0))]),
+                    1 => fact(
+                        &model,
+                        &id,
+                        "p",
+                        "payment.on_time",
+                        &date,
+                        &[
+                            ("amount", FieldValue::Dec(number as f64)),
+                            ("creditor", text("c")),
+                        ],
+                    ),
+                    2 => fact(
+                        &model,
+                        &id,
+                        "p",
+                        "civic.volunteering",
+                        &date,
+                        &[
+                            ("hours", FieldValue::Int(number * 3)),
+                            ("organisation", text("o")),
+                        ],
+                    ),
+                    3 => fact(
+                        &model,
+                        &id,
+                        "p",
+                        "utility.damage",
+                        &date,
+                        &[
+                            ("utility", FieldValue::Enum(0)),
+                            ("cost", FieldValue::Dec(1.0)),
+                        ],
+                    ),
+                    4 => fact(
+                        &model,
+                        &id,
+                        "p",
+                        "court.judgment",
+                        &date,
+                        &[
+                            ("case_id", text("c")),
+                            ("kind", FieldValue::Enum((number % 4) as u16)),
+                            ("amount", FieldValue::Dec(1.0)),
+                        ],
+                    ),
+                    _ => fact(
+                        &model,
+                        &id,
+                        "p",
+                        "civic.traffic_ticket",
+                        &date,
+                        &[
+                            ("offence", FieldValue::Enum((number % 4) as u16)),
+                            ("fine", FieldValue::Dec(1.0)),
+                        ],
+                    ),
                 }
             })
             .collect()
@@ -275,8 +555,18 @@ fn a_snapshot_restores_the_same_state_and_a_damaged_one_is_refused() {
     assert!(engine.first_difference(&other).is_some());
 
     for cut in [0, 7, bytes.len() / 2, bytes.len() - 1] {
-        assert!(Engine::decode_snapshot(model.clone(), &bytes[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            Engine::decode_snapshot(model.clone(), &bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
-    let marketplace = Arc::new(check_model("m.toml", standing_rules::SAMPLE_MARKETPLACE_MODEL).model.unwrap());
-    assert!(matches!(Engine::decode_snapshot(marketplace, &bytes), Err(standing_engine::SnapshotError::ModelMismatch { .. })));
+    let marketplace = Arc::new(
+        check_model("m.toml", standing_rules::SAMPLE_MARKETPLACE_MODEL)
+            .model
+            .unwrap(),
+    );
+    assert!(matches!(
+        Engine::decode_snapshot(marketplace, &bytes),
+        Err(standing_engine::SnapshotError::ModelMismatch { .. })
+    ));
 }

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 fn shared_data(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(file)
 }
 
 struct Rating {
@@ -39,7 +41,11 @@ fn bitcoin_otc() -> Vec<Rating> {
 
 #[test]
 fn bitcoin_otc_scores_match_a_direct_computation() {
-    let model = Arc::new(check_model("marketplace.toml", SAMPLE_MARKETPLACE_MODEL).model.expect("the sample model checks"));
+    let model = Arc::new(
+        check_model("marketplace.toml", SAMPLE_MARKETPLACE_MODEL)
+            .model
+            .expect("the sample model checks"),
+    );
     let ratings = bitcoin_otc();
     assert_eq!(ratings.len(), 35_592);
     let received = model.event_type_id("rating.received").unwrap();
@@ -55,7 +61,14 @@ fn bitcoin_otc_scores_match_a_direct_computation() {
             subject: rating.ratee.as_str().into(),
             occurred_at: Timestamp(rating.time),
             recorded_at: Timestamp(rating.time),
-            body: EventBody::Fact { event_type: received, fields: vec![FieldValue::Str(rating.rater.as_str().into()), FieldValue::Int(rating.rating)].into() },
+            body: EventBody::Fact {
+                event_type: received,
+                fields: vec![
+                    FieldValue::Str(rating.rater.as_str().into()),
+                    FieldValue::Int(rating.rating),
+                ]
+                .into(),
+            },
         });
         events.push(Event {
             source: "otc".into(),
@@ -63,12 +76,24 @@ fn bitcoin_otc_scores_match_a_direct_computation() {
             subject: rating.rater.as_str().into(),
             occurred_at: Timestamp(rating.time),
             recorded_at: Timestamp(rating.time),
-            body: EventBody::Fact { event_type: given, fields: vec![FieldValue::Str(rating.ratee.as_str().into()), FieldValue::Int(rating.rating)].into() },
+            body: EventBody::Fact {
+                event_type: given,
+                fields: vec![
+                    FieldValue::Str(rating.ratee.as_str().into()),
+                    FieldValue::Int(rating.rating),
+                ]
+                .into(),
+            },
         });
     }
     let mut engine = Engine::new(model.clone(), end);
     let report = engine.apply(&events);
-    assert!(report.outcomes.iter().all(|o| *o == standing_engine::ApplyOutcome::Accepted));
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| *o == standing_engine::ApplyOutcome::Accepted)
+    );
     assert_eq!(engine.subject_count(), 5_881);
 
     // The model, by hand: reputation = Σ rating · 2^(−age / 1 year) capped to [−150, 150];
@@ -87,17 +112,28 @@ fn bitcoin_otc_scores_match_a_direct_computation() {
     assert_eq!(users.len(), 5_881);
     let mut worst: f64 = 0.0;
     for user in users {
-        let expected = (reputation.get(user).copied().unwrap_or(0.0).clamp(-150.0, 150.0)
+        let expected = (reputation
+            .get(user)
+            .copied()
+            .unwrap_or(0.0)
+            .clamp(-150.0, 150.0)
             + activity.get(user).copied().unwrap_or(0.0).clamp(0.0, 10.0))
         .clamp(-200.0, 200.0);
         let served = engine.score(user).unwrap().value;
         worst = worst.max((served - expected).abs());
-        assert!((served - expected).abs() < 1e-9, "{user}: served {served}, expected {expected}");
+        assert!(
+            (served - expected).abs() < 1e-9,
+            "{user}: served {served}, expected {expected}"
+        );
     }
     assert!(worst < 1e-9);
 
     // The distribution is that of a trust network: most traders established or better, a few
     // distrusted (the data set's 10% negative ratings concentrate on few users).
-    let distrusted = engine.rank(5_881, false).iter().filter(|r| &*r.grade == "distrusted").count();
+    let distrusted = engine
+        .rank(5_881, false)
+        .iter()
+        .filter(|r| &*r.grade == "distrusted")
+        .count();
     assert!(distrusted > 0 && distrusted < 200, "{distrusted}");
 }

@@ -37,7 +37,11 @@ pub enum RecordError {
     #[error("field `{0}` is not declared for this event type")]
     UnknownField(String),
     #[error("field `{field}` must be {expected}, not {found}")]
-    WrongType { field: String, expected: String, found: String },
+    WrongType {
+        field: String,
+        expected: String,
+        found: String,
+    },
     #[error("`{field}`: {message}")]
     BadTime { field: String, message: String },
 }
@@ -102,26 +106,50 @@ fn check_id(value: &str, field: &'static str) -> Result<(), RecordError> {
 }
 
 fn time(value: &str, field: &str) -> Result<Timestamp, RecordError> {
-    Timestamp::parse(value).map_err(|error| RecordError::BadTime { field: field.to_owned(), message: error.to_string() })
+    Timestamp::parse(value).map_err(|error| RecordError::BadTime {
+        field: field.to_owned(),
+        message: error.to_string(),
+    })
 }
 
-fn field_value(name: &str, ty: &FieldType, value: &serde_json::Value) -> Result<FieldValue, RecordError> {
-    let wrong = |expected: &str| RecordError::WrongType { field: name.to_owned(), expected: expected.to_owned(), found: json_kind(value) };
+fn field_value(
+    name: &str,
+    ty: &FieldType,
+    value: &serde_json::Value,
+) -> Result<FieldValue, RecordError> {
+    let wrong = |expected: &str| RecordError::WrongType {
+        field: name.to_owned(),
+        expected: expected.to_owned(),
+        found: json_kind(value),
+    };
     match ty {
-        FieldType::String => value.as_str().map(|s| FieldValue::Str(s.into())).ok_or_else(|| wrong("a string")),
-        FieldType::Integer => value.as_i64().map(FieldValue::Int).ok_or_else(|| wrong("an integer")),
+        FieldType::String => value
+            .as_str()
+            .map(|s| FieldValue::Str(s.into()))
+            .ok_or_else(|| wrong("a string")),
+        FieldType::Integer => value
+            .as_i64()
+            .map(FieldValue::Int)
+            .ok_or_else(|| wrong("an integer")),
         FieldType::Decimal => value
             .as_f64()
             .filter(|number| number.is_finite())
             .map(FieldValue::Dec)
             .ok_or_else(|| wrong("a number")),
-        FieldType::Boolean => value.as_bool().map(FieldValue::Bool).ok_or_else(|| wrong("a boolean")),
+        FieldType::Boolean => value
+            .as_bool()
+            .map(FieldValue::Bool)
+            .ok_or_else(|| wrong("a boolean")),
         FieldType::Timestamp => {
-            let text = value.as_str().ok_or_else(|| wrong("an RFC 3339 timestamp string"))?;
+            let text = value
+                .as_str()
+                .ok_or_else(|| wrong("an RFC 3339 timestamp string"))?;
             time(text, &format!("fields.{name}")).map(FieldValue::Time)
         }
         FieldType::Enum(names) => {
-            let text = value.as_str().ok_or_else(|| wrong(&format!("one of {}", names.join(", "))))?;
+            let text = value
+                .as_str()
+                .ok_or_else(|| wrong(&format!("one of {}", names.join(", "))))?;
             names
                 .iter()
                 .position(|candidate| &**candidate == text)
@@ -136,12 +164,17 @@ fn field_value(name: &str, ty: &FieldType, value: &serde_json::Value) -> Result<
 }
 
 /// Checks one record against `model`.
-pub fn parse_record(model: &Model, record: &[u8], recorded: RecordedAt) -> Result<Event, RecordError> {
+pub fn parse_record(
+    model: &Model,
+    record: &[u8],
+    recorded: RecordedAt,
+) -> Result<Event, RecordError> {
     if record.len() > MAX_RECORD_BYTES {
         return Err(RecordError::Oversize(record.len()));
     }
     let text = std::str::from_utf8(record).map_err(|_| RecordError::InvalidUtf8)?;
-    let wire: WireEvent = serde_json::from_str(text).map_err(|error| RecordError::MalformedJson(error.to_string()))?;
+    let wire: WireEvent = serde_json::from_str(text)
+        .map_err(|error| RecordError::MalformedJson(error.to_string()))?;
     check_id(&wire.id, "id")?;
     check_id(&wire.source, "source")?;
     check_id(&wire.subject, "subject")?;
@@ -167,22 +200,37 @@ pub fn parse_record(model: &Model, record: &[u8], recorded: RecordedAt) -> Resul
         }
         let event_id = event_id.ok_or_else(|| RecordError::MissingField("event".into()))?;
         check_id(event_id, "fields.event")?;
-        EventBody::Retraction { event_id: event_id.into(), reason: reason.unwrap_or("").into() }
+        EventBody::Retraction {
+            event_id: event_id.into(),
+            reason: reason.unwrap_or("").into(),
+        }
     } else {
-        let type_id = model.event_type_id(&wire.event_type).ok_or_else(|| RecordError::UnknownType(wire.event_type.clone()))?;
+        let type_id = model
+            .event_type_id(&wire.event_type)
+            .ok_or_else(|| RecordError::UnknownType(wire.event_type.clone()))?;
         let event_type = model.event_type(type_id);
-        if let Some(unknown) = wire.fields.keys().find(|name| event_type.field_slot(name).is_none()) {
+        if let Some(unknown) = wire
+            .fields
+            .keys()
+            .find(|name| event_type.field_slot(name).is_none())
+        {
             return Err(RecordError::UnknownField(unknown.clone()));
         }
         let fields = event_type
             .fields
             .iter()
             .map(|field| {
-                let value = wire.fields.get(&field.name).ok_or_else(|| RecordError::MissingField(field.name.clone()))?;
+                let value = wire
+                    .fields
+                    .get(&field.name)
+                    .ok_or_else(|| RecordError::MissingField(field.name.clone()))?;
                 field_value(&field.name, &field.ty, value)
             })
             .collect::<Result<Box<[FieldValue]>, _>>()?;
-        EventBody::Fact { event_type: type_id, fields }
+        EventBody::Fact {
+            event_type: type_id,
+            fields,
+        }
     };
     Ok(Event {
         source: wire.source.into(),
@@ -203,14 +251,21 @@ pub struct Batch {
 
 /// Reads NDJSON from `reader`. Blank lines are skipped. I/O failures are returned as errors;
 /// bad records are collected in [`Batch::rejected`].
-pub fn read_ndjson(model: &Model, file: &str, reader: impl BufRead, recorded: RecordedAt) -> std::io::Result<Batch> {
+pub fn read_ndjson(
+    model: &Model,
+    file: &str,
+    reader: impl BufRead,
+    recorded: RecordedAt,
+) -> std::io::Result<Batch> {
     let mut batch = Batch::default();
     let mut reader = reader;
     let mut line = Vec::new();
     let mut number = 0;
     loop {
         line.clear();
-        let read = (&mut reader).take(MAX_RECORD_BYTES as u64 + 1).read_until(b'\n', &mut line)?;
+        let read = (&mut reader)
+            .take(MAX_RECORD_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)?;
         if read == 0 {
             break;
         }
@@ -236,7 +291,11 @@ pub fn read_ndjson(model: &Model, file: &str, reader: impl BufRead, recorded: Re
                     }
                 }
             }
-            batch.rejected.push(Rejection { file: file.to_owned(), line: number, error: RecordError::Oversize(skipped) });
+            batch.rejected.push(Rejection {
+                file: file.to_owned(),
+                line: number,
+                error: RecordError::Oversize(skipped),
+            });
             continue;
         }
         let record = line.strip_suffix(b"\n").unwrap_or(&line);
@@ -246,10 +305,118 @@ pub fn read_ndjson(model: &Model, file: &str, reader: impl BufRead, recorded: Re
         }
         match parse_record(model, record, recorded) {
             Ok(event) => batch.events.push(event),
-            Err(error) => batch.rejected.push(Rejection { file: file.to_owned(), line: number, error }),
+            Err(error) => batch.rejected.push(Rejection {
+                file: file.to_owned(),
+                line: number,
+                error,
+            }),
         }
     }
     Ok(batch)
 }
 
 use std::io::Read as _;
+
+/// Turns one CSV row into the wire form. The header names the envelope columns (`id`, `source`,
+/// `subject`, `type`, `occurred_at`, optionally `recorded_at`) and field columns by field name;
+/// an empty cell leaves the field out (so one file can hold several event types). Cells of
+/// fields declared numeric or boolean are written as JSON numbers or booleans when they read as
+/// such; intake then checks them like any record.
+pub fn csv_row_to_wire(
+    model: &Model,
+    header: &[String],
+    row: &[&str],
+) -> Result<Vec<u8>, RecordError> {
+    if row.len() != header.len() {
+        return Err(RecordError::MalformedJson(format!(
+            "the row has {} cells, the header {}",
+            row.len(),
+            header.len()
+        )));
+    }
+    let mut envelope = serde_json::Map::new();
+    let mut fields = serde_json::Map::new();
+    let type_name = header
+        .iter()
+        .position(|h| h == "type")
+        .map(|i| row[i])
+        .unwrap_or("");
+    let event_type = model
+        .event_type_id(type_name)
+        .map(|id| model.event_type(id));
+    for (name, cell) in header.iter().zip(row) {
+        match name.as_str() {
+            "id" | "source" | "subject" | "type" | "occurred_at" | "recorded_at" => {
+                if !(name == "recorded_at" && cell.is_empty()) {
+                    envelope.insert(name.clone(), serde_json::Value::String((*cell).to_owned()));
+                }
+            }
+            _ if cell.is_empty() => {}
+            _ => {
+                let declared = event_type
+                    .and_then(|t| t.fields.iter().find(|f| &f.name == name))
+                    .map(|f| &f.ty);
+                let value = match declared {
+                    Some(FieldType::Integer) => cell
+                        .parse::<i64>()
+                        .map(serde_json::Value::from)
+                        .unwrap_or_else(|_| (*cell).into()),
+                    Some(FieldType::Decimal) => cell
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(serde_json::Value::Number)
+                        .unwrap_or_else(|| (*cell).into()),
+                    Some(FieldType::Boolean) => match *cell {
+                        "true" => true.into(),
+                        "false" => false.into(),
+                        other => other.into(),
+                    },
+                    _ => (*cell).into(),
+                };
+                fields.insert(name.clone(), value);
+            }
+        }
+    }
+    envelope.insert("fields".into(), serde_json::Value::Object(fields));
+    serde_json::to_vec(&envelope).map_err(|error| RecordError::MalformedJson(error.to_string()))
+}
+
+/// The wire form of a typed event under `model` (the inverse of [`parse_record`]; `recorded_at`
+/// is written only when `with_recorded_at`).
+pub fn to_wire(model: &Model, event: &Event, with_recorded_at: bool) -> Vec<u8> {
+    let mut envelope = serde_json::Map::new();
+    envelope.insert("id".into(), (*event.id).into());
+    envelope.insert("source".into(), (*event.source).into());
+    envelope.insert("subject".into(), (*event.subject).into());
+    let mut fields = serde_json::Map::new();
+    match &event.body {
+        EventBody::Fact { event_type, fields: values } => {
+            let declared = model.event_type(*event_type);
+            envelope.insert("type".into(), declared.name.as_str().into());
+            for (field, value) in declared.fields.iter().zip(values.iter()) {
+                let value = match (value, &field.ty) {
+                    (FieldValue::Str(text), _) => serde_json::Value::from(&**text),
+                    (FieldValue::Int(number), _) => (*number).into(),
+                    (FieldValue::Dec(number), _) => serde_json::Number::from_f64(*number).map_or(serde_json::Value::Null, serde_json::Value::Number),
+                    (FieldValue::Bool(flag), _) => (*flag).into(),
+                    (FieldValue::Time(instant), _) => instant.to_string().into(),
+                    (FieldValue::Enum(index), FieldType::Enum(names)) => names.get(*index as usize).map(|n| &**n).unwrap_or("").into(),
+                    (FieldValue::Enum(index), _) => (*index).into(),
+                };
+                fields.insert(field.name.clone(), value);
+            }
+        }
+        EventBody::Retraction { event_id, reason } => {
+            envelope.insert("type".into(), "retraction".into());
+            fields.insert("event".into(), (**event_id).into());
+            fields.insert("reason".into(), (**reason).into());
+        }
+    }
+    envelope.insert("occurred_at".into(), event.occurred_at.to_string().into());
+    if with_recorded_at {
+        envelope.insert("recorded_at".into(), event.recorded_at.to_string().into());
+    }
+    envelope.insert("fields".into(), serde_json::Value::Object(fields));
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}

@@ -192,7 +192,10 @@ pub fn check_model(file: &str, text: &str) -> Checked {
             };
         }
     };
-    let mut checker = Checker { map, diagnostics: Vec::new() };
+    let mut checker = Checker {
+        map,
+        diagnostics: Vec::new(),
+    };
     let model = checker.model(raw);
     let mut diagnostics = checker.diagnostics;
     diagnostics.sort_by(|a, b| (a.line, a.column, a.severity).cmp(&(b.line, b.column, b.severity)));
@@ -222,22 +225,54 @@ fn is_code(code: &str) -> bool {
 
 fn is_slug(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' || c == '_')
+        && name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.' || c == '_'
+        })
 }
 
 const CEL_RESERVED: &[&str] = &[
-    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function",
-    "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while",
-    "int", "double", "size", "string", "bool", "bytes", "list", "map", "type", "has",
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+    "int",
+    "double",
+    "size",
+    "string",
+    "bool",
+    "bytes",
+    "list",
+    "map",
+    "type",
+    "has",
 ];
 
 impl Checker<'_> {
     fn error(&mut self, offset: usize, message: impl Into<String>) {
-        self.diagnostics.push(self.map.diagnostic(Severity::Error, offset, message));
+        self.diagnostics
+            .push(self.map.diagnostic(Severity::Error, offset, message));
     }
 
     fn warning(&mut self, offset: usize, message: impl Into<String>) {
-        self.diagnostics.push(self.map.diagnostic(Severity::Warning, offset, message));
+        self.diagnostics
+            .push(self.map.diagnostic(Severity::Warning, offset, message));
     }
 
     fn duration(&mut self, raw: &Spanned<String>) -> Option<Duration> {
@@ -267,7 +302,10 @@ impl Checker<'_> {
             Some(network) => {
                 let alpha = *network.alpha.get_ref();
                 if !(0.0..1.0).contains(&alpha) {
-                    self.error(network.alpha.span().start, format!("network alpha must be in [0, 1), not {alpha}"));
+                    self.error(
+                        network.alpha.span().start,
+                        format!("network alpha must be in [0, 1), not {alpha}"),
+                    );
                 }
                 Network { alpha }
             }
@@ -298,9 +336,15 @@ impl Checker<'_> {
         }
         let mut list_triggers_by_type = vec![Vec::new(); type_count];
         for (index, list) in lists.iter().enumerate() {
-            list_triggers_by_type[list.enter.event_type.0 as usize].push(ListTrigger { list: index as ListId, enters: true });
+            list_triggers_by_type[list.enter.event_type.0 as usize].push(ListTrigger {
+                list: index as ListId,
+                enters: true,
+            });
             if let Some(leave) = &list.leave {
-                list_triggers_by_type[leave.event_type.0 as usize].push(ListTrigger { list: index as ListId, enters: false });
+                list_triggers_by_type[leave.event_type.0 as usize].push(ListTrigger {
+                    list: index as ListId,
+                    enters: false,
+                });
             }
         }
         Some(Model {
@@ -325,11 +369,23 @@ impl Checker<'_> {
         let scale = raw.get_ref();
         let mut ok = true;
         if !(scale.min < scale.max) {
-            self.error(at, format!("the scale's min ({}) must be below its max ({})", scale.min, scale.max));
+            self.error(
+                at,
+                format!(
+                    "the scale's min ({}) must be below its max ({})",
+                    scale.min, scale.max
+                ),
+            );
             ok = false;
         }
         if !(scale.min..=scale.max).contains(&scale.base) {
-            self.error(at, format!("the base ({}) must lie within the scale [{}, {}]", scale.base, scale.min, scale.max));
+            self.error(
+                at,
+                format!(
+                    "the base ({}) must lie within the scale [{}, {}]",
+                    scale.base, scale.min, scale.max
+                ),
+            );
             ok = false;
         }
         if scale.grades.is_empty() {
@@ -351,7 +407,10 @@ impl Checker<'_> {
         }
         for grade in &scale.grades {
             if !names.insert(grade.get_ref().name.clone()) {
-                self.error(grade.span().start, format!("grade `{}` is declared twice", grade.get_ref().name));
+                self.error(
+                    grade.span().start,
+                    format!("grade `{}` is declared twice", grade.get_ref().name),
+                );
                 ok = false;
             }
         }
@@ -367,7 +426,14 @@ impl Checker<'_> {
             base: scale.base,
             min: scale.min,
             max: scale.max,
-            grades: scale.grades.iter().map(|g| Grade { name: g.get_ref().name.clone(), min: g.get_ref().min }).collect(),
+            grades: scale
+                .grades
+                .iter()
+                .map(|g| Grade {
+                    name: g.get_ref().name.clone(),
+                    min: g.get_ref().min,
+                })
+                .collect(),
         })
     }
 
@@ -376,10 +442,16 @@ impl Checker<'_> {
         for dimension in raw {
             let name = dimension.name.get_ref();
             if !is_identifier(name) {
-                self.error(dimension.name.span().start, format!("dimension name `{name}` must be lowercase letters, digits and `_`"));
+                self.error(
+                    dimension.name.span().start,
+                    format!("dimension name `{name}` must be lowercase letters, digits and `_`"),
+                );
             }
             if dimensions.iter().any(|d| &d.name == name) {
-                self.error(dimension.name.span().start, format!("dimension `{name}` is declared twice"));
+                self.error(
+                    dimension.name.span().start,
+                    format!("dimension `{name}` is declared twice"),
+                );
                 continue;
             }
             let lower = *dimension.lower.get_ref();
@@ -407,10 +479,19 @@ impl Checker<'_> {
         for (name, event_type) in raw {
             let at = name.span().start;
             if name.get_ref() == "retraction" {
-                self.error(at, "`retraction` is built in: an event of that type withdraws an earlier one");
+                self.error(
+                    at,
+                    "`retraction` is built in: an event of that type withdraws an earlier one",
+                );
             }
             if !is_slug(name.get_ref()) {
-                self.error(at, format!("event type `{}` must be lowercase letters, digits, `.`, `-` and `_`", name.get_ref()));
+                self.error(
+                    at,
+                    format!(
+                        "event type `{}` must be lowercase letters, digits, `.`, `-` and `_`",
+                        name.get_ref()
+                    ),
+                );
             }
             let category_name = event_type.category.get_ref();
             let category = match Category::from_name(category_name) {
@@ -458,12 +539,18 @@ impl Checker<'_> {
                     RawFieldType::Enum(names) => {
                         let unique: BTreeSet<&String> = names.iter().collect();
                         if names.is_empty() || unique.len() != names.len() {
-                            self.error(field_type.span().start, "an enum needs at least one name, each once");
+                            self.error(
+                                field_type.span().start,
+                                "an enum needs at least one name, each once",
+                            );
                         }
                         FieldType::Enum(names.iter().map(|n| n.as_str().into()).collect())
                     }
                 };
-                let declared = Field { name: field.clone(), ty };
+                let declared = Field {
+                    name: field.clone(),
+                    ty,
+                };
                 if let Some((protected, what)) = Self::protected_field(&declared) {
                     // Declared data is collected data, even when no rule reads it.
                     self.warning(
@@ -494,7 +581,10 @@ impl Checker<'_> {
         if let FieldType::Enum(names) = &field.ty {
             for name in names.iter() {
                 if let Some(protected) = protected_name(name) {
-                    return Some((protected, format!("field `{}` (its value `{name}`)", field.name)));
+                    return Some((
+                        protected,
+                        format!("field `{}` (its value `{name}`)", field.name),
+                    ));
                 }
             }
         }
@@ -502,9 +592,17 @@ impl Checker<'_> {
     }
 
     /// Refuses reads of fields that stand for a protected category.
-    fn check_reads(&mut self, raw: &Spanned<String>, reads: &[Read], event_type: &EventType, who: &str) {
+    fn check_reads(
+        &mut self,
+        raw: &Spanned<String>,
+        reads: &[Read],
+        event_type: &EventType,
+        who: &str,
+    ) {
         for read in reads {
-            let Some(field) = event_type.fields.iter().find(|f| f.name == read.name) else { continue };
+            let Some(field) = event_type.fields.iter().find(|f| f.name == read.name) else {
+                continue;
+            };
             if let Some((protected, what)) = Self::protected_field(field) {
                 let offset = self.read_offset(raw, read);
                 self.error(
@@ -525,24 +623,42 @@ impl Checker<'_> {
             .enumerate()
             .map(|(slot, field)| Variable {
                 name: field.name.clone(),
-                kind: VariableKind::Value { ty: field.ty.clone(), slot, read: field.name.clone() },
+                kind: VariableKind::Value {
+                    ty: field.ty.clone(),
+                    slot,
+                    read: field.name.clone(),
+                },
             })
             .collect()
     }
 
-    fn lookup_type(&mut self, raw: &Spanned<String>, event_types: &[EventType]) -> Option<EventTypeId> {
+    fn lookup_type(
+        &mut self,
+        raw: &Spanned<String>,
+        event_types: &[EventType],
+    ) -> Option<EventTypeId> {
         let name = raw.get_ref();
         match event_types.iter().position(|t| &t.name == name) {
             Some(index) => Some(EventTypeId(index as u16)),
             None => {
                 let known: Vec<&str> = event_types.iter().map(|t| t.name.as_str()).collect();
-                self.error(raw.span().start, format!("unknown event type `{name}`; declared: {}", known.join(", ")));
+                self.error(
+                    raw.span().start,
+                    format!(
+                        "unknown event type `{name}`; declared: {}",
+                        known.join(", ")
+                    ),
+                );
                 None
             }
         }
     }
 
-    fn condition(&mut self, raw: &Spanned<String>, variables: &[Variable]) -> Option<expr::Compiled<expr::BoolExpr>> {
+    fn condition(
+        &mut self,
+        raw: &Spanned<String>,
+        variables: &[Variable],
+    ) -> Option<expr::Compiled<expr::BoolExpr>> {
         match expr::compile_condition(raw.get_ref(), variables) {
             Ok(compiled) => Some(compiled),
             Err(problems) => {
@@ -562,17 +678,33 @@ impl Checker<'_> {
                 parts.push(TemplatePart::Text(rest[..open].to_owned()));
             }
             let Some(close) = rest[open..].find('}') else {
-                let offset = self.map.offset_in_string(raw.span().start, text[..consumed + open].chars().count());
+                let offset = self
+                    .map
+                    .offset_in_string(raw.span().start, text[..consumed + open].chars().count());
                 self.error(offset, "`{` opens a placeholder that is never closed");
                 return Template { parts };
             };
             let name = &rest[open + 1..open + close];
             match event_type.field_slot(name) {
-                Some(slot) => parts.push(TemplatePart::Field { slot, ty: event_type.fields[slot].ty.clone() }),
+                Some(slot) => parts.push(TemplatePart::Field {
+                    slot,
+                    ty: event_type.fields[slot].ty.clone(),
+                }),
                 None => {
-                    let offset = self.map.offset_in_string(raw.span().start, text[..consumed + open].chars().count());
-                    let known: Vec<&str> = event_type.fields.iter().map(|f| f.name.as_str()).collect();
-                    self.error(offset, format!("placeholder `{{{name}}}` names no field of `{}`; fields: {}", event_type.name, known.join(", ")));
+                    let offset = self.map.offset_in_string(
+                        raw.span().start,
+                        text[..consumed + open].chars().count(),
+                    );
+                    let known: Vec<&str> =
+                        event_type.fields.iter().map(|f| f.name.as_str()).collect();
+                    self.error(
+                        offset,
+                        format!(
+                            "placeholder `{{{name}}}` names no field of `{}`; fields: {}",
+                            event_type.name,
+                            known.join(", ")
+                        ),
+                    );
                 }
             }
             consumed += open + close + 1;
@@ -584,7 +716,12 @@ impl Checker<'_> {
         Template { parts }
     }
 
-    fn rules(&mut self, raw: &[RawRule], event_types: &[EventType], dimensions: &[Dimension]) -> Vec<Rule> {
+    fn rules(
+        &mut self,
+        raw: &[RawRule],
+        event_types: &[EventType],
+        dimensions: &[Dimension],
+    ) -> Vec<Rule> {
         let mut rules = Vec::new();
         let mut codes = BTreeSet::new();
         for rule in raw {
@@ -596,21 +733,44 @@ impl Checker<'_> {
                 self.error(rule.code.span().start, format!("reason code `{code}` is used by another rule; codes are stable identifiers and must be unique"));
             }
             let event_type_id = self.lookup_type(&rule.on, event_types);
-            let dimension = match dimensions.iter().position(|d| &d.name == rule.dimension.get_ref()) {
+            let dimension = match dimensions
+                .iter()
+                .position(|d| &d.name == rule.dimension.get_ref())
+            {
                 Some(index) => Some(index as DimensionId),
                 None => {
                     let known: Vec<&str> = dimensions.iter().map(|d| d.name.as_str()).collect();
-                    self.error(rule.dimension.span().start, format!("unknown dimension `{}`; declared: {}", rule.dimension.get_ref(), known.join(", ")));
+                    self.error(
+                        rule.dimension.span().start,
+                        format!(
+                            "unknown dimension `{}`; declared: {}",
+                            rule.dimension.get_ref(),
+                            known.join(", ")
+                        ),
+                    );
                     None
                 }
             };
             let half_life = rule.half_life.as_ref().and_then(|raw| self.duration(raw));
-            let expires_after = rule.expires_after.as_ref().and_then(|raw| self.duration(raw));
-            let (min_total, max_total) = (rule.min_total.unwrap_or(f64::NEG_INFINITY), rule.max_total.unwrap_or(f64::INFINITY));
+            let expires_after = rule
+                .expires_after
+                .as_ref()
+                .and_then(|raw| self.duration(raw));
+            let (min_total, max_total) = (
+                rule.min_total.unwrap_or(f64::NEG_INFINITY),
+                rule.max_total.unwrap_or(f64::INFINITY),
+            );
             if min_total > max_total {
-                self.error(rule.code.span().start, format!("rule `{code}`: min_total ({min_total}) exceeds max_total ({max_total})"));
+                self.error(
+                    rule.code.span().start,
+                    format!(
+                        "rule `{code}`: min_total ({min_total}) exceeds max_total ({max_total})"
+                    ),
+                );
             }
-            let Some(event_type_id) = event_type_id else { continue };
+            let Some(event_type_id) = event_type_id else {
+                continue;
+            };
             let event_type = &event_types[event_type_id.0 as usize];
             let variables = Self::field_variables(event_type);
             let who = format!("rule `{code}`");
@@ -644,7 +804,10 @@ impl Checker<'_> {
                     if matches!(rule.points.get_ref(), RawPoints::Expression(_)) {
                         self.expression_problems(&points_source, problems);
                     } else {
-                        self.error(rule.points.span().start, "points must be a number or a CEL expression");
+                        self.error(
+                            rule.points.span().start,
+                            "points must be a number or a CEL expression",
+                        );
                     }
                     None
                 }
@@ -652,7 +815,9 @@ impl Checker<'_> {
             let reason = self.template(&rule.reason, event_type);
             for part in &reason.parts {
                 if let TemplatePart::Field { slot, .. } = part {
-                    if let Some((protected, what)) = Self::protected_field(&event_type.fields[*slot]) {
+                    if let Some((protected, what)) =
+                        Self::protected_field(&event_type.fields[*slot])
+                    {
                         self.error(rule.reason.span().start, format!("{who}'s reason shows {what}, which stands for {} — a protected category ({})", protected.category, protected.basis));
                     }
                 }
@@ -662,20 +827,41 @@ impl Checker<'_> {
                 let closer_id = self.lookup_type(&until.on, event_types)?;
                 let closer = &event_types[closer_id.0 as usize];
                 let field = until.match_field.get_ref();
-                let (Some(rule_slot), Some(closer_slot)) = (event_type.field_slot(field), closer.field_slot(field)) else {
-                    self.error(until.match_field.span().start, format!("`until.match` names `{field}`, which both `{}` and `{}` must declare", event_type.name, closer.name));
+                let (Some(rule_slot), Some(closer_slot)) =
+                    (event_type.field_slot(field), closer.field_slot(field))
+                else {
+                    self.error(
+                        until.match_field.span().start,
+                        format!(
+                            "`until.match` names `{field}`, which both `{}` and `{}` must declare",
+                            event_type.name, closer.name
+                        ),
+                    );
                     return None;
                 };
                 if event_type.fields[rule_slot].ty != closer.fields[closer_slot].ty {
-                    self.error(until.match_field.span().start, format!("`{field}` has different types in `{}` and `{}`", event_type.name, closer.name));
+                    self.error(
+                        until.match_field.span().start,
+                        format!(
+                            "`{field}` has different types in `{}` and `{}`",
+                            event_type.name, closer.name
+                        ),
+                    );
                     return None;
                 }
-                Some(Until { event_type: closer_id, rule_slot, closer_slot, field: field.clone() })
+                Some(Until {
+                    event_type: closer_id,
+                    rule_slot,
+                    closer_slot,
+                    field: field.clone(),
+                })
             });
             if rule.until.is_some() && until.is_none() {
                 continue;
             }
-            let (Some(points), Some(dimension)) = (points, dimension) else { continue };
+            let (Some(points), Some(dimension)) = (points, dimension) else {
+                continue;
+            };
             if rule.when.is_some() && when.is_none() {
                 continue;
             }
@@ -686,7 +872,10 @@ impl Checker<'_> {
                 when,
                 points,
                 dimension,
-                decay: Decay { half_life, expires_after },
+                decay: Decay {
+                    half_life,
+                    expires_after,
+                },
                 min_total,
                 max_total,
                 reason,
@@ -696,7 +885,13 @@ impl Checker<'_> {
         rules
     }
 
-    fn trigger(&mut self, raw: &Spanned<RawTrigger>, event_types: &[EventType], match_field: Option<&Spanned<String>>, list: &str) -> Option<Trigger> {
+    fn trigger(
+        &mut self,
+        raw: &Spanned<RawTrigger>,
+        event_types: &[EventType],
+        match_field: Option<&Spanned<String>>,
+        list: &str,
+    ) -> Option<Trigger> {
         let trigger = raw.get_ref();
         let event_type_id = self.lookup_type(&trigger.on, event_types)?;
         let event_type = &event_types[event_type_id.0 as usize];
@@ -704,7 +899,12 @@ impl Checker<'_> {
         let when = match &trigger.when {
             Some(raw_when) => {
                 let compiled = self.condition(raw_when, &variables)?;
-                self.check_reads(raw_when, &compiled.reads, event_type, &format!("list `{list}`"));
+                self.check_reads(
+                    raw_when,
+                    &compiled.reads,
+                    event_type,
+                    &format!("list `{list}`"),
+                );
                 Some(compiled.expr)
             }
             None => None,
@@ -713,13 +913,24 @@ impl Checker<'_> {
             Some(field) => match event_type.field_slot(field.get_ref()) {
                 Some(slot) => Some(slot),
                 None => {
-                    self.error(field.span().start, format!("list `{list}` matches on `{}`, which `{}` does not declare", field.get_ref(), event_type.name));
+                    self.error(
+                        field.span().start,
+                        format!(
+                            "list `{list}` matches on `{}`, which `{}` does not declare",
+                            field.get_ref(),
+                            event_type.name
+                        ),
+                    );
                     return None;
                 }
             },
             None => None,
         };
-        Some(Trigger { event_type: event_type_id, when, match_slot })
+        Some(Trigger {
+            event_type: event_type_id,
+            when,
+            match_slot,
+        })
     }
 
     fn lists(&mut self, raw: &[RawList], event_types: &[EventType]) -> Vec<List> {
@@ -727,21 +938,39 @@ impl Checker<'_> {
         for list in raw {
             let name = list.name.get_ref();
             if !is_slug(name) {
-                self.error(list.name.span().start, format!("list name `{name}` must be lowercase letters, digits, `.`, `-` and `_`"));
+                self.error(
+                    list.name.span().start,
+                    format!(
+                        "list name `{name}` must be lowercase letters, digits, `.`, `-` and `_`"
+                    ),
+                );
             }
             if lists.iter().any(|l| &l.name == name) {
-                self.error(list.name.span().start, format!("list `{name}` is declared twice"));
+                self.error(
+                    list.name.span().start,
+                    format!("list `{name}` is declared twice"),
+                );
             }
             let max_duration = match &list.max_duration {
                 Some(raw) => self.duration(raw),
                 None => {
-                    self.error(list.name.span().start, format!("list `{name}` needs a max_duration: nobody stays on a list forever"));
+                    self.error(
+                        list.name.span().start,
+                        format!(
+                            "list `{name}` needs a max_duration: nobody stays on a list forever"
+                        ),
+                    );
                     None
                 }
             };
             let enter = self.trigger(&list.enter, event_types, list.match_field.as_ref(), name);
-            let leave = list.leave.as_ref().map(|raw| self.trigger(raw, event_types, list.match_field.as_ref(), name));
-            let (Some(enter), Some(max_duration)) = (enter, max_duration) else { continue };
+            let leave = list
+                .leave
+                .as_ref()
+                .map(|raw| self.trigger(raw, event_types, list.match_field.as_ref(), name));
+            let (Some(enter), Some(max_duration)) = (enter, max_duration) else {
+                continue;
+            };
             let leave = match leave {
                 Some(Some(leave)) => Some(leave),
                 Some(None) => continue,
@@ -759,46 +988,100 @@ impl Checker<'_> {
         lists
     }
 
-    fn policy_variables(scale: Option<&Scale>, dimensions: &[Dimension], lists: &[List]) -> Vec<Variable> {
+    fn policy_variables(
+        scale: Option<&Scale>,
+        dimensions: &[Dimension],
+        lists: &[List],
+    ) -> Vec<Variable> {
         let grades: Box<[Box<str>]> = scale
             .map(|s| s.grades.iter().map(|g| g.name.as_str().into()).collect())
             .unwrap_or_default();
         let mut variables = vec![
-            Variable { name: "score".into(), kind: VariableKind::Value { ty: FieldType::Decimal, slot: 0, read: "score".into() } },
-            Variable { name: "grade".into(), kind: VariableKind::Value { ty: FieldType::Enum(grades), slot: 1, read: "grade".into() } },
+            Variable {
+                name: "score".into(),
+                kind: VariableKind::Value {
+                    ty: FieldType::Decimal,
+                    slot: 0,
+                    read: "score".into(),
+                },
+            },
+            Variable {
+                name: "grade".into(),
+                kind: VariableKind::Value {
+                    ty: FieldType::Enum(grades),
+                    slot: 1,
+                    read: "grade".into(),
+                },
+            },
         ];
         let dimension_members = dimensions
             .iter()
             .enumerate()
-            .map(|(index, d)| Member { name: d.name.clone(), ty: FieldType::Decimal, slot: 2 + index, read: format!("dimension.{}", d.name) })
+            .map(|(index, d)| Member {
+                name: d.name.clone(),
+                ty: FieldType::Decimal,
+                slot: 2 + index,
+                read: format!("dimension.{}", d.name),
+            })
             .collect();
-        variables.push(Variable { name: "dimensions".into(), kind: VariableKind::Namespace { members: dimension_members } });
+        variables.push(Variable {
+            name: "dimensions".into(),
+            kind: VariableKind::Namespace {
+                members: dimension_members,
+            },
+        });
         let list_members = lists
             .iter()
             .enumerate()
-            .map(|(index, l)| Member { name: l.name.clone(), ty: FieldType::Boolean, slot: 2 + dimensions.len() + index, read: format!("list.{}", l.name) })
+            .map(|(index, l)| Member {
+                name: l.name.clone(),
+                ty: FieldType::Boolean,
+                slot: 2 + dimensions.len() + index,
+                read: format!("list.{}", l.name),
+            })
             .collect();
-        variables.push(Variable { name: "lists".into(), kind: VariableKind::Set { members: list_members } });
+        variables.push(Variable {
+            name: "lists".into(),
+            kind: VariableKind::Set {
+                members: list_members,
+            },
+        });
         variables
     }
 
-    fn purposes(&mut self, raw: &[RawPurpose], scale: Option<&Scale>, dimensions: &[Dimension], lists: &[List]) -> Vec<Purpose> {
+    fn purposes(
+        &mut self,
+        raw: &[RawPurpose],
+        scale: Option<&Scale>,
+        dimensions: &[Dimension],
+        lists: &[List],
+    ) -> Vec<Purpose> {
         let variables = Self::policy_variables(scale, dimensions, lists);
         let mut purposes: Vec<Purpose> = Vec::new();
         for purpose in raw {
             let name = purpose.name.get_ref();
             if !is_slug(name) {
-                self.error(purpose.name.span().start, format!("purpose name `{name}` must be lowercase letters, digits, `.`, `-` and `_`"));
+                self.error(
+                    purpose.name.span().start,
+                    format!(
+                        "purpose name `{name}` must be lowercase letters, digits, `.`, `-` and `_`"
+                    ),
+                );
             }
             if purposes.iter().any(|p| &p.name == name) {
-                self.error(purpose.name.span().start, format!("purpose `{name}` is declared twice"));
+                self.error(
+                    purpose.name.span().start,
+                    format!("purpose `{name}` is declared twice"),
+                );
             }
             let mut reads = Vec::new();
             for read in &purpose.reads {
                 let what = read.get_ref();
                 let known = match what.split_once('.') {
                     None => what == "score" || what == "grade",
-                    Some(("dimension", dimension)) => dimensions.iter().any(|d| d.name == dimension),
+                    Some(("dimension", dimension)) => {
+                        dimensions.iter().any(|d| d.name == dimension)
+                    }
                     Some(("list", list)) => lists.iter().any(|l| l.name == list),
                     Some(_) => false,
                 };
@@ -811,19 +1094,37 @@ impl Checker<'_> {
             let mut codes = BTreeSet::new();
             for rule in &purpose.deny {
                 if !is_code(rule.code.get_ref()) {
-                    self.error(rule.code.span().start, format!("reason code `{}` must be upper case letters, digits and `_`", rule.code.get_ref()));
+                    self.error(
+                        rule.code.span().start,
+                        format!(
+                            "reason code `{}` must be upper case letters, digits and `_`",
+                            rule.code.get_ref()
+                        ),
+                    );
                 }
                 if !codes.insert(rule.code.get_ref().clone()) {
-                    self.error(rule.code.span().start, format!("reason code `{}` is used twice in purpose `{name}`", rule.code.get_ref()));
+                    self.error(
+                        rule.code.span().start,
+                        format!(
+                            "reason code `{}` is used twice in purpose `{name}`",
+                            rule.code.get_ref()
+                        ),
+                    );
                 }
-                let Some(compiled) = self.condition(&rule.when, &variables) else { continue };
+                let Some(compiled) = self.condition(&rule.when, &variables) else {
+                    continue;
+                };
                 for read in &compiled.reads {
                     if !reads.contains(&read.name) {
                         let offset = self.read_offset(&rule.when, read);
                         self.error(offset, format!("purpose `{name}` reads `{}`, which its `reads` does not declare: a purpose sees only what it is bound to", read.name));
                     }
                 }
-                deny.push(PolicyRule { code: rule.code.get_ref().clone(), when: compiled.expr, reason: rule.reason.clone() });
+                deny.push(PolicyRule {
+                    code: rule.code.get_ref().clone(),
+                    when: compiled.expr,
+                    reason: rule.reason.clone(),
+                });
             }
             let rank_by_score = match &purpose.rank_by {
                 Some(rank_by) if rank_by.get_ref() == "score" => {
@@ -833,7 +1134,13 @@ impl Checker<'_> {
                     true
                 }
                 Some(rank_by) => {
-                    self.error(rank_by.span().start, format!("purpose `{name}` can rank by `score` only, not `{}`", rank_by.get_ref()));
+                    self.error(
+                        rank_by.span().start,
+                        format!(
+                            "purpose `{name}` can rank by `score` only, not `{}`",
+                            rank_by.get_ref()
+                        ),
+                    );
                     false
                 }
                 None => false,

@@ -129,7 +129,10 @@ pub fn compile_condition(
         Some(other) => {
             compiler.problem(
                 compiler.root_id,
-                format!("a condition must be a bool, but this is {}", other.type_name()),
+                format!(
+                    "a condition must be a bool, but this is {}",
+                    other.type_name()
+                ),
             );
             Err(compiler.problems)
         }
@@ -150,7 +153,10 @@ pub fn compile_number(
         Some(other) => {
             compiler.problem(
                 compiler.root_id,
-                format!("points must be an int or a double, but this is {}", other.type_name()),
+                format!(
+                    "points must be an int or a double, but this is {}",
+                    other.type_name()
+                ),
             );
             return Err(compiler.problems);
         }
@@ -274,7 +280,9 @@ fn value_node(ty: &FieldType, slot: usize) -> Node {
         FieldType::Decimal => Node::Double(read_double(slot)),
         FieldType::Boolean => Node::Bool(read_bool(slot)),
         FieldType::String => Node::Str(StrNode::Field(slot)),
-        FieldType::Enum(names) => Node::Str(StrNode::EnumField(slot, names.iter().cloned().collect())),
+        FieldType::Enum(names) => {
+            Node::Str(StrNode::EnumField(slot, names.iter().cloned().collect()))
+        }
     }
 }
 
@@ -368,7 +376,10 @@ impl<'v> Compiler<'v> {
         known.sort_unstable();
         self.problem(
             id,
-            format!("unknown name `{name}`; this expression can read: {}", known.join(", ")),
+            format!(
+                "unknown name `{name}`; this expression can read: {}",
+                known.join(", ")
+            ),
         );
     }
 
@@ -378,7 +389,10 @@ impl<'v> Compiler<'v> {
             Expr::Ident(name) => self.ident(expr.id, name),
             Expr::Select(select) => {
                 if select.test {
-                    self.problem(expr.id, "`has()` is not needed: every declared field is present");
+                    self.problem(
+                        expr.id,
+                        "`has()` is not needed: every declared field is present",
+                    );
                     return None;
                 }
                 let operand = self.compile(&select.operand)?;
@@ -403,7 +417,10 @@ impl<'v> Compiler<'v> {
                 None
             }
             Expr::Map(_) | Expr::Struct(_) => {
-                self.problem(expr.id, "map and message literals are not supported in Standing expressions");
+                self.problem(
+                    expr.id,
+                    "map and message literals are not supported in Standing expressions",
+                );
                 None
             }
             Expr::Unspecified => {
@@ -420,11 +437,17 @@ impl<'v> Compiler<'v> {
             LiteralValue::Boolean(value) => Some(Literal::Bool(*value.inner())),
             LiteralValue::String(value) => Some(Literal::Str(value.inner().into())),
             LiteralValue::UInt(_) => {
-                self.problem(id, "unsigned literals are not supported; drop the `u` suffix");
+                self.problem(
+                    id,
+                    "unsigned literals are not supported; drop the `u` suffix",
+                );
                 None
             }
             LiteralValue::Null => {
-                self.problem(id, "`null` is not supported: every declared field is present");
+                self.problem(
+                    id,
+                    "`null` is not supported: every declared field is present",
+                );
                 None
             }
             LiteralValue::Bytes(_) => {
@@ -451,12 +474,18 @@ impl<'v> Compiler<'v> {
 
     fn member(&mut self, id: u64, operand: Node, field: &str) -> Option<Node> {
         let Node::Namespace(members) = operand else {
-            self.problem(id, format!("{} has no member `{field}`", operand.type_name()));
+            self.problem(
+                id,
+                format!("{} has no member `{field}`", operand.type_name()),
+            );
             return None;
         };
         let Some(member) = members.iter().find(|member| member.name == field) else {
             let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
-            self.problem(id, format!("no member `{field}`; members: {}", names.join(", ")));
+            self.problem(
+                id,
+                format!("no member `{field}`; members: {}", names.join(", ")),
+            );
             return None;
         };
         self.read(id, &member.read);
@@ -499,7 +528,9 @@ impl<'v> Compiler<'v> {
                 })
             }
             (operators::LOGICAL_NOT, [operand]) => match self.compile(operand)? {
-                Node::Bool(operand) => Some(Node::Bool(Box::new(move |values| Ok(!operand(values)?)))),
+                Node::Bool(operand) => {
+                    Some(Node::Bool(Box::new(move |values| Ok(!operand(values)?))))
+                }
                 other => {
                     self.problem(id, format!("`!` needs a bool, not {}", other.type_name()));
                     None
@@ -509,7 +540,9 @@ impl<'v> Compiler<'v> {
                 Node::Int(operand) => Some(Node::Int(Box::new(move |values| {
                     operand(values)?.checked_neg().ok_or(EvalError::Overflow)
                 }))),
-                Node::Double(operand) => Some(Node::Double(Box::new(move |values| Ok(-operand(values)?)))),
+                Node::Double(operand) => {
+                    Some(Node::Double(Box::new(move |values| Ok(-operand(values)?))))
+                }
                 other => {
                     self.problem(id, format!("`-` needs a number, not {}", other.type_name()));
                     None
@@ -522,7 +555,10 @@ impl<'v> Compiler<'v> {
                 self.conditional(id, condition?, when_true?, when_false?)
             }
             (
-                operators::ADD | operators::SUBSTRACT | operators::MULTIPLY | operators::DIVIDE
+                operators::ADD
+                | operators::SUBSTRACT
+                | operators::MULTIPLY
+                | operators::DIVIDE
                 | operators::MODULO,
                 [left, right],
             ) => {
@@ -531,8 +567,12 @@ impl<'v> Compiler<'v> {
                 self.arithmetic(id, name, left?, right?)
             }
             (
-                operators::EQUALS | operators::NOT_EQUALS | operators::LESS | operators::LESS_EQUALS
-                | operators::GREATER | operators::GREATER_EQUALS,
+                operators::EQUALS
+                | operators::NOT_EQUALS
+                | operators::LESS
+                | operators::LESS_EQUALS
+                | operators::GREATER
+                | operators::GREATER_EQUALS,
                 [left, right],
             ) => {
                 let left = self.compile(left);
@@ -542,9 +582,14 @@ impl<'v> Compiler<'v> {
             (operators::INDEX, [operand, index]) => {
                 let operand = self.compile(operand)?;
                 match &index.expr {
-                    Expr::Literal(LiteralValue::String(key)) => self.member(id, operand, key.inner()),
+                    Expr::Literal(LiteralValue::String(key)) => {
+                        self.member(id, operand, key.inner())
+                    }
                     _ => {
-                        self.problem(index.id, "an index must be a string literal naming a member");
+                        self.problem(
+                            index.id,
+                            "an index must be a string literal naming a member",
+                        );
                         None
                     }
                 }
@@ -552,17 +597,27 @@ impl<'v> Compiler<'v> {
             (operators::IN, [element, collection]) => self.membership(id, element, collection),
             ("int", [operand]) => match self.compile(operand)? {
                 Node::Int(operand) => Some(Node::Int(operand)),
-                Node::Double(operand) => Some(Node::Int(Box::new(move |values| double_to_int(operand(values)?)))),
+                Node::Double(operand) => Some(Node::Int(Box::new(move |values| {
+                    double_to_int(operand(values)?)
+                }))),
                 other => {
-                    self.problem(id, format!("`int()` converts a number, not {}", other.type_name()));
+                    self.problem(
+                        id,
+                        format!("`int()` converts a number, not {}", other.type_name()),
+                    );
                     None
                 }
             },
             ("double", [operand]) => match self.compile(operand)? {
                 Node::Double(operand) => Some(Node::Double(operand)),
-                Node::Int(operand) => Some(Node::Double(Box::new(move |values| Ok(operand(values)? as f64)))),
+                Node::Int(operand) => Some(Node::Double(Box::new(move |values| {
+                    Ok(operand(values)? as f64)
+                }))),
                 other => {
-                    self.problem(id, format!("`double()` converts a number, not {}", other.type_name()));
+                    self.problem(
+                        id,
+                        format!("`double()` converts a number, not {}", other.type_name()),
+                    );
                     None
                 }
             },
@@ -584,14 +639,23 @@ impl<'v> Compiler<'v> {
         }
     }
 
-    fn method(&mut self, id: u64, name: &str, target: &IdedExpr, args: &[IdedExpr]) -> Option<Node> {
+    fn method(
+        &mut self,
+        id: u64,
+        name: &str,
+        target: &IdedExpr,
+        args: &[IdedExpr],
+    ) -> Option<Node> {
         let target = self.compile(target)?;
         match (name, args) {
             ("size", []) => self.size(id, target),
             ("startsWith" | "endsWith" | "contains", [argument]) => {
                 let argument = self.compile(argument)?;
                 let (Node::Str(target), Node::Str(argument)) = (target, argument) else {
-                    self.problem(id, format!("`{name}` is a string method with a string argument"));
+                    self.problem(
+                        id,
+                        format!("`{name}` is a string method with a string argument"),
+                    );
                     return None;
                 };
                 let test: fn(&str, &str) -> bool = match name {
@@ -616,26 +680,53 @@ impl<'v> Compiler<'v> {
                 Ok(text.get(values)?.chars().count() as i64)
             }))),
             other => {
-                self.problem(id, format!("`size()` measures a string here, not {}", other.type_name()));
+                self.problem(
+                    id,
+                    format!("`size()` measures a string here, not {}", other.type_name()),
+                );
                 None
             }
         }
     }
 
-    fn conditional(&mut self, id: u64, condition: Node, when_true: Node, when_false: Node) -> Option<Node> {
+    fn conditional(
+        &mut self,
+        id: u64,
+        condition: Node,
+        when_true: Node,
+        when_false: Node,
+    ) -> Option<Node> {
         let Node::Bool(condition) = condition else {
-            self.problem(id, format!("the condition of `?:` must be a bool, not {}", condition.type_name()));
+            self.problem(
+                id,
+                format!(
+                    "the condition of `?:` must be a bool, not {}",
+                    condition.type_name()
+                ),
+            );
             return None;
         };
         match (when_true, when_false) {
             (Node::Int(a), Node::Int(b)) => Some(Node::Int(Box::new(move |values| {
-                if condition(values)? { a(values) } else { b(values) }
+                if condition(values)? {
+                    a(values)
+                } else {
+                    b(values)
+                }
             }))),
             (Node::Double(a), Node::Double(b)) => Some(Node::Double(Box::new(move |values| {
-                if condition(values)? { a(values) } else { b(values) }
+                if condition(values)? {
+                    a(values)
+                } else {
+                    b(values)
+                }
             }))),
             (Node::Bool(a), Node::Bool(b)) => Some(Node::Bool(Box::new(move |values| {
-                if condition(values)? { a(values) } else { b(values) }
+                if condition(values)? {
+                    a(values)
+                } else {
+                    b(values)
+                }
             }))),
             (a, b) => {
                 self.problem(
@@ -654,14 +745,28 @@ impl<'v> Compiler<'v> {
     fn arithmetic(&mut self, id: u64, name: &str, left: Node, right: Node) -> Option<Node> {
         Some(match (left, right) {
             (Node::Int(a), Node::Int(b)) => match name {
-                operators::ADD => int_op!(a, b, |x: i64, y: i64| x.checked_add(y).ok_or(EvalError::Overflow)),
-                operators::SUBSTRACT => int_op!(a, b, |x: i64, y: i64| x.checked_sub(y).ok_or(EvalError::Overflow)),
-                operators::MULTIPLY => int_op!(a, b, |x: i64, y: i64| x.checked_mul(y).ok_or(EvalError::Overflow)),
+                operators::ADD => int_op!(a, b, |x: i64, y: i64| x
+                    .checked_add(y)
+                    .ok_or(EvalError::Overflow)),
+                operators::SUBSTRACT => int_op!(a, b, |x: i64, y: i64| x
+                    .checked_sub(y)
+                    .ok_or(EvalError::Overflow)),
+                operators::MULTIPLY => int_op!(a, b, |x: i64, y: i64| x
+                    .checked_mul(y)
+                    .ok_or(EvalError::Overflow)),
                 operators::DIVIDE => int_op!(a, b, |x: i64, y: i64| {
-                    if y == 0 { Err(EvalError::DivisionByZero) } else { x.checked_div(y).ok_or(EvalError::Overflow) }
+                    if y == 0 {
+                        Err(EvalError::DivisionByZero)
+                    } else {
+                        x.checked_div(y).ok_or(EvalError::Overflow)
+                    }
                 }),
                 _ => int_op!(a, b, |x: i64, y: i64| {
-                    if y == 0 { Err(EvalError::ModuloByZero) } else { x.checked_rem(y).ok_or(EvalError::Overflow) }
+                    if y == 0 {
+                        Err(EvalError::ModuloByZero)
+                    } else {
+                        x.checked_rem(y).ok_or(EvalError::Overflow)
+                    }
                 }),
             },
             (Node::Double(a), Node::Double(b)) => {
@@ -678,7 +783,10 @@ impl<'v> Compiler<'v> {
                 Node::Double(Box::new(move |values| Ok(op(a(values)?, b(values)?))))
             }
             (a, b) => {
-                let hint = if matches!((&a, &b), (Node::Int(_), Node::Double(_)) | (Node::Double(_), Node::Int(_))) {
+                let hint = if matches!(
+                    (&a, &b),
+                    (Node::Int(_), Node::Double(_)) | (Node::Double(_), Node::Int(_))
+                ) {
                     "; CEL does not mix int and double: convert one side with double(...) or int(...)"
                 } else {
                     ""
@@ -732,7 +840,9 @@ impl<'v> Compiler<'v> {
                     operators::GREATER => |x, y| x > y,
                     _ => |x, y| x >= y,
                 };
-                Node::Bool(Box::new(move |values| Ok(test(a.get(values)?, b.get(values)?))))
+                Node::Bool(Box::new(move |values| {
+                    Ok(test(a.get(values)?, b.get(values)?))
+                }))
             }
             (a, b) => {
                 self.problem(
@@ -751,24 +861,40 @@ impl<'v> Compiler<'v> {
 
     /// `enum_field == 'name'` compiles to an index comparison, and a name that is not one of the
     /// enum's values is refused: it could never match.
-    fn enum_equality(&mut self, id: u64, name: &str, a: &StrNode, b: &StrNode) -> Option<Option<Node>> {
+    fn enum_equality(
+        &mut self,
+        id: u64,
+        name: &str,
+        a: &StrNode,
+        b: &StrNode,
+    ) -> Option<Option<Node>> {
         let (slot, names, literal) = match (a, b) {
             (StrNode::EnumField(slot, names), StrNode::Literal(literal))
-            | (StrNode::Literal(literal), StrNode::EnumField(slot, names)) => (*slot, names, literal),
+            | (StrNode::Literal(literal), StrNode::EnumField(slot, names)) => {
+                (*slot, names, literal)
+            }
             _ => return None,
         };
         if !matches!(name, operators::EQUALS | operators::NOT_EQUALS) {
             return None;
         }
         let Some(index) = names.iter().position(|n| n == literal) else {
-            self.problem(id, format!("`{literal}` is not one of this enum's values: {}", names.join(", ")));
+            self.problem(
+                id,
+                format!(
+                    "`{literal}` is not one of this enum's values: {}",
+                    names.join(", ")
+                ),
+            );
             return Some(None);
         };
         let index = index as u16;
         let equal = name == operators::EQUALS;
-        Some(Some(Node::Bool(Box::new(move |values| match values.get(slot) {
-            Some(FieldValue::Enum(value)) => Ok((*value == index) == equal),
-            _ => Err(EvalError::WrongValueType),
+        Some(Some(Node::Bool(Box::new(move |values| {
+            match values.get(slot) {
+                Some(FieldValue::Enum(value)) => Ok((*value == index) == equal),
+                _ => Err(EvalError::WrongValueType),
+            }
         }))))
     }
 
@@ -778,12 +904,22 @@ impl<'v> Compiler<'v> {
         match collection_node {
             Node::Set(members) => {
                 let Expr::Literal(LiteralValue::String(name)) = &element.expr else {
-                    self.problem(id, "a set of names is tested with a string literal: `'name' in set`");
+                    self.problem(
+                        id,
+                        "a set of names is tested with a string literal: `'name' in set`",
+                    );
                     return None;
                 };
                 let Some(member) = members.iter().find(|m| m.name == name.inner()) else {
                     let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
-                    self.problem(element.id, format!("no member `{}`; members: {}", name.inner(), names.join(", ")));
+                    self.problem(
+                        element.id,
+                        format!(
+                            "no member `{}`; members: {}",
+                            name.inner(),
+                            names.join(", ")
+                        ),
+                    );
                     return None;
                 };
                 self.read(element.id, &member.read);
@@ -796,24 +932,38 @@ impl<'v> Compiler<'v> {
                         match literal {
                             Literal::Int(value) => set.push(value),
                             _ => {
-                                self.problem(collection.id, "an int is tested against a list of ints");
+                                self.problem(
+                                    collection.id,
+                                    "an int is tested against a list of ints",
+                                );
                                 return None;
                             }
                         }
                     }
-                    Some(Node::Bool(Box::new(move |values| Ok(set.contains(&a(values)?)))))
+                    Some(Node::Bool(Box::new(move |values| {
+                        Ok(set.contains(&a(values)?))
+                    })))
                 }
                 Node::Str(StrNode::EnumField(slot, names)) => {
                     let mut indices = Vec::new();
                     for literal in literals {
                         let Literal::Str(text) = literal else {
-                            self.problem(collection.id, "a string is tested against a list of strings");
+                            self.problem(
+                                collection.id,
+                                "a string is tested against a list of strings",
+                            );
                             return None;
                         };
                         match names.iter().position(|n| *n == text) {
                             Some(index) => indices.push(index as u16),
                             None => {
-                                self.problem(collection.id, format!("`{text}` is not one of this enum's values: {}", names.join(", ")));
+                                self.problem(
+                                    collection.id,
+                                    format!(
+                                        "`{text}` is not one of this enum's values: {}",
+                                        names.join(", ")
+                                    ),
+                                );
                                 return None;
                             }
                         }
@@ -829,7 +979,10 @@ impl<'v> Compiler<'v> {
                         match literal {
                             Literal::Str(text) => set.push(text),
                             _ => {
-                                self.problem(collection.id, "a string is tested against a list of strings");
+                                self.problem(
+                                    collection.id,
+                                    "a string is tested against a list of strings",
+                                );
                                 return None;
                             }
                         }
@@ -840,12 +993,24 @@ impl<'v> Compiler<'v> {
                     })))
                 }
                 other => {
-                    self.problem(id, format!("`in` tests an int or a string against a list, not {}", other.type_name()));
+                    self.problem(
+                        id,
+                        format!(
+                            "`in` tests an int or a string against a list, not {}",
+                            other.type_name()
+                        ),
+                    );
                     None
                 }
             },
             other => {
-                self.problem(collection.id, format!("`in` needs a list literal or a set on its right, not {}", other.type_name()));
+                self.problem(
+                    collection.id,
+                    format!(
+                        "`in` needs a list literal or a set on its right, not {}",
+                        other.type_name()
+                    ),
+                );
                 None
             }
         }

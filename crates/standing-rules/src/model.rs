@@ -50,7 +50,10 @@ impl Model {
     }
 
     pub fn dimension_id(&self, name: &str) -> Option<DimensionId> {
-        self.dimensions.iter().position(|d| d.name == name).map(|i| i as DimensionId)
+        self.dimensions
+            .iter()
+            .position(|d| d.name == name)
+            .map(|i| i as DimensionId)
     }
 }
 
@@ -145,7 +148,8 @@ impl Decay {
 
     /// When the points stop counting altogether, if they do.
     pub fn expiry(&self, occurred_at: Timestamp) -> Option<Timestamp> {
-        self.expires_after.map(|span| occurred_at.saturating_add(span))
+        self.expires_after
+            .map(|span| occurred_at.saturating_add(span))
     }
 }
 
@@ -227,7 +231,12 @@ pub struct PolicyRule {
 }
 
 /// The values a policy sees, in slot order: score, grade, each dimension, each list.
-pub fn policy_values(score: f64, grade: usize, dimensions: &[f64], listed: &[bool]) -> Vec<FieldValue> {
+pub fn policy_values(
+    score: f64,
+    grade: usize,
+    dimensions: &[f64],
+    listed: &[bool],
+) -> Vec<FieldValue> {
     let mut values = Vec::with_capacity(2 + dimensions.len() + listed.len());
     values.push(FieldValue::Dec(score));
     values.push(FieldValue::Enum(grade as u16));
@@ -258,7 +267,9 @@ impl Template {
                     (Some(FieldValue::Str(value)), _) => text.push_str(value),
                     (Some(FieldValue::Int(value)), _) => text.push_str(&value.to_string()),
                     (Some(FieldValue::Dec(value)), _) => text.push_str(&format_decimal(*value)),
-                    (Some(FieldValue::Bool(value)), _) => text.push_str(if *value { "yes" } else { "no" }),
+                    (Some(FieldValue::Bool(value)), _) => {
+                        text.push_str(if *value { "yes" } else { "no" })
+                    }
                     (Some(FieldValue::Time(value)), _) => text.push_str(&value.date_string()),
                     (Some(FieldValue::Enum(index)), FieldType::Enum(names)) => {
                         text.push_str(names.get(*index as usize).map(|n| &**n).unwrap_or("?"))

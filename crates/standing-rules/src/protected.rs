@@ -13,60 +13,171 @@ pub struct Protected {
     pub basis: &'static str,
 }
 
-const ETHNIC: Protected = Protected { category: "racial or ethnic origin", basis: "GDPR Art. 9(1)" };
-const POLITICAL: Protected = Protected { category: "political opinions", basis: "GDPR Art. 9(1)" };
-const RELIGION: Protected = Protected { category: "religious or philosophical beliefs", basis: "GDPR Art. 9(1)" };
-const UNION: Protected = Protected { category: "trade-union membership", basis: "GDPR Art. 9(1)" };
-const GENETIC: Protected = Protected { category: "genetic data", basis: "GDPR Art. 9(1)" };
-const BIOMETRIC: Protected = Protected { category: "biometric data", basis: "GDPR Art. 9(1)" };
-const HEALTH: Protected = Protected { category: "health", basis: "GDPR Art. 9(1)" };
-const SEX_LIFE: Protected = Protected { category: "sex life or sexual orientation", basis: "GDPR Art. 9(1)" };
-const FAMILY: Protected = Protected { category: "family size", basis: "Standing's charter" };
-const SEX: Protected = Protected { category: "sex or gender", basis: "EU Charter Art. 21 and anti-discrimination law" };
+const ETHNIC: Protected = Protected {
+    category: "racial or ethnic origin",
+    basis: "GDPR Art. 9(1)",
+};
+const POLITICAL: Protected = Protected {
+    category: "political opinions",
+    basis: "GDPR Art. 9(1)",
+};
+const RELIGION: Protected = Protected {
+    category: "religious or philosophical beliefs",
+    basis: "GDPR Art. 9(1)",
+};
+const UNION: Protected = Protected {
+    category: "trade-union membership",
+    basis: "GDPR Art. 9(1)",
+};
+const GENETIC: Protected = Protected {
+    category: "genetic data",
+    basis: "GDPR Art. 9(1)",
+};
+const BIOMETRIC: Protected = Protected {
+    category: "biometric data",
+    basis: "GDPR Art. 9(1)",
+};
+const HEALTH: Protected = Protected {
+    category: "health",
+    basis: "GDPR Art. 9(1)",
+};
+const SEX_LIFE: Protected = Protected {
+    category: "sex life or sexual orientation",
+    basis: "GDPR Art. 9(1)",
+};
+const FAMILY: Protected = Protected {
+    category: "family size",
+    basis: "Standing's charter",
+};
+const SEX: Protected = Protected {
+    category: "sex or gender",
+    basis: "EU Charter Art. 21 and anti-discrimination law",
+};
 
 /// Single words that stand for a protected category wherever they appear in a name.
 const WORDS: &[(&str, Protected)] = &[
-    ("race", ETHNIC), ("racial", ETHNIC), ("ethnic", ETHNIC), ("ethnicity", ETHNIC),
-    ("ancestry", ETHNIC), ("nationality", ETHNIC), ("citizenship", ETHNIC), ("caste", ETHNIC), ("tribe", ETHNIC), ("tribal", ETHNIC),
-    ("political", POLITICAL), ("politics", POLITICAL), ("ideology", POLITICAL),
-    ("vote", POLITICAL), ("voted", POLITICAL), ("voting", POLITICAL), ("protest", POLITICAL),
-    ("petition", POLITICAL), ("dissent", POLITICAL), ("dissident", POLITICAL),
-    ("religion", RELIGION), ("religious", RELIGION), ("faith", RELIGION), ("belief", RELIGION),
-    ("beliefs", RELIGION), ("church", RELIGION), ("mosque", RELIGION), ("synagogue", RELIGION),
-    ("temple", RELIGION), ("worship", RELIGION), ("prayer", RELIGION), ("philosophical", RELIGION),
-    ("unionized", UNION), ("unionised", UNION),
-    ("genetic", GENETIC), ("genome", GENETIC), ("dna", GENETIC), ("genotype", GENETIC),
-    ("biometric", BIOMETRIC), ("fingerprint", BIOMETRIC), ("faceprint", BIOMETRIC),
-    ("facial", BIOMETRIC), ("iris", BIOMETRIC), ("retina", BIOMETRIC), ("voiceprint", BIOMETRIC),
-    ("health", HEALTH), ("medical", HEALTH), ("diagnosis", HEALTH), ("disease", HEALTH),
-    ("illness", HEALTH), ("disability", HEALTH), ("disabled", HEALTH), ("pregnancy", HEALTH),
-    ("pregnant", HEALTH), ("psychiatric", HEALTH), ("medication", HEALTH),
-    ("prescription", HEALTH), ("hospital", HEALTH), ("patient", HEALTH), ("hiv", HEALTH),
-    ("sexual", SEX_LIFE), ("sexuality", SEX_LIFE), ("orientation", SEX_LIFE),
-    ("homosexual", SEX_LIFE), ("heterosexual", SEX_LIFE), ("bisexual", SEX_LIFE),
-    ("gay", SEX_LIFE), ("lesbian", SEX_LIFE), ("lgbt", SEX_LIFE), ("lgbtq", SEX_LIFE),
-    ("children", FAMILY), ("kids", FAMILY), ("dependents", FAMILY), ("dependants", FAMILY),
-    ("sex", SEX), ("gender", SEX),
+    ("race", ETHNIC),
+    ("racial", ETHNIC),
+    ("ethnic", ETHNIC),
+    ("ethnicity", ETHNIC),
+    ("ancestry", ETHNIC),
+    ("nationality", ETHNIC),
+    ("citizenship", ETHNIC),
+    ("caste", ETHNIC),
+    ("tribe", ETHNIC),
+    ("tribal", ETHNIC),
+    ("political", POLITICAL),
+    ("politics", POLITICAL),
+    ("ideology", POLITICAL),
+    ("vote", POLITICAL),
+    ("voted", POLITICAL),
+    ("voting", POLITICAL),
+    ("protest", POLITICAL),
+    ("petition", POLITICAL),
+    ("dissent", POLITICAL),
+    ("dissident", POLITICAL),
+    ("religion", RELIGION),
+    ("religious", RELIGION),
+    ("faith", RELIGION),
+    ("belief", RELIGION),
+    ("beliefs", RELIGION),
+    ("church", RELIGION),
+    ("mosque", RELIGION),
+    ("synagogue", RELIGION),
+    ("temple", RELIGION),
+    ("worship", RELIGION),
+    ("prayer", RELIGION),
+    ("philosophical", RELIGION),
+    ("unionized", UNION),
+    ("unionised", UNION),
+    ("genetic", GENETIC),
+    ("genome", GENETIC),
+    ("dna", GENETIC),
+    ("genotype", GENETIC),
+    ("biometric", BIOMETRIC),
+    ("fingerprint", BIOMETRIC),
+    ("faceprint", BIOMETRIC),
+    ("facial", BIOMETRIC),
+    ("iris", BIOMETRIC),
+    ("retina", BIOMETRIC),
+    ("voiceprint", BIOMETRIC),
+    ("health", HEALTH),
+    ("medical", HEALTH),
+    ("diagnosis", HEALTH),
+    ("disease", HEALTH),
+    ("illness", HEALTH),
+    ("disability", HEALTH),
+    ("disabled", HEALTH),
+    ("pregnancy", HEALTH),
+    ("pregnant", HEALTH),
+    ("psychiatric", HEALTH),
+    ("medication", HEALTH),
+    ("prescription", HEALTH),
+    ("hospital", HEALTH),
+    ("patient", HEALTH),
+    ("hiv", HEALTH),
+    ("sexual", SEX_LIFE),
+    ("sexuality", SEX_LIFE),
+    ("orientation", SEX_LIFE),
+    ("homosexual", SEX_LIFE),
+    ("heterosexual", SEX_LIFE),
+    ("bisexual", SEX_LIFE),
+    ("gay", SEX_LIFE),
+    ("lesbian", SEX_LIFE),
+    ("lgbt", SEX_LIFE),
+    ("lgbtq", SEX_LIFE),
+    ("children", FAMILY),
+    ("kids", FAMILY),
+    ("dependents", FAMILY),
+    ("dependants", FAMILY),
+    ("sex", SEX),
+    ("gender", SEX),
     // Values that name a belief, an origin or an orientation.
-    ("christian", RELIGION), ("muslim", RELIGION), ("islamic", RELIGION), ("jewish", RELIGION),
-    ("hindu", RELIGION), ("buddhist", RELIGION), ("catholic", RELIGION), ("protestant", RELIGION),
-    ("atheist", RELIGION), ("sikh", RELIGION),
-    ("hispanic", ETHNIC), ("latino", ETHNIC), ("caucasian", ETHNIC), ("uyghur", ETHNIC),
-    ("roma", ETHNIC), ("communist", POLITICAL), ("democrat", POLITICAL), ("republican", POLITICAL),
+    ("christian", RELIGION),
+    ("muslim", RELIGION),
+    ("islamic", RELIGION),
+    ("jewish", RELIGION),
+    ("hindu", RELIGION),
+    ("buddhist", RELIGION),
+    ("catholic", RELIGION),
+    ("protestant", RELIGION),
+    ("atheist", RELIGION),
+    ("sikh", RELIGION),
+    ("hispanic", ETHNIC),
+    ("latino", ETHNIC),
+    ("caucasian", ETHNIC),
+    ("uyghur", ETHNIC),
+    ("roma", ETHNIC),
+    ("communist", POLITICAL),
+    ("democrat", POLITICAL),
+    ("republican", POLITICAL),
     ("transgender", SEX_LIFE),
 ];
 
 /// Pairs of adjacent words that stand for a protected category together.
 const PAIRS: &[(&str, &str, Protected)] = &[
-    ("trade", "union", UNION), ("labour", "union", UNION), ("labor", "union", UNION),
-    ("union", "member", UNION), ("union", "membership", UNION),
-    ("skin", "colour", ETHNIC), ("skin", "color", ETHNIC), ("national", "origin", ETHNIC),
-    ("party", "member", POLITICAL), ("party", "membership", POLITICAL),
-    ("political", "party", POLITICAL), ("face", "scan", BIOMETRIC),
-    ("mental", "health", HEALTH), ("sex", "life", SEX_LIFE), ("family", "size", FAMILY),
-    ("household", "size", FAMILY), ("number", "children", FAMILY), ("num", "children", FAMILY),
-    ("gender", "identity", SEX_LIFE), ("marital", "status", SEX),
-    ("foreign", "worker", ETHNIC), ("foreign", "national", ETHNIC),
+    ("trade", "union", UNION),
+    ("labour", "union", UNION),
+    ("labor", "union", UNION),
+    ("union", "member", UNION),
+    ("union", "membership", UNION),
+    ("skin", "colour", ETHNIC),
+    ("skin", "color", ETHNIC),
+    ("national", "origin", ETHNIC),
+    ("party", "member", POLITICAL),
+    ("party", "membership", POLITICAL),
+    ("political", "party", POLITICAL),
+    ("face", "scan", BIOMETRIC),
+    ("mental", "health", HEALTH),
+    ("sex", "life", SEX_LIFE),
+    ("family", "size", FAMILY),
+    ("household", "size", FAMILY),
+    ("number", "children", FAMILY),
+    ("num", "children", FAMILY),
+    ("gender", "identity", SEX_LIFE),
+    ("marital", "status", SEX),
+    ("foreign", "worker", ETHNIC),
+    ("foreign", "national", ETHNIC),
 ];
 
 /// The words of a name: split at non-alphanumerics and lower-to-upper case changes, lowercased.
@@ -98,12 +209,18 @@ fn words(name: &str) -> Vec<String> {
 pub fn protected_name(name: &str) -> Option<Protected> {
     let words = words(name);
     for pair in words.windows(2) {
-        if let Some((_, _, protected)) = PAIRS.iter().find(|(a, b, _)| pair[0] == *a && pair[1] == *b) {
+        if let Some((_, _, protected)) = PAIRS
+            .iter()
+            .find(|(a, b, _)| pair[0] == *a && pair[1] == *b)
+        {
             return Some(*protected);
         }
     }
     words.iter().find_map(|word| {
-        WORDS.iter().find(|(candidate, _)| word == candidate).map(|(_, protected)| *protected)
+        WORDS
+            .iter()
+            .find(|(candidate, _)| word == candidate)
+            .map(|(_, protected)| *protected)
     })
 }
 
@@ -133,13 +250,28 @@ mod tests {
             ("voted_in_election", "political opinions"),
             ("foreign_worker", "racial or ethnic origin"),
         ] {
-            assert_eq!(protected_name(name).map(|p| p.category), Some(category), "{name}");
+            assert_eq!(
+                protected_name(name).map(|p| p.category),
+                Some(category),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn ordinary_names_are_not_mistaken_for_protected_ones() {
-        for name in ["days_late", "credit_union", "third_party", "amount", "case_id", "hours", "kind", "other", "family_ties", "registration"] {
+        for name in [
+            "days_late",
+            "credit_union",
+            "third_party",
+            "amount",
+            "case_id",
+            "hours",
+            "kind",
+            "other",
+            "family_ties",
+            "registration",
+        ] {
             assert_eq!(protected_name(name), None, "{name}");
         }
     }

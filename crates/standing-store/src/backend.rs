@@ -13,6 +13,8 @@ pub trait Backend: Send {
     fn segments(&self) -> io::Result<Vec<u64>>;
     /// A segment's whole content as it is now.
     fn read_segment(&self, segment: u64) -> io::Result<Vec<u8>>;
+    /// The first 16 bytes of a segment (fewer if it is shorter).
+    fn read_segment_header(&self, segment: u64) -> io::Result<Vec<u8>>;
     /// Creates an empty segment, durably (the directory entry too).
     fn create_segment(&mut self, segment: u64) -> io::Result<()>;
     /// Appends bytes to a segment; not durable until [`Backend::sync`].
@@ -49,7 +51,11 @@ fn numbered(directory: &Path, extension: &str) -> io::Result<Vec<u64>> {
     for entry in std::fs::read_dir(directory)? {
         let path = entry?.path();
         if path.extension().and_then(|e| e.to_str()) == Some(extension) {
-            if let Some(number) = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()) {
+            if let Some(number) = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse().ok())
+            {
                 names.push(number);
             }
         }
@@ -65,7 +71,11 @@ impl FileBackend {
         let snapshots = directory.join("snapshots");
         std::fs::create_dir_all(&log)?;
         std::fs::create_dir_all(&snapshots)?;
-        Ok(FileBackend { log, snapshots, active: None })
+        Ok(FileBackend {
+            log,
+            snapshots,
+            active: None,
+        })
     }
 
     fn segment_path(&self, segment: u64) -> PathBuf {
@@ -78,7 +88,9 @@ impl FileBackend {
 
     fn file(&mut self, segment: u64) -> io::Result<&mut File> {
         if self.active.as_ref().map(|(s, _)| *s) != Some(segment) {
-            let file = OpenOptions::new().append(true).open(self.segment_path(segment))?;
+            let file = OpenOptions::new()
+                .append(true)
+                .open(self.segment_path(segment))?;
             self.active = Some((segment, file));
         }
         match &mut self.active {
@@ -108,8 +120,17 @@ impl Backend for FileBackend {
         Ok(bytes)
     }
 
+    fn read_segment_header(&self, segment: u64) -> io::Result<Vec<u8>> {
+        let mut header = Vec::with_capacity(16);
+        File::open(self.segment_path(segment))?.take(16).read_to_end(&mut header)?;
+        Ok(header)
+    }
+
     fn create_segment(&mut self, segment: u64) -> io::Result<()> {
-        let file = OpenOptions::new().create_new(true).append(true).open(self.segment_path(segment))?;
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(self.segment_path(segment))?;
         file.sync_all()?;
         sync_directory(&self.log)?;
         self.active = Some((segment, file));
@@ -126,7 +147,9 @@ impl Backend for FileBackend {
 
     fn truncate(&mut self, segment: u64, len: u64) -> io::Result<()> {
         self.active = None;
-        let mut file = OpenOptions::new().write(true).open(self.segment_path(segment))?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(self.segment_path(segment))?;
         file.set_len(len)?;
         file.seek(SeekFrom::End(0))?;
         file.sync_all()
@@ -187,13 +210,19 @@ impl MemBackend {
 
     /// Flips a bit at `offset` of a segment, as a bad disk would.
     pub fn corrupt(&mut self, segment: u64, offset: usize) {
-        if let Some(byte) = self.segments.get_mut(&segment).and_then(|f| f.bytes.get_mut(offset)) {
+        if let Some(byte) = self
+            .segments
+            .get_mut(&segment)
+            .and_then(|f| f.bytes.get_mut(offset))
+        {
             *byte ^= 0x40;
         }
     }
 
     fn segment(&mut self, segment: u64) -> io::Result<&mut MemFile> {
-        self.segments.get_mut(&segment).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("segment {segment}")))
+        self.segments
+            .get_mut(&segment)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("segment {segment}")))
     }
 }
 
@@ -203,7 +232,16 @@ impl Backend for MemBackend {
     }
 
     fn read_segment(&self, segment: u64) -> io::Result<Vec<u8>> {
-        self.segments.get(&segment).map(|f| f.bytes.clone()).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("segment {segment}")))
+        self.segments
+            .get(&segment)
+            .map(|f| f.bytes.clone())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("segment {segment}")))
+    }
+
+    fn read_segment_header(&self, segment: u64) -> io::Result<Vec<u8>> {
+        let mut bytes = self.read_segment(segment)?;
+        bytes.truncate(16);
+        Ok(bytes)
     }
 
     fn create_segment(&mut self, segment: u64) -> io::Result<()> {
@@ -230,7 +268,13 @@ impl Backend for MemBackend {
     }
 
     fn replace_segment(&mut self, segment: u64, bytes: &[u8]) -> io::Result<()> {
-        self.segments.insert(segment, MemFile { bytes: bytes.to_vec(), durable: bytes.len() });
+        self.segments.insert(
+            segment,
+            MemFile {
+                bytes: bytes.to_vec(),
+                durable: bytes.len(),
+            },
+        );
         Ok(())
     }
 
@@ -244,7 +288,10 @@ impl Backend for MemBackend {
     }
 
     fn read_snapshot(&self, name: u64) -> io::Result<Vec<u8>> {
-        self.snapshots.get(&name).cloned().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("snapshot {name}")))
+        self.snapshots
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("snapshot {name}")))
     }
 
     fn remove_snapshot(&mut self, name: u64) -> io::Result<()> {

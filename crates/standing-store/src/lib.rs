@@ -20,7 +20,11 @@ pub enum StoreError {
     /// A sealed segment (not the last) fails its checksum or framing: the disk lost data the
     /// log had made durable. Never repaired silently.
     #[error("segment {segment} is corrupt at byte {offset}: {reason}")]
-    Corrupt { segment: u64, offset: u64, reason: &'static str },
+    Corrupt {
+        segment: u64,
+        offset: u64,
+        reason: &'static str,
+    },
     #[error("record of {0} bytes exceeds the limit of {max} bytes", max = log::MAX_RECORD_BYTES)]
     RecordTooLarge(usize),
 }

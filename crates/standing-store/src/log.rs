@@ -23,7 +23,10 @@ pub struct LogOptions {
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { segment_bytes: 64 * 1024 * 1024, keep_snapshots: 2 }
+        LogOptions {
+            segment_bytes: 64 * 1024 * 1024,
+            keep_snapshots: 2,
+        }
     }
 }
 
@@ -72,8 +75,10 @@ fn frames(bytes: &[u8], mut each: impl FnMut(Record<'_>, usize)) -> (usize, Opti
         if bytes.len() - offset < FRAME_HEADER {
             return (offset, Some("truncated frame header"));
         }
-        let length = u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap_or_default()) as usize;
-        let checksum = u32::from_le_bytes(bytes[offset + 4..offset + 8].try_into().unwrap_or_default());
+        let length =
+            u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap_or_default()) as usize;
+        let checksum =
+            u32::from_le_bytes(bytes[offset + 4..offset + 8].try_into().unwrap_or_default());
         if !(PAYLOAD_HEADER..=PAYLOAD_HEADER + MAX_RECORD_BYTES).contains(&length) {
             return (offset, Some("impossible frame length"));
         }
@@ -87,7 +92,14 @@ fn frames(bytes: &[u8], mut each: impl FnMut(Record<'_>, usize)) -> (usize, Opti
         }
         let seq = u64::from_le_bytes(payload[0..8].try_into().unwrap_or_default());
         let recorded_at = i64::from_le_bytes(payload[8..16].try_into().unwrap_or_default());
-        each(Record { seq, recorded_at, body: &payload[PAYLOAD_HEADER..] }, offset);
+        each(
+            Record {
+                seq,
+                recorded_at,
+                body: &payload[PAYLOAD_HEADER..],
+            },
+            offset,
+        );
         offset = end;
     }
     (offset, None)
@@ -113,63 +125,57 @@ fn frame(buffer: &mut Vec<u8>, seq: u64, recorded_at: i64, body: &[u8]) {
 }
 
 impl<B: Backend> Log<B> {
-    /// Opens the log, checking every segment; a torn tail of the last segment is cut.
+    /// Opens the log. The last segment is read whole and a torn tail is cut; sealed segments
+    /// were synced before the next one began, so opening checks only their headers (their
+    /// frames are checked whenever they are scanned, as replay and verification do).
     pub fn open(mut backend: B, options: LogOptions) -> Result<(Self, Recovery)> {
         let segments = backend.segments()?;
         let mut recovery = Recovery { segments: segments.len(), ..Recovery::default() };
-        let mut next_seq = 0;
-        let mut active_len = SEGMENT_HEADER as u64;
-        for (position, &segment) in segments.iter().enumerate() {
-            let last = position + 1 == segments.len();
-            let bytes = backend.read_segment(segment)?;
-            if bytes.len() < SEGMENT_HEADER || &bytes[..8] != SEGMENT_MAGIC {
-                if last && bytes.len() < SEGMENT_HEADER {
-                    // Created but its header never made it: start it again.
-                    backend.truncate(segment, 0)?;
-                    backend.append(segment, &segment_header(segment))?;
-                    backend.sync(segment)?;
-                    recovery.torn_bytes += bytes.len() as u64;
-                    next_seq = next_seq.max(segment);
-                    continue;
-                }
-                return Err(StoreError::Corrupt { segment, offset: 0, reason: "bad segment header" });
-            }
-            next_seq = next_seq.max(segment);
-            let mut previous = None;
-            let mut out_of_order = None;
-            let (end, problem) = frames(&bytes, |record, offset| {
-                if previous.is_some_and(|p| record.seq <= p) || record.seq < segment {
-                    out_of_order.get_or_insert(offset);
-                }
-                previous = Some(record.seq);
-                recovery.records += 1;
-            });
-            if let Some(offset) = out_of_order {
-                return Err(StoreError::Corrupt { segment, offset: offset as u64, reason: "sequence numbers out of order" });
-            }
-            if let Some(last_seq) = previous {
-                next_seq = next_seq.max(last_seq + 1);
-            }
-            if let Some(reason) = problem {
-                if !last {
-                    return Err(StoreError::Corrupt { segment, offset: end as u64, reason });
-                }
-                backend.truncate(segment, end as u64)?;
-                recovery.torn_bytes += (bytes.len() - end) as u64;
-            }
-            if last {
-                active_len = end as u64;
-            }
-        }
-        let active = match segments.last() {
-            Some(&segment) => segment,
+        let (active, active_len, next_seq) = match segments.last() {
             None => {
                 backend.create_segment(0)?;
                 backend.append(0, &segment_header(0))?;
                 backend.sync(0)?;
-                0
+                (0, SEGMENT_HEADER as u64, 0)
+            }
+            Some(&segment) => {
+                let bytes = backend.read_segment(segment)?;
+                if bytes.len() < SEGMENT_HEADER {
+                    // Created, but its header never made it: start it again.
+                    backend.truncate(segment, 0)?;
+                    backend.append(segment, &segment_header(segment))?;
+                    backend.sync(segment)?;
+                    recovery.torn_bytes += bytes.len() as u64;
+                    (segment, SEGMENT_HEADER as u64, segment)
+                } else if &bytes[..8] != SEGMENT_MAGIC || bytes[8..16] != segment.to_le_bytes() {
+                    return Err(StoreError::Corrupt { segment, offset: 0, reason: "bad segment header" });
+                } else {
+                    let mut previous: Option<u64> = None;
+                    let mut out_of_order = None;
+                    let (end, problem) = frames(&bytes, |record, offset| {
+                        if previous.is_some_and(|p| record.seq <= p) || record.seq < segment {
+                            out_of_order.get_or_insert(offset);
+                        }
+                        previous = Some(record.seq);
+                        recovery.records += 1;
+                    });
+                    if let Some(offset) = out_of_order {
+                        return Err(StoreError::Corrupt { segment, offset: offset as u64, reason: "sequence numbers out of order" });
+                    }
+                    if problem.is_some() {
+                        backend.truncate(segment, end as u64)?;
+                        recovery.torn_bytes += (bytes.len() - end) as u64;
+                    }
+                    (segment, end as u64, previous.map_or(segment, |p| p + 1))
+                }
             }
         };
+        for &segment in segments.iter().rev().skip(1) {
+            let header = backend.read_segment_header(segment)?;
+            if header.len() < SEGMENT_HEADER || &header[..8] != SEGMENT_MAGIC || header[8..16] != segment.to_le_bytes() {
+                return Err(StoreError::Corrupt { segment, offset: 0, reason: "bad segment header" });
+            }
+        }
         let log = Log { backend, options, active, active_len, next_seq, pending: Vec::new(), pending_records: 0 };
         Ok((log, recovery))
     }
@@ -202,10 +208,13 @@ impl<B: Backend> Log<B> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        if self.active_len > SEGMENT_HEADER as u64 && self.active_len + self.pending.len() as u64 > self.options.segment_bytes {
+        if self.active_len > SEGMENT_HEADER as u64
+            && self.active_len + self.pending.len() as u64 > self.options.segment_bytes
+        {
             let first_pending = self.next_seq - self.pending_records;
             self.backend.create_segment(first_pending)?;
-            self.backend.append(first_pending, &segment_header(first_pending))?;
+            self.backend
+                .append(first_pending, &segment_header(first_pending))?;
             self.active = first_pending;
             self.active_len = SEGMENT_HEADER as u64;
         }
@@ -218,14 +227,21 @@ impl<B: Backend> Log<B> {
     }
 
     /// Calls `each` for every durable record with `seq >= from`, in order.
-    pub fn scan<E: From<StoreError>>(&self, from: u64, mut each: impl FnMut(Record<'_>) -> Result<(), E>) -> Result<(), E> {
+    pub fn scan<E: From<StoreError>>(
+        &self,
+        from: u64,
+        mut each: impl FnMut(Record<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let segments = self.backend.segments().map_err(StoreError::from)?;
         for (position, &segment) in segments.iter().enumerate() {
             // Skip segments that end before `from`.
             if segments.get(position + 1).is_some_and(|next| *next <= from) {
                 continue;
             }
-            let bytes = self.backend.read_segment(segment).map_err(StoreError::from)?;
+            let bytes = self
+                .backend
+                .read_segment(segment)
+                .map_err(StoreError::from)?;
             let mut failure = None;
             let (end, problem) = frames(&bytes, |record, _| {
                 if failure.is_none() && record.seq >= from {
@@ -238,7 +254,12 @@ impl<B: Backend> Log<B> {
                 return Err(error);
             }
             if let Some(reason) = problem {
-                return Err(StoreError::Corrupt { segment, offset: end as u64, reason }.into());
+                return Err(StoreError::Corrupt {
+                    segment,
+                    offset: end as u64,
+                    reason,
+                }
+                .into());
             }
         }
         Ok(())
@@ -263,7 +284,11 @@ impl<B: Backend> Log<B> {
                 }
             });
             if let Some(reason) = problem {
-                return Err(StoreError::Corrupt { segment, offset: end as u64, reason });
+                return Err(StoreError::Corrupt {
+                    segment,
+                    offset: end as u64,
+                    reason,
+                });
             }
             if removed > 0 {
                 self.backend.replace_segment(segment, &rewritten)?;
@@ -284,7 +309,9 @@ impl<B: Backend> Log<B> {
         bytes.extend_from_slice(state);
         self.backend.put_snapshot(covers, &bytes)?;
         let snapshots = self.backend.snapshots()?;
-        let excess = snapshots.len().saturating_sub(self.options.keep_snapshots.max(1));
+        let excess = snapshots
+            .len()
+            .saturating_sub(self.options.keep_snapshots.max(1));
         for old in &snapshots[..excess] {
             self.backend.remove_snapshot(*old)?;
         }
@@ -294,15 +321,15 @@ impl<B: Backend> Log<B> {
     /// The newest snapshot that passes its checksum: what it covers and its state.
     pub fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>> {
         for name in self.backend.snapshots()?.into_iter().rev() {
-            let bytes = self.backend.read_snapshot(name)?;
+            let mut bytes = self.backend.read_snapshot(name)?;
             if bytes.len() < 24 || &bytes[..8] != SNAPSHOT_MAGIC {
                 continue;
             }
             let covers = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or_default());
             let checksum = u32::from_le_bytes(bytes[16..20].try_into().unwrap_or_default());
-            let state = &bytes[24..];
-            if crc32fast::hash(state) == checksum && covers <= self.next_seq {
-                return Ok(Some((covers, state.to_vec())));
+            if crc32fast::hash(&bytes[24..]) == checksum && covers <= self.next_seq {
+                bytes.drain(..24);
+                return Ok(Some((covers, bytes)));
             }
         }
         Ok(None)

@@ -1,0 +1,232 @@
+//! A Standing data directory — `model.toml`, `log/`, `snapshots/` — and the engine kept from
+//! it. Opening recovers the log (cutting a torn tail), restores the newest snapshot taken under
+//! the same model text and replays the records after it. Intake applies a batch to the engine,
+//! appends the accepted records to the log and makes them durable with one sync before anything
+//! is acknowledged.
+
+use standing_core::{Event, Timestamp};
+use standing_engine::{ApplyOutcome, ApplyReport, Engine};
+use standing_ingest::{RecordedAt, parse_record};
+use standing_rules::{Model, check_model};
+use standing_store::{FileBackend, Log, LogOptions, Recovery, StoreError};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why a data directory could not be opened or fed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    #[error("no data directory at {0}; create one with `standing init {0}`")]
+    Missing(String),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("model {path} has errors:\n{diagnostics}")]
+    Model { path: String, diagnostics: String },
+    #[error("log: {0}")]
+    Store(#[from] StoreError),
+    /// A logged record no longer passes intake under the current model.
+    #[error("log record {seq} does not check under model {model}: {reason}")]
+    Replay {
+        seq: u64,
+        model: String,
+        reason: String,
+    },
+    /// The log could not be made durable after the engine applied a batch: the process must
+    /// stop and reopen, which rebuilds the engine from what is durable.
+    #[error("the log failed after a batch was applied ({0}); reopen the data directory")]
+    Poisoned(String),
+}
+
+pub type Result<T, E = NodeError> = std::result::Result<T, E>;
+
+/// What opening found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    pub recovery: Recovery,
+    /// The sequence number the restored snapshot covers up to, if one was used.
+    pub snapshot: Option<u64>,
+    /// Why a snapshot present was not used.
+    pub snapshot_skipped: Option<String>,
+    /// Records replayed from the log after the snapshot.
+    pub replayed: u64,
+}
+
+/// A data directory opened: model, log and engine.
+#[derive(Debug)]
+pub struct Node {
+    directory: PathBuf,
+    model: Arc<Model>,
+    model_fingerprint: u64,
+    log: Log<FileBackend>,
+    engine: Engine,
+    poisoned: bool,
+}
+
+fn fingerprint(text: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Reads and checks `model.toml` of a data directory.
+pub fn load_model(directory: &Path) -> Result<(Arc<Model>, u64)> {
+    let path = directory.join("model.toml");
+    let text = std::fs::read_to_string(&path).map_err(|source| NodeError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let checked = check_model(&path.display().to_string(), &text);
+    match checked.model {
+        Some(model) => Ok((Arc::new(model), fingerprint(&text))),
+        None => Err(NodeError::Model {
+            path: path.display().to_string(),
+            diagnostics: checked
+                .diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }),
+    }
+}
+
+/// Applies every record of the log with `seq >= from` to `engine`, in order.
+fn replay(log: &Log<FileBackend>, model: &Model, engine: &mut Engine, from: u64) -> Result<u64> {
+    const BATCH: usize = 65_536;
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut replayed = 0;
+    log.scan::<NodeError>(from, |record| {
+        let event = parse_record(
+            model,
+            record.body,
+            RecordedAt::Stamp(Timestamp(record.recorded_at)),
+        )
+        .map_err(|error| NodeError::Replay {
+            seq: record.seq,
+            model: model.version_label(),
+            reason: error.to_string(),
+        })?;
+        batch.push(event);
+        if batch.len() == BATCH {
+            replayed += batch.len() as u64;
+            engine.apply(&batch);
+            batch.clear();
+        }
+        Ok(())
+    })?;
+    replayed += batch.len() as u64;
+    engine.apply(&batch);
+    Ok(replayed)
+}
+
+impl Node {
+    /// Opens a data directory with the engine's clock at `clock`.
+    pub fn open(directory: &Path, clock: Timestamp) -> Result<(Node, OpenReport)> {
+        if !directory.join("model.toml").exists() {
+            return Err(NodeError::Missing(directory.display().to_string()));
+        }
+        let (model, model_fingerprint) = load_model(directory)?;
+        let backend = FileBackend::open(directory).map_err(|source| NodeError::Read {
+            path: directory.display().to_string(),
+            source,
+        })?;
+        let (log, recovery) = Log::open(backend, LogOptions::default())?;
+        let mut report = OpenReport {
+            recovery,
+            ..OpenReport::default()
+        };
+        let mut engine = None;
+        let mut from = 0;
+        if let Some((covers, state)) = log.latest_snapshot()? {
+            match state
+                .get(..8)
+                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+            {
+                Some(snapshot_fingerprint) if snapshot_fingerprint == model_fingerprint => {
+                    match Engine::decode_snapshot(model.clone(), &state[8..]) {
+                        Ok(restored) => {
+                            engine = Some(restored);
+                            from = covers;
+                            report.snapshot = Some(covers);
+                        }
+                        Err(error) => report.snapshot_skipped = Some(error.to_string()),
+                    }
+                }
+                _ => report.snapshot_skipped = Some("taken under another model.toml".into()),
+            }
+        }
+        let mut engine = engine.unwrap_or_else(|| Engine::new(model.clone(), clock));
+        report.replayed = replay(&log, &model, &mut engine, from)?;
+        engine.advance_clock(clock);
+        Ok((
+            Node {
+                directory: directory.to_owned(),
+                model,
+                model_fingerprint,
+                log,
+                engine,
+                poisoned: false,
+            },
+            report,
+        ))
+    }
+
+    /// Rebuilds the engine from the log alone, ignoring snapshots, with its clock at `clock`.
+    pub fn replay_log_only(&self, clock: Timestamp) -> Result<Engine> {
+        let mut engine = Engine::new(self.model.clone(), clock);
+        replay(&self.log, &self.model, &mut engine, 0)?;
+        engine.advance_clock(clock);
+        Ok(engine)
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    pub fn directory(&self) -> &Path {
+        &self.directory
+    }
+
+    /// Records in the log.
+    pub fn log_records(&self) -> u64 {
+        self.log.next_seq()
+    }
+
+    /// Applies `events` (with `bodies`, their wire records as received) and makes the accepted
+    /// ones durable. When this returns `Ok`, every accepted event is on stable storage.
+    pub fn ingest(&mut self, events: &[Event], bodies: &[&[u8]]) -> Result<ApplyReport> {
+        if self.poisoned {
+            return Err(NodeError::Poisoned("an earlier failure".into()));
+        }
+        let report = self.engine.apply(events);
+        let outcome = (|| -> Result<(), StoreError> {
+            for ((event, body), outcome) in events.iter().zip(bodies).zip(&report.outcomes) {
+                if *outcome == ApplyOutcome::Accepted {
+                    self.log.append(event.recorded_at.0, body)?;
+                }
+            }
+            self.log.commit()
+        })();
+        if let Err(error) = outcome {
+            self.poisoned = true;
+            return Err(NodeError::Poisoned(error.to_string()));
+        }
+        Ok(report)
+    }
+
+    /// Stores a snapshot of the engine covering the whole log, so the next open replays nothing.
+    pub fn snapshot(&mut self) -> Result<()> {
+        let mut state = self.model_fingerprint.to_le_bytes().to_vec();
+        state.extend_from_slice(&self.engine.encode_snapshot());
+        self.log.put_snapshot(self.log.next_seq(), &state)?;
+        Ok(())
+    }
+}
