@@ -93,13 +93,23 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
 }
 
 /// Writes `count` synthetic city events as NDJSON, in occurred-time order.
-pub fn generate(people: u64, count: usize, seed: u64, now: Timestamp, output: Option<&std::path::Path>) -> Result<ExitCode> {
+pub fn generate(
+    people: u64,
+    count: usize,
+    seed: u64,
+    now: Timestamp,
+    output: Option<&std::path::Path>,
+) -> Result<ExitCode> {
     use std::io::Write;
-    let Some(model) = check_model("models/city.toml", standing_rules::SAMPLE_CITY_MODEL).model else {
+    let Some(model) = check_model("models/city.toml", standing_rules::SAMPLE_CITY_MODEL).model
+    else {
         bail!("the built-in sample model does not check; this is a bug");
     };
     let writer: Box<dyn Write> = match output {
-        Some(path) => Box::new(std::fs::File::create(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?),
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let mut writer = std::io::BufWriter::with_capacity(1 << 20, writer);

@@ -195,7 +195,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             events_per_person,
             seed,
         } => demo::run(people, events_per_person, seed, now()),
-        Command::Generate { people, events, seed, output } => demo::generate(people, events, seed, now(), output.as_deref()),
+        Command::Generate {
+            people,
+            events,
+            seed,
+            output,
+        } => demo::generate(people, events, seed, now(), output.as_deref()),
         Command::Init { dir } => {
             if dir.join("model.toml").exists() {
                 bail!(

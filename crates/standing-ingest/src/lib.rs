@@ -28,6 +28,8 @@ pub enum RecordError {
     Oversize(usize),
     #[error("malformed JSON: {0}")]
     MalformedJson(String),
+    #[error("bad CSV row: {0}")]
+    BadCsvRow(String),
     #[error("`{field}` must not be empty or longer than {MAX_ID_BYTES} bytes")]
     BadId { field: &'static str },
     #[error("unknown event type `{0}`")]
@@ -391,17 +393,25 @@ pub fn to_wire(model: &Model, event: &Event, with_recorded_at: bool) -> Vec<u8> 
     envelope.insert("subject".into(), (*event.subject).into());
     let mut fields = serde_json::Map::new();
     match &event.body {
-        EventBody::Fact { event_type, fields: values } => {
+        EventBody::Fact {
+            event_type,
+            fields: values,
+        } => {
             let declared = model.event_type(*event_type);
             envelope.insert("type".into(), declared.name.as_str().into());
             for (field, value) in declared.fields.iter().zip(values.iter()) {
                 let value = match (value, &field.ty) {
                     (FieldValue::Str(text), _) => serde_json::Value::from(&**text),
                     (FieldValue::Int(number), _) => (*number).into(),
-                    (FieldValue::Dec(number), _) => serde_json::Number::from_f64(*number).map_or(serde_json::Value::Null, serde_json::Value::Number),
+                    (FieldValue::Dec(number), _) => serde_json::Number::from_f64(*number)
+                        .map_or(serde_json::Value::Null, serde_json::Value::Number),
                     (FieldValue::Bool(flag), _) => (*flag).into(),
                     (FieldValue::Time(instant), _) => instant.to_string().into(),
-                    (FieldValue::Enum(index), FieldType::Enum(names)) => names.get(*index as usize).map(|n| &**n).unwrap_or("").into(),
+                    (FieldValue::Enum(index), FieldType::Enum(names)) => names
+                        .get(*index as usize)
+                        .map(|n| &**n)
+                        .unwrap_or("")
+                        .into(),
                     (FieldValue::Enum(index), _) => (*index).into(),
                 };
                 fields.insert(field.name.clone(), value);

@@ -122,7 +122,9 @@ impl Backend for FileBackend {
 
     fn read_segment_header(&self, segment: u64) -> io::Result<Vec<u8>> {
         let mut header = Vec::with_capacity(16);
-        File::open(self.segment_path(segment))?.take(16).read_to_end(&mut header)?;
+        File::open(self.segment_path(segment))?
+            .take(16)
+            .read_to_end(&mut header)?;
         Ok(header)
     }
 

@@ -130,7 +130,10 @@ impl<B: Backend> Log<B> {
     /// frames are checked whenever they are scanned, as replay and verification do).
     pub fn open(mut backend: B, options: LogOptions) -> Result<(Self, Recovery)> {
         let segments = backend.segments()?;
-        let mut recovery = Recovery { segments: segments.len(), ..Recovery::default() };
+        let mut recovery = Recovery {
+            segments: segments.len(),
+            ..Recovery::default()
+        };
         let (active, active_len, next_seq) = match segments.last() {
             None => {
                 backend.create_segment(0)?;
@@ -148,7 +151,11 @@ impl<B: Backend> Log<B> {
                     recovery.torn_bytes += bytes.len() as u64;
                     (segment, SEGMENT_HEADER as u64, segment)
                 } else if &bytes[..8] != SEGMENT_MAGIC || bytes[8..16] != segment.to_le_bytes() {
-                    return Err(StoreError::Corrupt { segment, offset: 0, reason: "bad segment header" });
+                    return Err(StoreError::Corrupt {
+                        segment,
+                        offset: 0,
+                        reason: "bad segment header",
+                    });
                 } else {
                     let mut previous: Option<u64> = None;
                     let mut out_of_order = None;
@@ -160,7 +167,11 @@ impl<B: Backend> Log<B> {
                         recovery.records += 1;
                     });
                     if let Some(offset) = out_of_order {
-                        return Err(StoreError::Corrupt { segment, offset: offset as u64, reason: "sequence numbers out of order" });
+                        return Err(StoreError::Corrupt {
+                            segment,
+                            offset: offset as u64,
+                            reason: "sequence numbers out of order",
+                        });
                     }
                     if problem.is_some() {
                         backend.truncate(segment, end as u64)?;
@@ -172,11 +183,26 @@ impl<B: Backend> Log<B> {
         };
         for &segment in segments.iter().rev().skip(1) {
             let header = backend.read_segment_header(segment)?;
-            if header.len() < SEGMENT_HEADER || &header[..8] != SEGMENT_MAGIC || header[8..16] != segment.to_le_bytes() {
-                return Err(StoreError::Corrupt { segment, offset: 0, reason: "bad segment header" });
+            if header.len() < SEGMENT_HEADER
+                || &header[..8] != SEGMENT_MAGIC
+                || header[8..16] != segment.to_le_bytes()
+            {
+                return Err(StoreError::Corrupt {
+                    segment,
+                    offset: 0,
+                    reason: "bad segment header",
+                });
             }
         }
-        let log = Log { backend, options, active, active_len, next_seq, pending: Vec::new(), pending_records: 0 };
+        let log = Log {
+            backend,
+            options,
+            active,
+            active_len,
+            next_seq,
+            pending: Vec::new(),
+            pending_records: 0,
+        };
         Ok((log, recovery))
     }
 
