@@ -154,10 +154,9 @@ impl<R: Read> ChunkReader for CsvReader<'_, R> {
                     if let csv::ErrorKind::Io(io) = error.kind() {
                         return Err(std::io::Error::new(io.kind(), io.to_string()));
                     }
-                    chunk.records.push((
-                        line,
-                        Err(RecordError::MalformedJson(format!("CSV: {error}"))),
-                    ));
+                    chunk
+                        .records
+                        .push((line, Err(RecordError::BadCsvRow(error.to_string()))));
                     if matches!(
                         error.kind(),
                         csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. }

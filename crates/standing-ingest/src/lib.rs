@@ -330,7 +330,7 @@ pub fn csv_row_to_wire(
     row: &[&str],
 ) -> Result<Vec<u8>, RecordError> {
     if row.len() != header.len() {
-        return Err(RecordError::MalformedJson(format!(
+        return Err(RecordError::BadCsvRow(format!(
             "the row has {} cells, the header {}",
             row.len(),
             header.len()
