@@ -162,7 +162,7 @@ fn now() -> Timestamp {
 }
 
 fn instant(text: Option<&str>, flag: &str) -> Result<Option<Timestamp>> {
-    text.map(|text| Timestamp::parse(text).with_context(|| format!("{flag}")))
+    text.map(|text| Timestamp::parse(text).with_context(|| flag.to_string()))
         .transpose()
 }
 

@@ -382,20 +382,20 @@ impl Engine {
             return ApplyOutcome::Duplicate;
         }
         let target = match &event.body {
-            EventBody::Retraction { event_id, .. } => match {
+            EventBody::Retraction { event_id, .. } => {
                 let mut target_key = Vec::with_capacity(2 + event_id.len());
                 event_key(&mut target_key, source, event_id);
-                self.events.find(&target_key)
-            } {
-                None => return ApplyOutcome::UnknownRetractionTarget,
-                Some(target) => {
-                    let target_subject = self.event_subjects[target as usize];
-                    if self.subjects.get(target_subject) != &*event.subject {
-                        return ApplyOutcome::RetractionSubjectMismatch;
+                match self.events.find(&target_key) {
+                    None => return ApplyOutcome::UnknownRetractionTarget,
+                    Some(target) => {
+                        let target_subject = self.event_subjects[target as usize];
+                        if self.subjects.get(target_subject) != &*event.subject {
+                            return ApplyOutcome::RetractionSubjectMismatch;
+                        }
+                        Some(target)
                     }
-                    Some(target)
                 }
-            },
+            }
             EventBody::Fact { .. } => None,
         };
         if !self.events.has_room_for(key) || !self.subjects.has_room_for(event.subject.as_bytes()) {

@@ -118,10 +118,7 @@ fn as_known_at_ignores_what_was_recorded_later_and_retractions_withdraw_without_
     let mut late = late_payment(&model, "e1", "p-1", "2026-03-01", 10);
     late.recorded_at = t("2026-04-01");
     engine.apply(&[late]);
-    assert_eq!(
-        engine.explain("p-1", t("2026-03-15"), None).score.value < 1000.0,
-        true
-    );
+    assert!(engine.explain("p-1", t("2026-03-15"), None).score.value < 1000.0);
     assert_eq!(
         engine
             .explain("p-1", t("2026-03-15"), Some(t("2026-03-20")))
@@ -141,7 +138,7 @@ fn as_known_at_ignores_what_was_recorded_later_and_retractions_withdraw_without_
             reason: "paid on time after all".into(),
         },
     };
-    let report = engine.apply(&[retraction.clone()]);
+    let report = engine.apply(std::slice::from_ref(&retraction));
     assert_eq!(report.outcomes, vec![ApplyOutcome::Accepted]);
     assert_eq!(report.changed.len(), 1);
     assert_eq!(engine.score("p-1").unwrap().value, 1000.0);
@@ -244,7 +241,7 @@ fn a_defaulter_listing_refuses_rail_tickets_until_delisted_or_lapsed() {
         &[("case_id", text("C1")), ("court", text("dc-1"))],
     );
     let mut engine = Engine::new(model.clone(), t("2026-02-01"));
-    engine.apply(&[listed.clone()]);
+    engine.apply(std::slice::from_ref(&listed));
     let decision = engine.decide("rail.highspeed.booking", "p-1").unwrap();
     assert_eq!(decision.verdict.name(), "deny");
     assert_eq!(&*decision.reasons[0].code, "LISTED_DEFAULTER");

@@ -198,7 +198,7 @@ pub fn check_model(file: &str, text: &str) -> Checked {
     };
     let model = checker.model(raw);
     let mut diagnostics = checker.diagnostics;
-    diagnostics.sort_by(|a, b| (a.line, a.column, a.severity).cmp(&(b.line, b.column, b.severity)));
+    diagnostics.sort_by_key(|a| (a.line, a.column, a.severity));
     let failed = diagnostics.iter().any(|d| d.severity == Severity::Error);
     Checked {
         model: if failed { None } else { model },
@@ -368,7 +368,7 @@ impl Checker<'_> {
         let at = raw.span().start;
         let scale = raw.get_ref();
         let mut ok = true;
-        if !(scale.min < scale.max) {
+        if scale.min.partial_cmp(&scale.max) != Some(std::cmp::Ordering::Less) {
             self.error(
                 at,
                 format!(
@@ -814,12 +814,11 @@ impl Checker<'_> {
             };
             let reason = self.template(&rule.reason, event_type);
             for part in &reason.parts {
-                if let TemplatePart::Field { slot, .. } = part {
-                    if let Some((protected, what)) =
+                if let TemplatePart::Field { slot, .. } = part
+                    && let Some((protected, what)) =
                         Self::protected_field(&event_type.fields[*slot])
-                    {
-                        self.error(rule.reason.span().start, format!("{who}'s reason shows {what}, which stands for {} — a protected category ({})", protected.category, protected.basis));
-                    }
+                {
+                    self.error(rule.reason.span().start, format!("{who}'s reason shows {what}, which stands for {} — a protected category ({})", protected.category, protected.basis));
                 }
             }
             let until = rule.until.as_ref().and_then(|raw_until| {

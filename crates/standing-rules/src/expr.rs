@@ -19,6 +19,8 @@ pub enum EvalError {
     DivisionByZero,
     ModuloByZero,
     ConversionOutOfRange,
+    /// `<`, `<=`, `>` or `>=` with a NaN operand: CEL's interpreter refuses to order a NaN.
+    NotComparable,
     /// A value did not have its declared type; checked intake makes this unreachable.
     WrongValueType,
 }
@@ -289,7 +291,9 @@ fn value_node(ty: &FieldType, slot: usize) -> Node {
 /// CEL's `int(double)`: truncation toward zero, an error outside the int range or for NaN.
 fn double_to_int(value: f64) -> Result<i64, EvalError> {
     const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
-    if value.is_nan() || value >= LIMIT || value < -LIMIT {
+    // The range is open at both ends, (-2^63, 2^63), as in the interpreter and cel-go: -2^63
+    // fails too, although it is exactly i64::MIN.
+    if value.is_nan() || value >= LIMIT || value <= -LIMIT {
         Err(EvalError::ConversionOutOfRange)
     } else {
         Ok(value.trunc() as i64)
@@ -819,10 +823,20 @@ impl<'v> Compiler<'v> {
             (Node::Double(a), Node::Double(b)) => match name {
                 operators::EQUALS => compare!(a, b, ==),
                 operators::NOT_EQUALS => compare!(a, b, !=),
-                operators::LESS => compare!(a, b, <),
-                operators::LESS_EQUALS => compare!(a, b, <=),
-                operators::GREATER => compare!(a, b, >),
-                _ => compare!(a, b, >=),
+                // Ordering a NaN is an error in the interpreter, where Rust's `<` would say
+                // false; `==` and `!=` with a NaN are false and true in both.
+                _ => {
+                    let test: fn(std::cmp::Ordering) -> bool = match name {
+                        operators::LESS => std::cmp::Ordering::is_lt,
+                        operators::LESS_EQUALS => std::cmp::Ordering::is_le,
+                        operators::GREATER => std::cmp::Ordering::is_gt,
+                        _ => std::cmp::Ordering::is_ge,
+                    };
+                    Node::Bool(Box::new(move |values| {
+                        let (x, y) = (a(values)?, b(values)?);
+                        x.partial_cmp(&y).map(test).ok_or(EvalError::NotComparable)
+                    }))
+                }
             },
             (Node::Bool(a), Node::Bool(b)) if !ordering => match name {
                 operators::EQUALS => compare!(a, b, ==),

@@ -135,10 +135,10 @@ impl Decay {
         if age < 0 {
             return 0.0;
         }
-        if let Some(expiry) = self.expires_after {
-            if age >= expiry.0 {
-                return 0.0;
-            }
+        if let Some(expiry) = self.expires_after
+            && age >= expiry.0
+        {
+            return 0.0;
         }
         match self.half_life {
             Some(half_life) => (-(age as f64) / half_life.0 as f64).exp2(),

@@ -50,14 +50,13 @@ fn numbered(directory: &Path, extension: &str) -> io::Result<Vec<u64>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(directory)? {
         let path = entry?.path();
-        if path.extension().and_then(|e| e.to_str()) == Some(extension) {
-            if let Some(number) = path
+        if path.extension().and_then(|e| e.to_str()) == Some(extension)
+            && let Some(number) = path
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .and_then(|s| s.parse().ok())
-            {
-                names.push(number);
-            }
+        {
+            names.push(number);
         }
     }
     names.sort_unstable();

@@ -270,10 +270,11 @@ impl<B: Backend> Log<B> {
                 .map_err(StoreError::from)?;
             let mut failure = None;
             let (end, problem) = frames(&bytes, |record, _| {
-                if failure.is_none() && record.seq >= from {
-                    if let Err(error) = each(record) {
-                        failure = Some(error);
-                    }
+                if failure.is_none()
+                    && record.seq >= from
+                    && let Err(error) = each(record)
+                {
+                    failure = Some(error);
                 }
             });
             if let Some(error) = failure {
