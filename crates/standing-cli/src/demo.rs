@@ -73,7 +73,7 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
 
     let lowest = &ranking[ranking.len() - 1].subject;
     println!("\nWhy {lowest} is lowest:\n");
-    let explanation = engine.explain(lowest, now, None);
+    let explanation = engine.explain(lowest, now, None, &standing_engine::NoEventFields);
     for (rank, factor) in explanation.key_factors.iter().enumerate() {
         println!(
             "  {}. {:<26} {:>+8.1}  ({} events)",

@@ -381,7 +381,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let known = instant(as_known_at.as_deref(), "--as-known-at")?;
             let node = load(&data.data, at)?;
             let engine = node.engine();
-            let explanation = engine.explain(&subject, at, known);
+            let explanation = engine.explain(&subject, at, known, &standing_engine::NoEventFields);
             if data.json {
                 print_json(&output::score_json(&explanation.score));
             } else {
@@ -403,8 +403,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let at = instant(at.as_deref(), "--at")?.unwrap_or_else(now);
             let known = instant(as_known_at.as_deref(), "--as-known-at")?;
             let node = load(&data.data, at)?;
-            let engine = node.engine();
-            let explanation = engine.explain(&subject, at, known);
+            let explanation = node.explain(&subject, at, known);
             if data.json {
                 print_json(&output::explanation_json(&explanation));
             } else {

@@ -16,4 +16,6 @@ mod state;
 pub mod synthetic;
 
 pub use snapshot::SnapshotError;
-pub use state::{ApplyOutcome, ApplyReport, Engine, EngineStats, RankedSubject};
+pub use state::{
+    ApplyOutcome, ApplyReport, Engine, EngineStats, EventFields, NoEventFields, RankedSubject,
+};

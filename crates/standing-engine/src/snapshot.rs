@@ -5,12 +5,12 @@
 
 use crate::intern::Interner;
 use crate::state::{Engine, Entry, EntryKind};
-use standing_core::{FieldValue, Timestamp};
+use standing_core::Timestamp;
 use standing_rules::Model;
 use std::sync::Arc;
 use thin_vec::ThinVec;
 
-const MAGIC: &[u8; 8] = b"STENG001";
+const MAGIC: &[u8; 8] = b"STENG002";
 
 /// Why a snapshot could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,51 +146,6 @@ fn kind_from(code: u8) -> Result<EntryKind, SnapshotError> {
     })
 }
 
-fn write_field(writer: &mut Writer, value: &FieldValue) {
-    match value {
-        FieldValue::Str(text) => {
-            writer.u8(0);
-            writer.bytes(text.as_bytes());
-        }
-        FieldValue::Int(number) => {
-            writer.u8(1);
-            writer.u64(*number as u64);
-        }
-        FieldValue::Dec(number) => {
-            writer.u8(2);
-            writer.u64(number.to_bits());
-        }
-        FieldValue::Bool(flag) => {
-            writer.u8(3);
-            writer.u8(*flag as u8);
-        }
-        FieldValue::Time(instant) => {
-            writer.u8(4);
-            writer.u64(instant.0 as u64);
-        }
-        FieldValue::Enum(index) => {
-            writer.u8(5);
-            writer.u16(*index);
-        }
-    }
-}
-
-fn read_field(reader: &mut Reader<'_>) -> Result<FieldValue, SnapshotError> {
-    Ok(match reader.u8()? {
-        0 => FieldValue::Str(
-            std::str::from_utf8(reader.bytes()?)
-                .map_err(|_| SnapshotError::Damaged("text is not UTF-8"))?
-                .into(),
-        ),
-        1 => FieldValue::Int(reader.u64()? as i64),
-        2 => FieldValue::Dec(f64::from_bits(reader.u64()?)),
-        3 => FieldValue::Bool(reader.u8()? != 0),
-        4 => FieldValue::Time(Timestamp(reader.u64()? as i64)),
-        5 => FieldValue::Enum(reader.u16()?),
-        _ => return Err(SnapshotError::Damaged("unknown field tag")),
-    })
-}
-
 impl Engine {
     /// The whole state as bytes: decoding them under the same model gives an engine equal to
     /// this one in every answer.
@@ -205,19 +160,6 @@ impl Engine {
         writer.u64(self.event_subjects.len() as u64);
         for subject in &self.event_subjects {
             writer.u32(*subject);
-        }
-        writer.u64(self.event_fields.len() as u64);
-        for fields in &self.event_fields {
-            match fields {
-                None => writer.u8(0),
-                Some(fields) => {
-                    writer.u8(1);
-                    writer.u16(fields.len() as u16);
-                    for field in fields.iter() {
-                        write_field(&mut writer, field);
-                    }
-                }
-            }
         }
         writer.u64(self.entries.len() as u64);
         for (entries, score) in self.entries.iter().zip(&self.scores) {
@@ -256,27 +198,8 @@ impl Engine {
         engine.events = reader.names()?;
         let count = reader.count(4)?;
         engine.event_subjects = (0..count).map(|_| reader.u32()).collect::<Result<_, _>>()?;
-        let count = reader.count(1)?;
-        engine.event_fields.reserve_exact(count);
-        for _ in 0..count {
-            let fields = match reader.u8()? {
-                0 => None,
-                _ => {
-                    let length = reader.u16()? as usize;
-                    Some(
-                        (0..length)
-                            .map(|_| read_field(&mut reader))
-                            .collect::<Result<Box<[FieldValue]>, _>>()?,
-                    )
-                }
-            };
-            engine.event_fields.push(fields);
-        }
         let subjects = reader.count(12)?;
-        if subjects != engine.subjects.len()
-            || engine.event_subjects.len() != engine.events.len()
-            || engine.event_fields.len() != engine.events.len()
-        {
+        if subjects != engine.subjects.len() || engine.event_subjects.len() != engine.events.len() {
             return Err(SnapshotError::Damaged("section sizes disagree"));
         }
         engine.entries.reserve_exact(subjects);

@@ -91,6 +91,32 @@ pub struct RankedSubject {
     pub grade: Box<str>,
 }
 
+/// Where explanations find the fields of past events, for reason texts. The engine keeps no
+/// event bodies: the log has them. Event `n` is the `n`-th event the engine accepted.
+pub trait EventFields {
+    fn fields(&self, event: u32) -> Option<Box<[FieldValue]>>;
+}
+
+/// No event bodies at hand: reason texts fall back to the rules' descriptions.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoEventFields;
+
+impl EventFields for NoEventFields {
+    fn fields(&self, _event: u32) -> Option<Box<[FieldValue]>> {
+        None
+    }
+}
+
+/// Events in the order the engine accepted them (every event of the slice accepted).
+impl EventFields for [Event] {
+    fn fields(&self, event: u32) -> Option<Box<[FieldValue]>> {
+        match &self.get(event as usize)?.body {
+            EventBody::Fact { fields, .. } => Some(fields.clone()),
+            EventBody::Retraction { .. } => None,
+        }
+    }
+}
+
 /// Sizes, for memory reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EngineStats {
@@ -99,7 +125,7 @@ pub struct EngineStats {
     pub entries: usize,
     /// Bytes held per subject whatever its history: interned id, state header, cached score.
     pub subject_bytes: usize,
-    /// Bytes held for entries, event ids and event fields.
+    /// Bytes held for entries and event ids.
     pub accumulator_bytes: usize,
 }
 
@@ -130,8 +156,6 @@ pub struct Engine {
     /// Keyed by the source index (2 bytes) followed by the event id.
     pub(crate) events: Interner,
     pub(crate) event_subjects: Vec<u32>,
-    /// The fields of events that left entries, for reason texts.
-    pub(crate) event_fields: Vec<Option<Box<[FieldValue]>>>,
     pub(crate) clock: Timestamp,
     /// Reused for building event keys.
     pub(crate) key_buffer: Vec<u8>,
@@ -260,7 +284,6 @@ impl Engine {
             sources: Interner::default(),
             events: Interner::default(),
             event_subjects: Vec::new(),
-            event_fields: Vec::new(),
             clock,
             key_buffer: Vec::new(),
         }
@@ -404,7 +427,6 @@ impl Engine {
         let (event_index, _) = self.events.intern(key);
         let subject = self.subject_index(&event.subject);
         self.event_subjects.push(subject);
-        self.event_fields.push(None);
         touched.push(subject);
         let entries = &mut self.entries[subject as usize];
         match &event.body {
@@ -417,7 +439,6 @@ impl Engine {
             EventBody::Fact { event_type, fields } => {
                 let model = &*self.model;
                 let type_index = event_type.0 as usize;
-                let before = entries.len();
                 // Most subjects have few entries: grow by half rather than double, from one.
                 let wanted = model.rules_by_type[type_index].len()
                     + model.closers_by_type[type_index].len()
@@ -506,9 +527,6 @@ impl Engine {
                         ..template
                     });
                 }
-                if entries.len() > before {
-                    self.event_fields[event_index as usize] = Some(fields.clone());
-                }
             }
         }
         ApplyOutcome::Accepted
@@ -557,12 +575,14 @@ impl Engine {
     }
 
     /// The score and its explanation at `at` (occurred-time), counting only what was recorded
-    /// by `known_at` when given. A subject with no events gets the base score.
+    /// by `known_at` when given. A subject with no events gets the base score. Reason texts are
+    /// filled from `bodies`; the engine keeps no event bodies (the log does).
     pub fn explain(
         &self,
         subject: &str,
         at: Timestamp,
         known_at: Option<Timestamp>,
+        bodies: &dyn EventFields,
     ) -> Explanation {
         let model = &*self.model;
         let known = known_at.map_or(NEVER, |k| k.0);
@@ -594,9 +614,10 @@ impl Engine {
             raw_rule_totals[entry.index as usize] += current;
             rule_events[entry.index as usize] += 1;
             let (source, event_id) = self.event_name(entry.event);
-            let reason = match &self.event_fields[entry.event as usize] {
-                Some(fields) => rule.reason.render(fields),
-                None => rule.code.clone(),
+            let reason = match bodies.fields(entry.event) {
+                Some(fields) => rule.reason.render(&fields),
+                None if rule.description.is_empty() => rule.code.clone(),
+                None => rule.description.clone(),
             };
             per_dimension[rule.dimension as usize].push(Contribution {
                 source: source.into(),
@@ -805,14 +826,6 @@ impl Engine {
             .iter()
             .map(|e| e.capacity() * std::mem::size_of::<Entry>())
             .sum();
-        let field_bytes: usize = self
-            .event_fields
-            .iter()
-            .map(|f| {
-                f.as_ref()
-                    .map_or(0, |f| f.len() * std::mem::size_of::<FieldValue>())
-            })
-            .sum();
         EngineStats {
             subjects: self.subjects.len(),
             events: self.events.len(),
@@ -821,10 +834,8 @@ impl Engine {
                 + self.entries.capacity() * std::mem::size_of::<ThinVec<Entry>>()
                 + self.scores.capacity() * 8,
             accumulator_bytes: entry_bytes
-                + field_bytes
                 + self.events.heap_bytes()
-                + self.event_subjects.capacity() * 4
-                + self.event_fields.capacity() * std::mem::size_of::<Option<Box<[FieldValue]>>>(),
+                + self.event_subjects.capacity() * 4,
         }
     }
 }

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use standing_core::{Event, EventBody, FieldValue, Timestamp};
 use standing_engine::synthetic::city_events;
-use standing_engine::{ApplyOutcome, Engine};
+use standing_engine::{ApplyOutcome, Engine, NoEventFields};
 use standing_rules::{Model, SAMPLE_CITY_MODEL, check_model};
 use std::sync::Arc;
 
@@ -95,6 +95,7 @@ fn a_late_payment_costs_ten_points_per_started_cycle_and_halves_in_two_years() {
         "p-1",
         Timestamp(t("2026-03-01T10:00:00Z").0 + 730 * DAY),
         None,
+        &NoEventFields,
     );
     assert!(
         (later.score.value - 990.0).abs() < 1e-9,
@@ -106,6 +107,7 @@ fn a_late_payment_costs_ten_points_per_started_cycle_and_halves_in_two_years() {
         "p-1",
         Timestamp(t("2026-03-01T10:00:00Z").0 + 3 * 365 * DAY),
         None,
+        &NoEventFields,
     );
     assert_eq!(expired.score.value, 1000.0);
     assert!(expired.key_factors.is_empty());
@@ -118,10 +120,21 @@ fn as_known_at_ignores_what_was_recorded_later_and_retractions_withdraw_without_
     let mut late = late_payment(&model, "e1", "p-1", "2026-03-01", 10);
     late.recorded_at = t("2026-04-01");
     engine.apply(&[late]);
-    assert!(engine.explain("p-1", t("2026-03-15"), None).score.value < 1000.0);
+    assert!(
+        engine
+            .explain("p-1", t("2026-03-15"), None, &NoEventFields)
+            .score
+            .value
+            < 1000.0
+    );
     assert_eq!(
         engine
-            .explain("p-1", t("2026-03-15"), Some(t("2026-03-20")))
+            .explain(
+                "p-1",
+                t("2026-03-15"),
+                Some(t("2026-03-20")),
+                &NoEventFields
+            )
             .score
             .value,
         1000.0
@@ -145,7 +158,12 @@ fn as_known_at_ignores_what_was_recorded_later_and_retractions_withdraw_without_
     // As known before the retraction, the late payment still counted.
     assert!(
         engine
-            .explain("p-1", t("2026-04-15"), Some(t("2026-04-15")))
+            .explain(
+                "p-1",
+                t("2026-04-15"),
+                Some(t("2026-04-15")),
+                &NoEventFields
+            )
             .score
             .value
             < 1000.0
@@ -208,7 +226,7 @@ fn a_settlement_ends_the_default_and_the_settled_default_stops_counting_after_th
         ),
     ]);
     let contract = |at: &str| {
-        let explanation = engine.explain("p-1", t(at), None);
+        let explanation = engine.explain("p-1", t(at), None, &NoEventFields);
         explanation
             .dimensions
             .iter()
@@ -278,7 +296,13 @@ fn a_defaulter_listing_refuses_rail_tickets_until_delisted_or_lapsed() {
             &[("case_id", text("C9")), ("court", text("dc-1"))],
         ),
     ]);
-    assert_eq!(engine.explain("p-1", t("2026-03-01"), None).lists.len(), 1);
+    assert_eq!(
+        engine
+            .explain("p-1", t("2026-03-01"), None, &NoEventFields)
+            .lists
+            .len(),
+        1
+    );
     engine.apply(&[fact(
         &model,
         "l3",
@@ -289,7 +313,7 @@ fn a_defaulter_listing_refuses_rail_tickets_until_delisted_or_lapsed() {
     )]);
     assert!(
         engine
-            .explain("p-1", t("2026-03-01"), None)
+            .explain("p-1", t("2026-03-01"), None, &NoEventFields)
             .lists
             .is_empty()
     );
@@ -341,7 +365,7 @@ fn lending_needs_grade_b_and_key_factors_rank_the_four_largest_effects() {
             &[("years", FieldValue::Int(12))],
         ), // +15
     ]);
-    let explanation = engine.explain("p-1", t("2026-05-06"), None);
+    let explanation = engine.explain("p-1", t("2026-05-06"), None, &NoEventFields);
     let codes: Vec<&str> = explanation.key_factors.iter().map(|f| &*f.code).collect();
     assert_eq!(
         codes,
@@ -493,7 +517,7 @@ proptest! {
         let model = city();
         let mut engine = Engine::new(model.clone(), t("2023-01-01"));
         engine.apply(&events);
-        let explanation = engine.explain("p", Timestamp(t("2023-01-01").0 + at_day * DAY), None);
+        let explanation = engine.explain("p", Timestamp(t("2023-01-01").0 + at_day * DAY), None, &NoEventFields);
         let mut total = model.scale.base;
         for dimension in &explanation.dimensions {
             prop_assert!(dimension.points >= dimension.lower && dimension.points <= dimension.upper);
@@ -514,8 +538,8 @@ proptest! {
         engine.apply(&events);
         let at = Timestamp(t("2023-01-01").0 + day * DAY);
         let later = Timestamp(at.0 + step * DAY);
-        let before = engine.explain("p", at, None);
-        let after = engine.explain("p", later, None);
+        let before = engine.explain("p", at, None, &NoEventFields);
+        let after = engine.explain("p", later, None, &NoEventFields);
         for (dimension_before, dimension_after) in before.dimensions.iter().zip(&after.dimensions) {
             for contribution in &dimension_after.contributions {
                 if let Some(earlier) = dimension_before.contributions.iter().find(|c| c.event_id == contribution.event_id) {
@@ -543,7 +567,7 @@ fn a_snapshot_restores_the_same_state_and_a_damaged_one_is_refused() {
     engine.apply(&events[15_000..]);
     restored.apply(&events[15_000..]);
     assert_eq!(engine.first_difference(&restored), None);
-    let explained = |e: &Engine| format!("{:?}", e.explain("p-7", end, None));
+    let explained = |e: &Engine| format!("{:?}", e.explain("p-7", end, None, &NoEventFields));
     assert_eq!(explained(&engine), explained(&restored));
 
     // A different engine is told apart, with the first difference named.

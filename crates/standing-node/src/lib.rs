@@ -4,8 +4,8 @@
 //! appends the accepted records to the log and makes them durable with one sync before anything
 //! is acknowledged.
 
-use standing_core::{Event, Timestamp};
-use standing_engine::{ApplyOutcome, ApplyReport, Engine};
+use standing_core::{Event, EventBody, Explanation, FieldValue, Timestamp};
+use standing_engine::{ApplyOutcome, ApplyReport, Engine, EventFields};
 use standing_ingest::{RecordedAt, parse_record};
 use standing_rules::{Model, check_model};
 use standing_store::{FileBackend, Log, LogOptions, Recovery, StoreError};
@@ -39,6 +39,9 @@ pub enum NodeError {
     /// stop and reopen, which rebuilds the engine from what is durable.
     #[error("the log failed after a batch was applied ({0}); reopen the data directory")]
     Poisoned(String),
+    /// The engine accepted another number of events than the log holds.
+    #[error("the log holds {log} records but the engine accepted {engine} events")]
+    Inconsistent { log: u64, engine: u64 },
 }
 
 pub type Result<T, E = NodeError> = std::result::Result<T, E>;
@@ -161,6 +164,13 @@ impl Node {
         }
         let mut engine = engine.unwrap_or_else(|| Engine::new(model.clone(), clock));
         report.replayed = replay(&log, &model, &mut engine, from)?;
+        // Event n of the engine is record n of the log: explanations read bodies by it.
+        if engine.event_count() as u64 != log.next_seq() {
+            return Err(NodeError::Inconsistent {
+                log: log.next_seq(),
+                engine: engine.event_count() as u64,
+            });
+        }
         engine.advance_clock(clock);
         Ok((
             Node {
@@ -181,6 +191,20 @@ impl Node {
         replay(&self.log, &self.model, &mut engine, 0)?;
         engine.advance_clock(clock);
         Ok(engine)
+    }
+
+    /// A score with its explanation, reason texts filled from the events in the log.
+    pub fn explain(
+        &self,
+        subject: &str,
+        at: Timestamp,
+        known_at: Option<Timestamp>,
+    ) -> Explanation {
+        let bodies = LogFields {
+            log: &self.log,
+            model: &self.model,
+        };
+        self.engine.explain(subject, at, known_at, &bodies)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -228,5 +252,24 @@ impl Node {
         state.extend_from_slice(&self.engine.encode_snapshot());
         self.log.put_snapshot(self.log.next_seq(), &state)?;
         Ok(())
+    }
+}
+
+/// Event bodies read back from the log: event `n` is record `n`.
+struct LogFields<'a> {
+    log: &'a Log<FileBackend>,
+    model: &'a Model,
+}
+
+impl EventFields for LogFields<'_> {
+    fn fields(&self, event: u32) -> Option<Box<[FieldValue]>> {
+        let (recorded_at, body) = self.log.read(event as u64).ok()??;
+        match parse_record(self.model, &body, RecordedAt::Stamp(Timestamp(recorded_at)))
+            .ok()?
+            .body
+        {
+            EventBody::Fact { fields, .. } => Some(fields),
+            EventBody::Retraction { .. } => None,
+        }
     }
 }

@@ -1039,7 +1039,7 @@ fn line_column_to_offset(source: &str, line: isize, column: isize) -> usize {
     let mut offset = 0;
     for (index, text) in source.split_inclusive('\n').enumerate() {
         if index as isize + 1 == line {
-            return offset + column.max(0) as usize;
+            return offset + (column - 1).max(0) as usize;
         }
         offset += text.chars().count();
     }

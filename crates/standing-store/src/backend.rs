@@ -13,6 +13,8 @@ pub trait Backend: Send {
     fn segments(&self) -> io::Result<Vec<u64>>;
     /// A segment's whole content as it is now.
     fn read_segment(&self, segment: u64) -> io::Result<Vec<u8>>;
+    /// `length` bytes of a segment from `offset` (fewer at its end).
+    fn read_range(&self, segment: u64, offset: u64, length: usize) -> io::Result<Vec<u8>>;
     /// The first 16 bytes of a segment (fewer if it is shorter).
     fn read_segment_header(&self, segment: u64) -> io::Result<Vec<u8>>;
     /// Creates an empty segment, durably (the directory entry too).
@@ -116,6 +118,14 @@ impl Backend for FileBackend {
     fn read_segment(&self, segment: u64) -> io::Result<Vec<u8>> {
         let mut bytes = Vec::new();
         File::open(self.segment_path(segment))?.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn read_range(&self, segment: u64, offset: u64, length: usize) -> io::Result<Vec<u8>> {
+        let mut file = File::open(self.segment_path(segment))?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut bytes = Vec::with_capacity(length);
+        file.take(length as u64).read_to_end(&mut bytes)?;
         Ok(bytes)
     }
 
@@ -237,6 +247,12 @@ impl Backend for MemBackend {
             .get(&segment)
             .map(|f| f.bytes.clone())
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("segment {segment}")))
+    }
+
+    fn read_range(&self, segment: u64, offset: u64, length: usize) -> io::Result<Vec<u8>> {
+        let bytes = self.read_segment(segment)?;
+        let start = (offset as usize).min(bytes.len());
+        Ok(bytes[start..(start + length).min(bytes.len())].to_vec())
     }
 
     fn read_segment_header(&self, segment: u64) -> io::Result<Vec<u8>> {

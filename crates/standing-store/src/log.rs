@@ -54,9 +54,14 @@ pub struct Compaction {
     pub records_removed: u64,
 }
 
+/// Every this many records of a segment, the read index keeps a frame offset.
+const INDEX_STRIDE: usize = 64;
+
 /// An append-only log of records over a [`Backend`].
 #[derive(Debug)]
 pub struct Log<B: Backend> {
+    /// Sealed segments' sparse indexes, `(seq, frame offset)`, built on first read.
+    read_index: std::sync::Mutex<std::collections::HashMap<u64, Vec<(u64, usize)>>>,
     backend: B,
     options: LogOptions,
     /// The segment appended to, and its durable length.
@@ -69,8 +74,16 @@ pub struct Log<B: Backend> {
 }
 
 /// Parses the frames of one segment; stops at the first bad frame and says where and why.
-fn frames(bytes: &[u8], mut each: impl FnMut(Record<'_>, usize)) -> (usize, Option<&'static str>) {
-    let mut offset = SEGMENT_HEADER;
+fn frames(bytes: &[u8], each: impl FnMut(Record<'_>, usize)) -> (usize, Option<&'static str>) {
+    frames_from(bytes, SEGMENT_HEADER, each)
+}
+
+/// Parses frames starting at `offset` (a frame boundary).
+fn frames_from(
+    bytes: &[u8],
+    mut offset: usize,
+    mut each: impl FnMut(Record<'_>, usize),
+) -> (usize, Option<&'static str>) {
     while offset < bytes.len() {
         if bytes.len() - offset < FRAME_HEADER {
             return (offset, Some("truncated frame header"));
@@ -195,6 +208,7 @@ impl<B: Backend> Log<B> {
             }
         }
         let log = Log {
+            read_index: Default::default(),
             backend,
             options,
             active,
@@ -292,6 +306,76 @@ impl<B: Backend> Log<B> {
         Ok(())
     }
 
+    /// The durable record with sequence number `seq`: its recorded time and body. Finds the
+    /// segment by name, then the frame through a sparse index of the segment built on first use
+    /// (the active segment is searched afresh, as it grows).
+    pub fn read(&self, seq: u64) -> Result<Option<(i64, Vec<u8>)>> {
+        let segments = self.backend.segments()?;
+        let Some(&segment) = segments.iter().rev().find(|first| **first <= seq) else {
+            return Ok(None);
+        };
+        let (bytes, base) = if segment == self.active {
+            (self.backend.read_segment(segment)?, 0)
+        } else {
+            let mut indexes = self
+                .read_index
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !indexes.contains_key(&segment) {
+                let bytes = self.backend.read_segment(segment)?;
+                let mut index = Vec::new();
+                let mut count = 0;
+                let (end, problem) = frames(&bytes, |record, offset| {
+                    if count % INDEX_STRIDE == 0 {
+                        index.push((record.seq, offset));
+                    }
+                    count += 1;
+                });
+                if let Some(reason) = problem {
+                    return Err(StoreError::Corrupt {
+                        segment,
+                        offset: end as u64,
+                        reason,
+                    });
+                }
+                index.push((u64::MAX, end));
+                indexes.insert(segment, index);
+            }
+            let index = &indexes[&segment];
+            let position = index.partition_point(|(first, _)| *first <= seq);
+            if position == 0 {
+                return Ok(None);
+            }
+            let (start, end) = (
+                index[position - 1].1,
+                index[position.min(index.len() - 1)].1,
+            );
+            let window =
+                self.backend
+                    .read_range(segment, start as u64, end.saturating_sub(start))?;
+            // Frame offsets below are relative to the window; pad so they parse from 0.
+            let mut padded = vec![0u8; SEGMENT_HEADER];
+            padded.extend_from_slice(&window);
+            (padded, start)
+        };
+        let mut found = None;
+        let (end, problem) = frames(&bytes, |record, _| {
+            if record.seq == seq {
+                found = Some((record.recorded_at, record.body.to_vec()));
+            }
+        });
+        if found.is_none() {
+            if let Some(reason) = problem {
+                return Err(StoreError::Corrupt {
+                    segment,
+                    offset: (base + end) as u64,
+                    reason,
+                });
+            }
+        }
+        Ok(found)
+    }
+
     /// Rewrites sealed segments without the records `keep` refuses (retention and purge). The
     /// active segment is left alone; sequence numbers of kept records do not change.
     pub fn compact(&mut self, mut keep: impl FnMut(&Record<'_>) -> bool) -> Result<Compaction> {
@@ -319,6 +403,10 @@ impl<B: Backend> Log<B> {
             }
             if removed > 0 {
                 self.backend.replace_segment(segment, &rewritten)?;
+                self.read_index
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .remove(&segment);
                 report.segments_rewritten += 1;
                 report.records_removed += removed;
             }
