@@ -321,7 +321,7 @@ impl<B: Backend> Log<B> {
                 .read_index
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if !indexes.contains_key(&segment) {
+            if let std::collections::hash_map::Entry::Vacant(vacant) = indexes.entry(segment) {
                 let bytes = self.backend.read_segment(segment)?;
                 let mut index = Vec::new();
                 let mut count = 0;
@@ -339,7 +339,7 @@ impl<B: Backend> Log<B> {
                     });
                 }
                 index.push((u64::MAX, end));
-                indexes.insert(segment, index);
+                vacant.insert(index);
             }
             let index = &indexes[&segment];
             let position = index.partition_point(|(first, _)| *first <= seq);
@@ -364,14 +364,12 @@ impl<B: Backend> Log<B> {
                 found = Some((record.recorded_at, record.body.to_vec()));
             }
         });
-        if found.is_none() {
-            if let Some(reason) = problem {
-                return Err(StoreError::Corrupt {
-                    segment,
-                    offset: (base + end) as u64,
-                    reason,
-                });
-            }
+        if let (None, Some(reason)) = (&found, problem) {
+            return Err(StoreError::Corrupt {
+                segment,
+                offset: (base + end) as u64,
+                reason,
+            });
         }
         Ok(found)
     }

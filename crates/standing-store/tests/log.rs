@@ -185,3 +185,23 @@ fn snapshots_round_trip_keep_the_newest_and_skip_damaged_ones() {
     );
     std::fs::remove_dir_all(&directory).unwrap();
 }
+
+#[test]
+fn records_are_read_back_by_sequence_number_from_sealed_and_active_segments() {
+    let options = LogOptions { segment_bytes: 2_000, keep_snapshots: 2 };
+    let (mut log, _) = Log::open(MemBackend::new(), options).unwrap();
+    for index in 0..500u32 {
+        log.append(index as i64, format!("record {index}").as_bytes()).unwrap();
+        if index % 7 == 0 {
+            log.commit().unwrap();
+        }
+    }
+    log.commit().unwrap();
+    assert!(log.backend().segments().unwrap().len() > 5);
+    for seq in [0u64, 1, 63, 64, 65, 200, 498, 499] {
+        let (recorded_at, body) = log.read(seq).unwrap().unwrap();
+        assert_eq!(recorded_at, seq as i64);
+        assert_eq!(body, format!("record {seq}").as_bytes());
+    }
+    assert_eq!(log.read(500).unwrap(), None);
+}
