@@ -244,7 +244,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let clock = now();
             let started = std::time::Instant::now();
-            let (mut node, _) = Node::open(&data, clock)?;
+            let (mut node, opened) = Node::open(&data, clock)?;
             let options = ingest::Options {
                 acks,
                 quiet,
@@ -294,7 +294,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     totals.bytes += summary.bytes;
                 }
             }
-            if totals.accepted > 0 {
+            // A new snapshot when the log grew, or when opening had to replay part of it.
+            if totals.accepted > 0 || opened.replayed > 0 {
                 node.snapshot()?;
             }
             let seconds = started.elapsed().as_secs_f64().max(1e-9);

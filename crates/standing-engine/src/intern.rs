@@ -12,7 +12,6 @@ use std::hash::BuildHasher;
 /// The longest name an interner holds, in bytes.
 pub(crate) const MAX_NAME_BYTES: usize = u16::MAX as usize;
 
-#[derive(Default)]
 pub(crate) struct Interner {
     /// `[length: u16 LE][name bytes]` for every name, in index order.
     arena: Vec<u8>,
@@ -21,6 +20,21 @@ pub(crate) struct Interner {
     /// `(offset into arena, index)` per name.
     table: HashTable<(u32, u32)>,
     hasher: DefaultHashBuilder,
+    /// Whether `table` holds every name. A restored interner may leave it to be built on first
+    /// need: reading names by index needs no table.
+    indexed: bool,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Interner {
+            arena: Vec::new(),
+            starts: Vec::new(),
+            table: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            indexed: true,
+        }
+    }
 }
 
 impl std::fmt::Debug for Interner {
@@ -52,8 +66,64 @@ impl Interner {
         std::str::from_utf8(self.get_bytes(index)).unwrap_or("")
     }
 
+    /// An interner over names already laid out (from a snapshot): `arena` and `starts` as
+    /// [`Self::parts`] gave them. Checks the layout; builds the table now or on first need.
+    pub fn from_parts(arena: Vec<u8>, starts: Vec<u32>, index_now: bool) -> Option<Self> {
+        let mut expected = 0usize;
+        for start in &starts {
+            if *start as usize != expected || expected + 2 > arena.len() {
+                return None;
+            }
+            let length = u16::from_le_bytes([arena[expected], arena[expected + 1]]) as usize;
+            expected += 2 + length;
+        }
+        if expected != arena.len() {
+            return None;
+        }
+        let mut interner = Interner {
+            arena,
+            starts,
+            indexed: false,
+            ..Interner::default()
+        };
+        if index_now {
+            interner.ensure_indexed();
+        }
+        Some(interner)
+    }
+
+    /// The arena and the starts, for snapshots.
+    pub fn parts(&self) -> (&[u8], &[u32]) {
+        (&self.arena, &self.starts)
+    }
+
+    /// Builds the table if it is not built. Names are known distinct: no comparisons.
+    pub fn ensure_indexed(&mut self) {
+        if self.indexed {
+            return;
+        }
+        let Self {
+            arena,
+            starts,
+            table,
+            hasher,
+            ..
+        } = self;
+        let arena = &*arena;
+        *table = HashTable::with_capacity(starts.len());
+        for (index, &offset) in starts.iter().enumerate() {
+            let hash = hasher.hash_one(name_at(arena, offset));
+            table.insert_unique(hash, (offset, index as u32), |&(offset, _)| {
+                hasher.hash_one(name_at(arena, offset))
+            });
+        }
+        self.indexed = true;
+    }
+
+    /// Looks a name up. The table must be built ([`Self::ensure_indexed`]).
     #[inline]
     pub fn find(&self, name: &[u8]) -> Option<u32> {
+        debug_assert!(self.indexed, "find on an interner whose table is not built");
         let hash = self.hasher.hash_one(name);
         self.table
             .find(hash, |&(offset, _)| name_at(&self.arena, offset) == name)
@@ -67,12 +137,14 @@ impl Interner {
 
     /// The index of `name`, and whether it was new. The caller checks [`Self::has_room_for`].
     pub fn intern(&mut self, name: &[u8]) -> (u32, bool) {
+        self.ensure_indexed();
         let hash = self.hasher.hash_one(name);
         let Self {
             arena,
             starts,
             table,
             hasher,
+            ..
         } = self;
         if let Some(&(_, index)) = table.find(hash, |&(offset, _)| name_at(arena, offset) == name) {
             return (index, false);

@@ -10,7 +10,7 @@ use standing_rules::Model;
 use std::sync::Arc;
 use thin_vec::ThinVec;
 
-const MAGIC: &[u8; 8] = b"STENG002";
+const MAGIC: &[u8; 8] = b"STENG003";
 
 /// Why a snapshot could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,11 +58,11 @@ impl Writer {
         self.0.extend_from_slice(value);
     }
     fn names(&mut self, interner: &Interner) {
-        self.u64(interner.len() as u64);
-        for index in 0..interner.len() as u32 {
-            let name = interner.get_bytes(index);
-            self.u16(name.len() as u16);
-            self.0.extend_from_slice(name);
+        let (arena, starts) = interner.parts();
+        self.bytes(arena);
+        self.u64(starts.len() as u64);
+        for start in starts {
+            self.u32(*start);
         }
     }
 }
@@ -112,18 +112,16 @@ impl<'a> Reader<'a> {
         let length = self.count(1)?;
         self.take(length)
     }
-    fn names(&mut self) -> Result<Interner, SnapshotError> {
-        let count = self.count(2)?;
-        let mut interner = Interner::default();
-        interner.reserve(count, 0);
-        for expected in 0..count {
-            let length = self.u16()? as usize;
-            let (index, new) = interner.intern(self.take(length)?);
-            if !new || index as usize != expected {
-                return Err(SnapshotError::Damaged("a name appears twice"));
-            }
-        }
-        Ok(interner)
+    fn names(&mut self, index_now: bool) -> Result<Interner, SnapshotError> {
+        let arena = self.bytes()?.to_vec();
+        let count = self.count(4)?;
+        let starts = self
+            .take(count * 4)?
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Interner::from_parts(arena, starts, index_now)
+            .ok_or(SnapshotError::Damaged("names laid out wrong"))
     }
 }
 
@@ -146,6 +144,53 @@ fn kind_from(code: u8) -> Result<EntryKind, SnapshotError> {
     })
 }
 
+type SubjectState = (Vec<f64>, Vec<ThinVec<Entry>>);
+
+/// Decodes the scores-and-entries section.
+fn decode_entries(
+    model: &Model,
+    section: &[u8],
+    events: usize,
+) -> Result<SubjectState, SnapshotError> {
+    let mut reader = Reader {
+        bytes: section,
+        at: 0,
+    };
+    let subjects = reader.count(12)?;
+    let mut scores = Vec::with_capacity(subjects);
+    let mut all = Vec::with_capacity(subjects);
+    for _ in 0..subjects {
+        scores.push(f64::from_bits(reader.u64()?));
+        let length = reader.u32()? as usize;
+        let mut entries = ThinVec::with_capacity(length);
+        for _ in 0..length {
+            let entry = Entry {
+                occurred_at: reader.u64()? as i64,
+                recorded_at: reader.u64()? as i64,
+                retracted_at: reader.u64()? as i64,
+                points: f64::from_bits(reader.u64()?),
+                key: reader.u64()?,
+                event: reader.u32()?,
+                index: reader.u16()?,
+                kind: kind_from(reader.u8()?)?,
+            };
+            let limit = match entry.kind {
+                EntryKind::Contribution | EntryKind::Close => model.rules.len(),
+                EntryKind::ListEnter | EntryKind::ListLeave => model.lists.len(),
+            };
+            if entry.index as usize >= limit || entry.event as usize >= events {
+                return Err(SnapshotError::Damaged("an entry refers to nothing"));
+            }
+            entries.push(entry);
+        }
+        all.push(entries);
+    }
+    if reader.at != section.len() {
+        return Err(SnapshotError::Damaged("trailing bytes in the entries"));
+    }
+    Ok((scores, all))
+}
+
 impl Engine {
     /// The whole state as bytes: decoding them under the same model gives an engine equal to
     /// this one in every answer.
@@ -161,21 +206,24 @@ impl Engine {
         for subject in &self.event_subjects {
             writer.u32(*subject);
         }
-        writer.u64(self.entries.len() as u64);
+        // Scores and entries as one section, so decoding can run beside the subject index.
+        let mut section = Writer(Vec::with_capacity(self.entries.len() * 16));
+        section.u64(self.entries.len() as u64);
         for (entries, score) in self.entries.iter().zip(&self.scores) {
-            writer.u64(score.to_bits());
-            writer.u32(entries.len() as u32);
+            section.u64(score.to_bits());
+            section.u32(entries.len() as u32);
             for entry in entries.iter() {
-                writer.u64(entry.occurred_at as u64);
-                writer.u64(entry.recorded_at as u64);
-                writer.u64(entry.retracted_at as u64);
-                writer.u64(entry.points.to_bits());
-                writer.u64(entry.key);
-                writer.u32(entry.event);
-                writer.u16(entry.index);
-                writer.u8(kind_code(entry.kind));
+                section.u64(entry.occurred_at as u64);
+                section.u64(entry.recorded_at as u64);
+                section.u64(entry.retracted_at as u64);
+                section.u64(entry.points.to_bits());
+                section.u64(entry.key);
+                section.u32(entry.event);
+                section.u16(entry.index);
+                section.u8(kind_code(entry.kind));
             }
         }
+        writer.bytes(&section.0);
         writer.0
     }
 
@@ -193,42 +241,33 @@ impl Engine {
             });
         }
         let mut engine = Engine::new(model.clone(), Timestamp(reader.u64()? as i64));
-        engine.sources = reader.names()?;
-        engine.subjects = reader.names()?;
-        engine.events = reader.names()?;
+        engine.sources = reader.names(true)?;
+        let subject_arena = reader.bytes()?;
+        let subject_count = reader.count(4)?;
+        let subject_starts = reader.take(subject_count * 4)?;
+        // Event ids are needed only for intake: their index is built on the first apply.
+        engine.events = reader.names(false)?;
         let count = reader.count(4)?;
         engine.event_subjects = (0..count).map(|_| reader.u32()).collect::<Result<_, _>>()?;
-        let subjects = reader.count(12)?;
-        if subjects != engine.subjects.len() || engine.event_subjects.len() != engine.events.len() {
+        let section = reader.bytes()?;
+        let events = engine.events.len();
+        let (subjects, entries) = rayon::join(
+            || {
+                let starts = subject_starts
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                Interner::from_parts(subject_arena.to_vec(), starts, true)
+                    .ok_or(SnapshotError::Damaged("names laid out wrong"))
+            },
+            || decode_entries(&model, section, events),
+        );
+        engine.subjects = subjects?;
+        (engine.scores, engine.entries) = entries?;
+        if engine.entries.len() != engine.subjects.len()
+            || engine.event_subjects.len() != engine.events.len()
+        {
             return Err(SnapshotError::Damaged("section sizes disagree"));
-        }
-        engine.entries.reserve_exact(subjects);
-        engine.scores.reserve_exact(subjects);
-        for _ in 0..subjects {
-            engine.scores.push(f64::from_bits(reader.u64()?));
-            let length = reader.u32()? as usize;
-            let mut entries = ThinVec::with_capacity(length);
-            for _ in 0..length {
-                let entry = Entry {
-                    occurred_at: reader.u64()? as i64,
-                    recorded_at: reader.u64()? as i64,
-                    retracted_at: reader.u64()? as i64,
-                    points: f64::from_bits(reader.u64()?),
-                    key: reader.u64()?,
-                    event: reader.u32()?,
-                    index: reader.u16()?,
-                    kind: kind_from(reader.u8()?)?,
-                };
-                let limit = match entry.kind {
-                    EntryKind::Contribution | EntryKind::Close => model.rules.len(),
-                    EntryKind::ListEnter | EntryKind::ListLeave => model.lists.len(),
-                };
-                if entry.index as usize >= limit || entry.event as usize >= engine.events.len() {
-                    return Err(SnapshotError::Damaged("an entry refers to nothing"));
-                }
-                entries.push(entry);
-            }
-            engine.entries.push(entries);
         }
         if reader.at != bytes.len() {
             return Err(SnapshotError::Damaged("trailing bytes"));

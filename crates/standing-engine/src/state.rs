@@ -320,6 +320,8 @@ impl Engine {
             ..Default::default()
         };
         let mut touched: Vec<u32> = Vec::new();
+        // A restored engine builds its event index on first intake, not at restore.
+        self.events.ensure_indexed();
         for event in events {
             let outcome = self.apply_one(event, &mut touched, &mut report.rule_errors);
             report.outcomes.push(outcome);

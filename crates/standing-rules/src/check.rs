@@ -414,6 +414,15 @@ impl Checker<'_> {
                 ok = false;
             }
         }
+        for grade in &scale.grades {
+            if grade.get_ref().min > scale.max {
+                self.error(
+                    grade.span().start,
+                    format!("grade `{}` starts at {}, above the scale's max ({}): no score can reach it", grade.get_ref().name, grade.get_ref().min, scale.max),
+                );
+                ok = false;
+            }
+        }
         let lowest = scale.grades.last().map(|g| g.get_ref().min).unwrap_or(0.0);
         if lowest > scale.min {
             self.error(
@@ -824,6 +833,13 @@ impl Checker<'_> {
             let until = rule.until.as_ref().and_then(|raw_until| {
                 let until = raw_until.get_ref();
                 let closer_id = self.lookup_type(&until.on, event_types)?;
+                if closer_id == event_type_id {
+                    self.error(
+                        until.on.span().start,
+                        format!("`until.on` is the rule's own event type `{}`: each event would end its own points", event_type.name),
+                    );
+                    return None;
+                }
                 let closer = &event_types[closer_id.0 as usize];
                 let field = until.match_field.get_ref();
                 let (Some(rule_slot), Some(closer_slot)) =
@@ -975,6 +991,22 @@ impl Checker<'_> {
                 Some(None) => continue,
                 None => None,
             };
+            if let (Some(leave), Some(field)) = (&leave, &list.match_field) {
+                let type_of = |trigger: &Trigger| {
+                    trigger.match_slot.map(|slot| {
+                        event_types[trigger.event_type.0 as usize].fields[slot]
+                            .ty
+                            .clone()
+                    })
+                };
+                if type_of(&enter) != type_of(leave) {
+                    self.error(
+                        field.span().start,
+                        format!("list `{name}` matches on `{}`, which has different types in its enter and leave events", field.get_ref()),
+                    );
+                    continue;
+                }
+            }
             lists.push(List {
                 name: name.clone(),
                 description: list.description.clone(),
@@ -1096,7 +1128,7 @@ impl Checker<'_> {
                     self.error(
                         rule.code.span().start,
                         format!(
-                            "reason code `{}` must be upper case letters, digits and `_`",
+                            "reason code `{}` must be upper case letters, digits and `_`, starting with a letter",
                             rule.code.get_ref()
                         ),
                     );

@@ -188,10 +188,14 @@ fn snapshots_round_trip_keep_the_newest_and_skip_damaged_ones() {
 
 #[test]
 fn records_are_read_back_by_sequence_number_from_sealed_and_active_segments() {
-    let options = LogOptions { segment_bytes: 2_000, keep_snapshots: 2 };
+    let options = LogOptions {
+        segment_bytes: 2_000,
+        keep_snapshots: 2,
+    };
     let (mut log, _) = Log::open(MemBackend::new(), options).unwrap();
     for index in 0..500u32 {
-        log.append(index as i64, format!("record {index}").as_bytes()).unwrap();
+        log.append(index as i64, format!("record {index}").as_bytes())
+            .unwrap();
         if index % 7 == 0 {
             log.commit().unwrap();
         }
