@@ -195,7 +195,10 @@ impl Engine {
     /// The whole state as bytes: decoding them under the same model gives an engine equal to
     /// this one in every answer.
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        let mut writer = Writer(Vec::with_capacity(64 + self.entries.len() * 64));
+        let entries: usize = self.entries.iter().map(|e| e.len()).sum();
+        let mut writer = Writer(Vec::with_capacity(
+            1024 + entries * 47 + self.entries.len() * 12 + self.events.len() * 24,
+        ));
         writer.0.extend_from_slice(MAGIC);
         writer.bytes(self.version_label.as_bytes());
         writer.u64(self.clock.0 as u64);
@@ -206,24 +209,28 @@ impl Engine {
         for subject in &self.event_subjects {
             writer.u32(*subject);
         }
-        // Scores and entries as one section, so decoding can run beside the subject index.
-        let mut section = Writer(Vec::with_capacity(self.entries.len() * 16));
-        section.u64(self.entries.len() as u64);
+        // Scores and entries as one section, so decoding can run beside the subject index. Its
+        // length is patched in afterwards: no second buffer for what is most of the snapshot.
+        let length_at = writer.0.len();
+        writer.u64(0);
+        let section_start = writer.0.len();
+        writer.u64(self.entries.len() as u64);
         for (entries, score) in self.entries.iter().zip(&self.scores) {
-            section.u64(score.to_bits());
-            section.u32(entries.len() as u32);
+            writer.u64(score.to_bits());
+            writer.u32(entries.len() as u32);
             for entry in entries.iter() {
-                section.u64(entry.occurred_at as u64);
-                section.u64(entry.recorded_at as u64);
-                section.u64(entry.retracted_at as u64);
-                section.u64(entry.points.to_bits());
-                section.u64(entry.key);
-                section.u32(entry.event);
-                section.u16(entry.index);
-                section.u8(kind_code(entry.kind));
+                writer.u64(entry.occurred_at as u64);
+                writer.u64(entry.recorded_at as u64);
+                writer.u64(entry.retracted_at as u64);
+                writer.u64(entry.points.to_bits());
+                writer.u64(entry.key);
+                writer.u32(entry.event);
+                writer.u16(entry.index);
+                writer.u8(kind_code(entry.kind));
             }
         }
-        writer.bytes(&section.0);
+        let section_length = (writer.0.len() - section_start) as u64;
+        writer.0[length_at..section_start].copy_from_slice(&section_length.to_le_bytes());
         writer.0
     }
 
