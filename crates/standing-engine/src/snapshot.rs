@@ -1,12 +1,14 @@
 //! The engine's state as bytes and back, so a restart does not replay the whole log.
 //!
-//! Little-endian, length-prefixed sections in a fixed order; every read is bounds-checked and a
-//! snapshot that does not decode whole is refused (the caller then replays the log instead).
+//! Little-endian, length-prefixed sections in a fixed order, written and read as a stream so a
+//! snapshot never sits whole in memory beside the engine. Every read is checked; a snapshot that
+//! does not decode whole is refused (the caller then replays the log instead).
 
 use crate::intern::Interner;
 use crate::state::{Engine, Entry, EntryKind};
 use standing_core::Timestamp;
 use standing_rules::Model;
+use std::io::{self, Read, Write};
 use std::sync::Arc;
 use thin_vec::ThinVec;
 
@@ -38,57 +40,84 @@ impl std::fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
-struct Writer(Vec<u8>);
+/// Bytes of one encoded entry.
+const ENTRY_BYTES: usize = 47;
+/// Upper bound on what a count may make us allocate before the bytes behind it are read.
+const PREALLOCATE_AT_MOST: usize = 1 << 20;
 
-impl Writer {
-    fn u8(&mut self, value: u8) {
-        self.0.push(value);
+impl From<io::Error> for SnapshotError {
+    fn from(_: io::Error) -> Self {
+        SnapshotError::Damaged("ends early or cannot be read")
     }
-    fn u16(&mut self, value: u16) {
-        self.0.extend_from_slice(&value.to_le_bytes());
-    }
-    fn u32(&mut self, value: u32) {
-        self.0.extend_from_slice(&value.to_le_bytes());
-    }
-    fn u64(&mut self, value: u64) {
-        self.0.extend_from_slice(&value.to_le_bytes());
-    }
-    fn bytes(&mut self, value: &[u8]) {
-        self.u64(value.len() as u64);
-        self.0.extend_from_slice(value);
-    }
-    fn names(&mut self, interner: &Interner) {
-        let (arena, starts) = interner.parts();
-        self.bytes(arena);
-        self.u64(starts.len() as u64);
-        for start in starts {
-            self.u32(*start);
+}
+
+/// Buffers small writes into large ones for the stream.
+struct Writer<'w> {
+    out: &'w mut dyn Write,
+    buffer: Vec<u8>,
+}
+
+impl Writer<'_> {
+    fn reserve(&mut self, count: usize) -> io::Result<()> {
+        if self.buffer.len() + count > self.buffer.capacity() {
+            self.out.write_all(&self.buffer)?;
+            self.buffer.clear();
         }
+        Ok(())
+    }
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if bytes.len() > 1 << 16 {
+            self.out.write_all(&self.buffer)?;
+            self.buffer.clear();
+            return self.out.write_all(bytes);
+        }
+        self.reserve(bytes.len())?;
+        self.buffer.extend_from_slice(bytes);
+        Ok(())
+    }
+    fn u64(&mut self, value: u64) -> io::Result<()> {
+        self.put(&value.to_le_bytes())
+    }
+    fn u32(&mut self, value: u32) -> io::Result<()> {
+        self.put(&value.to_le_bytes())
+    }
+    fn bytes(&mut self, value: &[u8]) -> io::Result<()> {
+        self.u64(value.len() as u64)?;
+        self.put(value)
+    }
+    fn names(&mut self, interner: &Interner) -> io::Result<()> {
+        let (arena, starts) = interner.parts();
+        self.bytes(arena)?;
+        self.u64(starts.len() as u64)?;
+        for start in starts {
+            self.u32(*start)?;
+        }
+        Ok(())
+    }
+    fn finish(mut self) -> io::Result<()> {
+        self.out.write_all(&self.buffer)?;
+        self.buffer.clear();
+        self.out.flush()
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// Reads the stream in large blocks and hands out checked pieces.
+struct Reader<'r> {
+    input: &'r mut (dyn Read + Send),
+    buffer: Vec<u8>,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, count: usize) -> Result<&'a [u8], SnapshotError> {
-        let end = self
-            .at
-            .checked_add(count)
-            .filter(|end| *end <= self.bytes.len())
-            .ok_or(SnapshotError::Damaged("ends early"))?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
+impl Reader<'_> {
+    /// The next `count` bytes. Reads exactly what is asked, never ahead: the stream goes on past
+    /// the state (the store's trailer follows).
+    fn take(&mut self, count: usize) -> Result<&[u8], SnapshotError> {
+        self.buffer.resize(count, 0);
+        self.input.read_exact(&mut self.buffer[..count])?;
+        Ok(&self.buffer[..count])
     }
-    fn u8(&mut self) -> Result<u8, SnapshotError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, SnapshotError> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().unwrap_or_default(),
+    fn u64(&mut self) -> Result<u64, SnapshotError> {
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or_default(),
         ))
     }
     fn u32(&mut self) -> Result<u32, SnapshotError> {
@@ -96,32 +125,33 @@ impl<'a> Reader<'a> {
             self.take(4)?.try_into().unwrap_or_default(),
         ))
     }
-    fn u64(&mut self) -> Result<u64, SnapshotError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().unwrap_or_default(),
-        ))
-    }
-    fn count(&mut self, each_at_least: usize) -> Result<usize, SnapshotError> {
-        let count = self.u64()? as usize;
-        if count.saturating_mul(each_at_least) > self.bytes.len() - self.at {
-            return Err(SnapshotError::Damaged("impossible count"));
+    /// A length-prefixed byte string, read in pieces so a damaged length cannot make us
+    /// allocate more than the stream holds.
+    fn bytes(&mut self) -> Result<Vec<u8>, SnapshotError> {
+        let length = self.u64()? as usize;
+        let mut bytes = Vec::with_capacity(length.min(PREALLOCATE_AT_MOST));
+        let mut left = length;
+        while left > 0 {
+            let piece = left.min(1 << 20);
+            bytes.extend_from_slice(self.take(piece)?);
+            left -= piece;
         }
-        Ok(count)
+        Ok(bytes)
     }
-    fn bytes(&mut self) -> Result<&'a [u8], SnapshotError> {
-        let length = self.count(1)?;
-        self.take(length)
-    }
-    fn names(&mut self, index_now: bool) -> Result<Interner, SnapshotError> {
-        let arena = self.bytes()?.to_vec();
-        let count = self.count(4)?;
-        let starts = self
-            .take(count * 4)?
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Interner::from_parts(arena, starts, index_now)
-            .ok_or(SnapshotError::Damaged("names laid out wrong"))
+    fn u32s(&mut self) -> Result<Vec<u32>, SnapshotError> {
+        let count = self.u64()? as usize;
+        let mut values = Vec::with_capacity(count.min(PREALLOCATE_AT_MOST));
+        let mut left = count;
+        while left > 0 {
+            let piece = left.min(1 << 18);
+            values.extend(
+                self.take(piece * 4)?
+                    .chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+            left -= piece;
+        }
+        Ok(values)
     }
 }
 
@@ -144,36 +174,49 @@ fn kind_from(code: u8) -> Result<EntryKind, SnapshotError> {
     })
 }
 
+fn encode_entry(entry: &Entry, out: &mut [u8]) {
+    out[0..8].copy_from_slice(&entry.occurred_at.to_le_bytes());
+    out[8..16].copy_from_slice(&entry.recorded_at.to_le_bytes());
+    out[16..24].copy_from_slice(&entry.retracted_at.to_le_bytes());
+    out[24..32].copy_from_slice(&entry.points.to_bits().to_le_bytes());
+    out[32..40].copy_from_slice(&entry.key.to_le_bytes());
+    out[40..44].copy_from_slice(&entry.event.to_le_bytes());
+    out[44..46].copy_from_slice(&entry.index.to_le_bytes());
+    out[46] = kind_code(entry.kind);
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<Entry, SnapshotError> {
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+    Ok(Entry {
+        occurred_at: u64_at(0) as i64,
+        recorded_at: u64_at(8) as i64,
+        retracted_at: u64_at(16) as i64,
+        points: f64::from_bits(u64_at(24)),
+        key: u64_at(32),
+        event: u32::from_le_bytes(bytes[40..44].try_into().unwrap_or_default()),
+        index: u16::from_le_bytes([bytes[44], bytes[45]]),
+        kind: kind_from(bytes[46])?,
+    })
+}
+
 type SubjectState = (Vec<f64>, Vec<ThinVec<Entry>>);
 
-/// Decodes the scores-and-entries section.
+/// Decodes the scores and entries of `subjects` subjects from the stream.
 fn decode_entries(
     model: &Model,
-    section: &[u8],
+    reader: &mut Reader<'_>,
+    subjects: usize,
     events: usize,
 ) -> Result<SubjectState, SnapshotError> {
-    let mut reader = Reader {
-        bytes: section,
-        at: 0,
-    };
-    let subjects = reader.count(12)?;
-    let mut scores = Vec::with_capacity(subjects);
-    let mut all = Vec::with_capacity(subjects);
+    let mut scores = Vec::with_capacity(subjects.min(PREALLOCATE_AT_MOST * 16));
+    let mut all = Vec::with_capacity(subjects.min(PREALLOCATE_AT_MOST * 16));
     for _ in 0..subjects {
         scores.push(f64::from_bits(reader.u64()?));
         let length = reader.u32()? as usize;
+        let bytes = reader.take(length * ENTRY_BYTES)?;
         let mut entries = ThinVec::with_capacity(length);
-        for _ in 0..length {
-            let entry = Entry {
-                occurred_at: reader.u64()? as i64,
-                recorded_at: reader.u64()? as i64,
-                retracted_at: reader.u64()? as i64,
-                points: f64::from_bits(reader.u64()?),
-                key: reader.u64()?,
-                event: reader.u32()?,
-                index: reader.u16()?,
-                kind: kind_from(reader.u8()?)?,
-            };
+        for encoded in bytes.chunks_exact(ENTRY_BYTES) {
+            let entry = decode_entry(encoded)?;
             let limit = match entry.kind {
                 EntryKind::Contribution | EntryKind::Close => model.rules.len(),
                 EntryKind::ListEnter | EntryKind::ListLeave => model.lists.len(),
@@ -185,9 +228,6 @@ fn decode_entries(
         }
         all.push(entries);
     }
-    if reader.at != section.len() {
-        return Err(SnapshotError::Damaged("trailing bytes in the entries"));
-    }
     Ok((scores, all))
 }
 
@@ -195,52 +235,70 @@ impl Engine {
     /// The whole state as bytes: decoding them under the same model gives an engine equal to
     /// this one in every answer.
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        let entries: usize = self.entries.iter().map(|e| e.len()).sum();
-        let mut writer = Writer(Vec::with_capacity(
-            1024 + entries * 47 + self.entries.len() * 12 + self.events.len() * 24,
-        ));
-        writer.0.extend_from_slice(MAGIC);
-        writer.bytes(self.version_label.as_bytes());
-        writer.u64(self.clock.0 as u64);
-        writer.names(&self.sources);
-        writer.names(&self.subjects);
-        writer.names(&self.events);
-        writer.u64(self.event_subjects.len() as u64);
+        let mut bytes = Vec::new();
+        // Writing to a vector cannot fail.
+        let _ = self.write_snapshot(&mut bytes);
+        bytes
+    }
+
+    /// Streams the state to `out` (see [`Engine::encode_snapshot`]).
+    pub fn write_snapshot(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut writer = Writer {
+            out,
+            buffer: Vec::with_capacity(1 << 20),
+        };
+        writer.put(MAGIC)?;
+        writer.bytes(self.version_label.as_bytes())?;
+        writer.u64(self.clock.0 as u64)?;
+        writer.names(&self.sources)?;
+        writer.names(&self.subjects)?;
+        writer.names(&self.events)?;
+        writer.u64(self.event_subjects.len() as u64)?;
         for subject in &self.event_subjects {
-            writer.u32(*subject);
+            writer.u32(*subject)?;
         }
-        // Scores and entries as one section, so decoding can run beside the subject index. Its
-        // length is patched in afterwards: no second buffer for what is most of the snapshot.
-        let length_at = writer.0.len();
-        writer.u64(0);
-        let section_start = writer.0.len();
-        writer.u64(self.entries.len() as u64);
+        writer.u64(self.entries.len() as u64)?;
+        let mut encoded = vec![0u8; ENTRY_BYTES];
         for (entries, score) in self.entries.iter().zip(&self.scores) {
-            writer.u64(score.to_bits());
-            writer.u32(entries.len() as u32);
+            writer.u64(score.to_bits())?;
+            writer.u32(entries.len() as u32)?;
             for entry in entries.iter() {
-                writer.u64(entry.occurred_at as u64);
-                writer.u64(entry.recorded_at as u64);
-                writer.u64(entry.retracted_at as u64);
-                writer.u64(entry.points.to_bits());
-                writer.u64(entry.key);
-                writer.u32(entry.event);
-                writer.u16(entry.index);
-                writer.u8(kind_code(entry.kind));
+                encode_entry(entry, &mut encoded);
+                writer.put(&encoded)?;
             }
         }
-        let section_length = (writer.0.len() - section_start) as u64;
-        writer.0[length_at..section_start].copy_from_slice(&section_length.to_le_bytes());
-        writer.0
+        writer.finish()
     }
 
     /// Rebuilds an engine from [`Engine::encode_snapshot`]'s bytes, under `model`.
     pub fn decode_snapshot(model: Arc<Model>, bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        let mut reader = Reader { bytes, at: 0 };
-        if reader.take(8).map_err(|_| SnapshotError::Format)? != MAGIC {
+        let mut input = bytes;
+        let engine = Engine::read_snapshot(model, &mut input)?;
+        if !input.is_empty() {
+            return Err(SnapshotError::Damaged("trailing bytes"));
+        }
+        Ok(engine)
+    }
+
+    /// Reads a snapshot from a stream, consuming exactly its bytes. The subject index is built
+    /// on one core while the entries are decoded on the other.
+    pub fn read_snapshot(
+        model: Arc<Model>,
+        input: &mut (dyn Read + Send),
+    ) -> Result<Engine, SnapshotError> {
+        // Read the fixed part byte-exact, so nothing past the state's end is consumed.
+        let mut magic = [0u8; 8];
+        input
+            .read_exact(&mut magic)
+            .map_err(|_| SnapshotError::Format)?;
+        if &magic != MAGIC {
             return Err(SnapshotError::Format);
         }
-        let label = String::from_utf8_lossy(reader.bytes()?).into_owned();
+        let mut reader = Reader {
+            input,
+            buffer: Vec::new(),
+        };
+        let label = String::from_utf8_lossy(&reader.bytes()?).into_owned();
         if label != model.version_label() {
             return Err(SnapshotError::ModelMismatch {
                 snapshot: label,
@@ -248,36 +306,33 @@ impl Engine {
             });
         }
         let mut engine = Engine::new(model.clone(), Timestamp(reader.u64()? as i64));
-        engine.sources = reader.names(true)?;
+        let names = |reader: &mut Reader<'_>, index_now: bool| -> Result<Interner, SnapshotError> {
+            let arena = reader.bytes()?;
+            let starts = reader.u32s()?;
+            Interner::from_parts(arena, starts, index_now)
+                .ok_or(SnapshotError::Damaged("names laid out wrong"))
+        };
+        engine.sources = names(&mut reader, true)?;
         let subject_arena = reader.bytes()?;
-        let subject_count = reader.count(4)?;
-        let subject_starts = reader.take(subject_count * 4)?;
+        let subject_starts = reader.u32s()?;
         // Event ids are needed only for intake: their index is built on the first apply.
-        engine.events = reader.names(false)?;
-        let count = reader.count(4)?;
-        engine.event_subjects = (0..count).map(|_| reader.u32()).collect::<Result<_, _>>()?;
-        let section = reader.bytes()?;
+        engine.events = names(&mut reader, false)?;
+        engine.event_subjects = reader.u32s()?;
+        let subjects = reader.u64()? as usize;
         let events = engine.events.len();
-        let (subjects, entries) = rayon::join(
+        let (index, entries) = rayon::join(
             || {
-                let starts = subject_starts
-                    .chunks_exact(4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
-                Interner::from_parts(subject_arena.to_vec(), starts, true)
+                Interner::from_parts(subject_arena, subject_starts, true)
                     .ok_or(SnapshotError::Damaged("names laid out wrong"))
             },
-            || decode_entries(&model, section, events),
+            || decode_entries(&model, &mut reader, subjects, events),
         );
-        engine.subjects = subjects?;
+        engine.subjects = index?;
         (engine.scores, engine.entries) = entries?;
         if engine.entries.len() != engine.subjects.len()
             || engine.event_subjects.len() != engine.events.len()
         {
             return Err(SnapshotError::Damaged("section sizes disagree"));
-        }
-        if reader.at != bytes.len() {
-            return Err(SnapshotError::Damaged("trailing bytes"));
         }
         Ok(engine)
     }

@@ -4,6 +4,7 @@
 //! appends the accepted records to the log and makes them durable with one sync before anything
 //! is acknowledged.
 
+use rayon::prelude::*;
 use standing_core::{Event, EventBody, Explanation, FieldValue, Timestamp};
 use standing_engine::{ApplyOutcome, ApplyReport, Engine, EventFields};
 use standing_ingest::{RecordedAt, parse_record};
@@ -100,29 +101,47 @@ pub fn load_model(directory: &Path) -> Result<(Arc<Model>, u64)> {
 /// Applies every record of the log with `seq >= from` to `engine`, in order.
 fn replay(log: &Log<FileBackend>, model: &Model, engine: &mut Engine, from: u64) -> Result<u64> {
     const BATCH: usize = 65_536;
-    let mut batch = Vec::with_capacity(BATCH);
+    // Records of a batch, back to back: (seq, recorded_at, body range).
+    let mut bodies = Vec::with_capacity(BATCH * 200);
+    let mut records: Vec<(u64, i64, std::ops::Range<usize>)> = Vec::with_capacity(BATCH);
     let mut replayed = 0;
+    // Parses a batch on all cores, then applies it in order.
+    let mut flush = |bodies: &mut Vec<u8>,
+                     records: &mut Vec<(u64, i64, std::ops::Range<usize>)>,
+                     engine: &mut Engine|
+     -> Result<()> {
+        let events = records
+            .par_iter()
+            .with_min_len(1024)
+            .map(|(seq, recorded_at, range)| {
+                parse_record(
+                    model,
+                    &bodies[range.clone()],
+                    RecordedAt::Stamp(Timestamp(*recorded_at)),
+                )
+                .map_err(|error| NodeError::Replay {
+                    seq: *seq,
+                    model: model.version_label(),
+                    reason: error.to_string(),
+                })
+            })
+            .collect::<Result<Vec<Event>>>()?;
+        replayed += events.len() as u64;
+        engine.apply(&events);
+        bodies.clear();
+        records.clear();
+        Ok(())
+    };
     log.scan::<NodeError>(from, |record| {
-        let event = parse_record(
-            model,
-            record.body,
-            RecordedAt::Stamp(Timestamp(record.recorded_at)),
-        )
-        .map_err(|error| NodeError::Replay {
-            seq: record.seq,
-            model: model.version_label(),
-            reason: error.to_string(),
-        })?;
-        batch.push(event);
-        if batch.len() == BATCH {
-            replayed += batch.len() as u64;
-            engine.apply(&batch);
-            batch.clear();
+        let start = bodies.len();
+        bodies.extend_from_slice(record.body);
+        records.push((record.seq, record.recorded_at, start..bodies.len()));
+        if records.len() == BATCH {
+            flush(&mut bodies, &mut records, engine)?;
         }
         Ok(())
     })?;
-    replayed += batch.len() as u64;
-    engine.apply(&batch);
+    flush(&mut bodies, &mut records, engine)?;
     Ok(replayed)
 }
 
@@ -142,26 +161,30 @@ impl Node {
             recovery,
             ..OpenReport::default()
         };
-        let mut engine = None;
         let mut from = 0;
-        if let Some((covers, state)) = log.latest_snapshot()? {
-            match state
-                .get(..8)
-                .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
-            {
-                Some(snapshot_fingerprint) if snapshot_fingerprint == model_fingerprint => {
-                    match Engine::decode_snapshot(model.clone(), &state[8..]) {
-                        Ok(restored) => {
-                            engine = Some(restored);
-                            from = covers;
-                            report.snapshot = Some(covers);
-                        }
-                        Err(error) => report.snapshot_skipped = Some(error.to_string()),
-                    }
-                }
-                _ => report.snapshot_skipped = Some("taken under another model.toml".into()),
+        let mut skipped = None;
+        let restored = log.latest_snapshot(|_, state| {
+            let mut fingerprint = [0u8; 8];
+            state.read_exact(&mut fingerprint).ok()?;
+            if u64::from_le_bytes(fingerprint) != model_fingerprint {
+                skipped = Some("taken under another model.toml".to_owned());
+                return None;
             }
-        }
+            Engine::read_snapshot(model.clone(), state)
+                .map_err(|error| skipped = Some(error.to_string()))
+                .ok()
+        })?;
+        let engine = match restored {
+            Some((covers, restored)) => {
+                from = covers;
+                report.snapshot = Some(covers);
+                Some(restored)
+            }
+            None => {
+                report.snapshot_skipped = skipped;
+                None
+            }
+        };
         let mut engine = engine.unwrap_or_else(|| Engine::new(model.clone(), clock));
         report.replayed = replay(&log, &model, &mut engine, from)?;
         // Event n of the engine is record n of the log: explanations read bodies by it.
@@ -248,9 +271,11 @@ impl Node {
 
     /// Stores a snapshot of the engine covering the whole log, so the next open replays nothing.
     pub fn snapshot(&mut self) -> Result<()> {
-        let mut state = self.model_fingerprint.to_le_bytes().to_vec();
-        state.extend_from_slice(&self.engine.encode_snapshot());
-        self.log.put_snapshot(self.log.next_seq(), &state)?;
+        let (fingerprint, engine) = (self.model_fingerprint, &self.engine);
+        self.log.put_snapshot(self.log.next_seq(), |out| {
+            out.write_all(&fingerprint.to_le_bytes())?;
+            engine.write_snapshot(out)
+        })?;
         Ok(())
     }
 }

@@ -27,11 +27,16 @@ pub trait Backend: Send {
     fn truncate(&mut self, segment: u64, len: u64) -> io::Result<()>;
     /// Replaces a segment's content atomically and durably (compaction).
     fn replace_segment(&mut self, segment: u64, bytes: &[u8]) -> io::Result<()>;
-    /// Stores a snapshot atomically and durably.
-    fn put_snapshot(&mut self, name: u64, bytes: &[u8]) -> io::Result<()>;
+    /// Stores a snapshot atomically and durably; `write` streams its bytes.
+    fn put_snapshot(
+        &mut self,
+        name: u64,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()>;
     /// The snapshots, ascending.
     fn snapshots(&self) -> io::Result<Vec<u64>>;
-    fn read_snapshot(&self, name: u64) -> io::Result<Vec<u8>>;
+    /// A snapshot's bytes as a buffered stream.
+    fn open_snapshot(&self, name: u64) -> io::Result<Box<dyn Read + Send + '_>>;
     fn remove_snapshot(&mut self, name: u64) -> io::Result<()>;
 }
 
@@ -173,16 +178,30 @@ impl Backend for FileBackend {
         self.write_atomically(&self.log, &self.segment_path(segment), bytes)
     }
 
-    fn put_snapshot(&mut self, name: u64, bytes: &[u8]) -> io::Result<()> {
-        self.write_atomically(&self.snapshots, &self.snapshot_path(name), bytes)
+    fn put_snapshot(
+        &mut self,
+        name: u64,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let path = self.snapshot_path(name);
+        let temporary = path.with_extension("tmp");
+        let mut file = std::io::BufWriter::with_capacity(8 << 20, File::create(&temporary)?);
+        write(&mut file)?;
+        let file = file.into_inner().map_err(|error| error.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, &path)?;
+        sync_directory(&self.snapshots)
     }
 
     fn snapshots(&self) -> io::Result<Vec<u64>> {
         numbered(&self.snapshots, "snap")
     }
 
-    fn read_snapshot(&self, name: u64) -> io::Result<Vec<u8>> {
-        std::fs::read(self.snapshot_path(name))
+    fn open_snapshot(&self, name: u64) -> io::Result<Box<dyn Read + Send + '_>> {
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            8 << 20,
+            File::open(self.snapshot_path(name))?,
+        )))
     }
 
     fn remove_snapshot(&mut self, name: u64) -> io::Result<()> {
@@ -295,8 +314,14 @@ impl Backend for MemBackend {
         Ok(())
     }
 
-    fn put_snapshot(&mut self, name: u64, bytes: &[u8]) -> io::Result<()> {
-        self.snapshots.insert(name, bytes.to_vec());
+    fn put_snapshot(
+        &mut self,
+        name: u64,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        write(&mut bytes)?;
+        self.snapshots.insert(name, bytes);
         Ok(())
     }
 
@@ -304,10 +329,10 @@ impl Backend for MemBackend {
         Ok(self.snapshots.keys().copied().collect())
     }
 
-    fn read_snapshot(&self, name: u64) -> io::Result<Vec<u8>> {
+    fn open_snapshot(&self, name: u64) -> io::Result<Box<dyn Read + Send + '_>> {
         self.snapshots
             .get(&name)
-            .cloned()
+            .map(|bytes| Box::new(&bytes[..]) as Box<dyn Read + Send + '_>)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("snapshot {name}")))
     }
 

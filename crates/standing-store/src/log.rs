@@ -1,6 +1,7 @@
 //! The segmented log: framing, appending with group commit, recovery and scanning.
 
 use crate::{Backend, Result, StoreError};
+use std::io::{self, Read, Write};
 
 /// Each segment starts with this magic and the sequence number of its first record.
 const SEGMENT_MAGIC: &[u8; 8] = b"STNDLOG1";
@@ -11,7 +12,7 @@ const FRAME_HEADER: usize = 8;
 const PAYLOAD_HEADER: usize = 16;
 /// The largest record body.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
-const SNAPSHOT_MAGIC: &[u8; 8] = b"STNDSNP1";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"STNDSNP2";
 
 #[derive(Clone, Copy, Debug)]
 pub struct LogOptions {
@@ -412,15 +413,30 @@ impl<B: Backend> Log<B> {
         Ok(report)
     }
 
-    /// Stores a snapshot of state covering every record with `seq < covers`.
-    pub fn put_snapshot(&mut self, covers: u64, state: &[u8]) -> Result<()> {
-        let mut bytes = Vec::with_capacity(state.len() + 24);
-        bytes.extend_from_slice(SNAPSHOT_MAGIC);
-        bytes.extend_from_slice(&covers.to_le_bytes());
-        bytes.extend_from_slice(&crc32fast::hash(state).to_le_bytes());
-        bytes.extend_from_slice(&[0; 4]);
-        bytes.extend_from_slice(state);
-        self.backend.put_snapshot(covers, &bytes)?;
+    /// Stores a snapshot of state covering every record with `seq < covers`; `state` streams the
+    /// state's bytes. Layout: magic, `covers`, the state, then its CRC-32 and length.
+    pub fn put_snapshot(
+        &mut self,
+        covers: u64,
+        state: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<()> {
+        let mut state = Some(state);
+        self.backend
+            .put_snapshot(covers, &mut |out: &mut dyn Write| {
+                out.write_all(SNAPSHOT_MAGIC)?;
+                out.write_all(&covers.to_le_bytes())?;
+                let mut counted = Checksummed {
+                    inner: out,
+                    hasher: crc32fast::Hasher::new(),
+                    bytes: 0,
+                };
+                if let Some(state) = state.take() {
+                    state(&mut counted)?;
+                }
+                let (checksum, length) = (counted.hasher.finalize(), counted.bytes);
+                out.write_all(&checksum.to_le_bytes())?;
+                out.write_all(&length.to_le_bytes())
+            })?;
         let snapshots = self.backend.snapshots()?;
         let excess = snapshots
             .len()
@@ -431,20 +447,82 @@ impl<B: Backend> Log<B> {
         Ok(())
     }
 
-    /// The newest snapshot that passes its checksum: what it covers and its state.
-    pub fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>> {
+    /// Restores from the newest snapshot that decodes and passes its checksum: `decode` reads the
+    /// state from the stream (exactly its bytes) and returns `None` to refuse it. Returns what
+    /// the snapshot covers and the decoded value; older snapshots are tried when one fails.
+    pub fn latest_snapshot<T>(
+        &self,
+        mut decode: impl FnMut(u64, &mut (dyn Read + Send)) -> Option<T>,
+    ) -> Result<Option<(u64, T)>> {
         for name in self.backend.snapshots()?.into_iter().rev() {
-            let mut bytes = self.backend.read_snapshot(name)?;
-            if bytes.len() < 24 || &bytes[..8] != SNAPSHOT_MAGIC {
+            let mut stream = self.backend.open_snapshot(name)?;
+            let mut header = [0u8; 16];
+            if stream.read_exact(&mut header).is_err() || &header[..8] != SNAPSHOT_MAGIC {
                 continue;
             }
-            let covers = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or_default());
-            let checksum = u32::from_le_bytes(bytes[16..20].try_into().unwrap_or_default());
-            if crc32fast::hash(&bytes[24..]) == checksum && covers <= self.next_seq {
-                bytes.drain(..24);
-                return Ok(Some((covers, bytes)));
+            let covers = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
+            if covers > self.next_seq {
+                continue;
+            }
+            let mut counted = ChecksummedRead {
+                inner: &mut stream,
+                hasher: crc32fast::Hasher::new(),
+                bytes: 0,
+            };
+            let Some(value) = decode(covers, &mut counted) else {
+                continue;
+            };
+            let (checksum, length) = (counted.hasher.finalize(), counted.bytes);
+            let mut trailer = [0u8; 12];
+            if stream.read_exact(&mut trailer).is_err() {
+                continue;
+            }
+            let stored_checksum = u32::from_le_bytes(trailer[..4].try_into().unwrap_or_default());
+            let stored_length = u64::from_le_bytes(trailer[4..].try_into().unwrap_or_default());
+            let mut rest = [0u8; 1];
+            if stored_checksum == checksum
+                && stored_length == length
+                && matches!(stream.read(&mut rest), Ok(0))
+            {
+                return Ok(Some((covers, value)));
             }
         }
         Ok(None)
+    }
+}
+
+/// Counts and checksums what passes through to `inner`.
+struct Checksummed<'a> {
+    inner: &'a mut dyn Write,
+    hasher: crc32fast::Hasher,
+    bytes: u64,
+}
+
+impl Write for Checksummed<'_> {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buffer)?;
+        self.hasher.update(&buffer[..written]);
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Counts and checksums what is read from `inner`.
+struct ChecksummedRead<'a, R: Read + Send + ?Sized> {
+    inner: &'a mut R,
+    hasher: crc32fast::Hasher,
+    bytes: u64,
+}
+
+impl<R: Read + Send + ?Sized> Read for ChecksummedRead<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..read]);
+        self.bytes += read as u64;
+        Ok(read)
     }
 }

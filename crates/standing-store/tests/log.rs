@@ -160,29 +160,44 @@ fn snapshots_round_trip_keep_the_newest_and_skip_damaged_ones() {
         log.append(0, &[index]).unwrap();
     }
     log.commit().unwrap();
-    log.put_snapshot(3, b"state at 3").unwrap();
-    log.put_snapshot(4, b"state at 4").unwrap();
-    log.put_snapshot(5, b"state at 5").unwrap();
+    for covers in 3..=5u64 {
+        log.put_snapshot(covers, |out| {
+            out.write_all(format!("state at {covers}").as_bytes())
+        })
+        .unwrap();
+    }
     assert_eq!(
         std::fs::read_dir(directory.join("snapshots"))
             .unwrap()
             .count(),
         2
     );
-    assert_eq!(
-        log.latest_snapshot().unwrap(),
-        Some((5, b"state at 5".to_vec()))
-    );
+    let read = |log: &Log<FileBackend>| {
+        log.latest_snapshot(|_, state| {
+            let mut text = vec![0u8; 10];
+            state.read_exact(&mut text).ok()?;
+            Some(text)
+        })
+        .unwrap()
+    };
+    assert_eq!(read(&log), Some((5, b"state at 5".to_vec())));
     // Damage the newest: the one before is used.
     let newest = directory.join("snapshots").join(format!("{:020}.snap", 5));
     let mut bytes = std::fs::read(&newest).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 1;
+    bytes[20] ^= 1;
     std::fs::write(&newest, bytes).unwrap();
-    assert_eq!(
-        log.latest_snapshot().unwrap(),
-        Some((4, b"state at 4".to_vec()))
-    );
+    assert_eq!(read(&log), Some((4, b"state at 4".to_vec())));
+    // A decoder that refuses a snapshot makes the older one be tried.
+    let refused = log
+        .latest_snapshot(|covers, state| {
+            let mut text = vec![0u8; 10];
+            state.read_exact(&mut text).ok()?;
+            (covers < 5).then_some(covers)
+        })
+        .unwrap();
+    assert_eq!(refused, Some((4, 4)));
+    // One that does not read the state whole fails the checksum: nothing is restored.
+    assert_eq!(log.latest_snapshot(|covers, _| Some(covers)).unwrap(), None);
     std::fs::remove_dir_all(&directory).unwrap();
 }
 
