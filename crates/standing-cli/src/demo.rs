@@ -20,14 +20,14 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
     };
     let model = Arc::new(model);
     let count = (people * events_per_person) as usize;
-    println!(
+    outln!(
         "Standing demo: a city of {people} people under model {}",
         model.version_label()
     );
 
     let started = Instant::now();
     let events = city_events(&model, people, count, now, seed);
-    println!(
+    outln!(
         "  generated {count} events from 6 sources in {:.2} s (seed {seed})",
         started.elapsed().as_secs_f64()
     );
@@ -39,7 +39,7 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
         rule_errors += engine.apply(chunk).rule_errors;
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "  scored {} events for {} people in {:.2} s ({:.0} events/s, {rule_errors} rule errors)",
         engine.event_count(),
         engine.subject_count(),
@@ -60,22 +60,22 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
             by_grade[index] += 1;
         }
     }
-    println!("\nGrades:");
+    outln!("\nGrades:");
     let widest = by_grade.iter().copied().max().unwrap_or(1).max(1);
     for (grade, count) in model.scale.grades.iter().zip(&by_grade) {
         let bar = "#".repeat((count * 50).div_ceil(widest));
-        println!("  {:<4} {:>9}  {bar}", grade.name, count);
+        outln!("  {:<4} {:>9}  {bar}", grade.name, count);
     }
-    println!("\nHighest:");
-    print!("{}", output::ranking_text(&ranking[..3.min(ranking.len())]));
-    println!("Lowest:");
-    print!("{}", output::ranking_text(&engine.rank(3, false)));
+    outln!("\nHighest:");
+    out!("{}", output::ranking_text(&ranking[..3.min(ranking.len())]));
+    outln!("Lowest:");
+    out!("{}", output::ranking_text(&engine.rank(3, false)));
 
     let lowest = &ranking[ranking.len() - 1].subject;
-    println!("\nWhy {lowest} is lowest:\n");
+    outln!("\nWhy {lowest} is lowest:\n");
     let explanation = engine.explain(lowest, now, None, &standing_engine::NoEventFields);
     for (rank, factor) in explanation.key_factors.iter().enumerate() {
-        println!(
+        outln!(
             "  {}. {:<26} {:>+8.1}  ({} events)",
             rank + 1,
             factor.code,
@@ -85,10 +85,10 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
     }
     for purpose in &model.purposes {
         if let Some(decision) = engine.decide(&purpose.name, lowest) {
-            print!("\n{}", output::decision_text(&decision));
+            out!("\n{}", output::decision_text(&decision));
         }
     }
-    println!("\nExplore one person: standing init city && standing explain p-2 -d city");
+    outln!("\nExplore one person: standing init city && standing explain p-2 -d city");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,6 +2,31 @@
 //!
 //! The only crate that reads files, the environment and the clock.
 
+/// Prints to stdout; a reader that went away (`standing top 100 | head`) ends the command quietly
+/// instead of panicking, as `println!` would.
+macro_rules! out {
+    ($($arguments:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = write!(std::io::stdout(), $($arguments)*) {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arguments:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout(), $($arguments)*) {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod demo;
 mod ingest;
 mod output;
@@ -182,7 +207,7 @@ fn load(data: &Path, clock: Timestamp) -> Result<Node> {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
@@ -227,12 +252,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 &options,
             )?;
             node.snapshot()?;
-            println!(
+            outln!(
                 "Created {} with the sample city model; ingested {} sample events into its log.",
                 dir.display(),
                 summary.accepted
             );
-            println!("Try: standing explain p-2 --data {}", dir.display());
+            outln!("Try: standing explain p-2 --data {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Ingest {
@@ -300,7 +325,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             let records = totals.accepted + totals.duplicate;
-            println!(
+            outln!(
                 "accepted {}, duplicate {}, rejected {} in {:.2} s: {:.0} records/s, {:.1} MB/s, durable; the log holds {} records",
                 totals.accepted,
                 totals.duplicate,
@@ -323,7 +348,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let rebuilt = node.replay_log_only(clock)?;
             match node.engine().first_difference(&rebuilt) {
                 None => {
-                    println!(
+                    outln!(
                         "replay matches the live state: {} events, {} subjects, rebuilt from the log in {:.2} s",
                         rebuilt.event_count(),
                         rebuilt.subject_count(),
@@ -350,10 +375,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&output::diagnostics_json(&checked.diagnostics));
             } else {
                 for diagnostic in &checked.diagnostics {
-                    println!("{diagnostic}");
+                    outln!("{diagnostic}");
                 }
                 match &checked.model {
-                    Some(m) => println!(
+                    Some(m) => outln!(
                         "{}: model {} is valid: {} event types, {} rules, {} dimensions, {} lists, {} purposes",
                         model.display(),
                         m.version_label(),
@@ -363,7 +388,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         m.lists.len(),
                         m.purposes.len()
                     ),
-                    None => println!("{}: {errors} error(s)", model.display()),
+                    None => outln!("{}: {errors} error(s)", model.display()),
                 }
             }
             Ok(if errors > 0 {
@@ -386,7 +411,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if data.json {
                 print_json(&output::score_json(&explanation.score));
             } else {
-                println!("{}", output::score_text(&explanation.score));
+                outln!("{}", output::score_text(&explanation.score));
                 if engine.score(&subject).is_none() {
                     eprintln!(
                         "note: no events are recorded for {subject}; this is the model's base score"
@@ -408,7 +433,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if data.json {
                 print_json(&output::explanation_json(&explanation));
             } else {
-                print!("{}", output::explanation_text(&explanation));
+                out!("{}", output::explanation_text(&explanation));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -436,7 +461,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if data.json {
                 print_json(&output::decision_json(&decision));
             } else {
-                print!("{}", output::decision_text(&decision));
+                out!("{}", output::decision_text(&decision));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -453,7 +478,7 @@ fn rank(count: usize, at: Option<String>, data: DataArgs, highest: bool) -> Resu
     if data.json {
         print_json(&output::ranking_json(&ranking));
     } else {
-        print!("{}", output::ranking_text(&ranking));
+        out!("{}", output::ranking_text(&ranking));
     }
     Ok(ExitCode::SUCCESS)
 }
