@@ -99,35 +99,51 @@ pub fn load_model(directory: &Path) -> Result<(Arc<Model>, u64)> {
 }
 
 /// Applies every record of the log with `seq >= from` to `engine`, in order.
+type Pending = Vec<(u64, i64, std::ops::Range<usize>)>;
+
+/// Parses a batch of logged records on all cores.
+fn parse_batch(model: &Model, bodies: &[u8], records: &Pending) -> Result<Vec<Event>> {
+    records
+        .par_iter()
+        .with_min_len(1024)
+        .map(|(seq, recorded_at, range)| {
+            parse_record(
+                model,
+                &bodies[range.clone()],
+                RecordedAt::Stamp(Timestamp(*recorded_at)),
+            )
+            .map_err(|error| NodeError::Replay {
+                seq: *seq,
+                model: model.version_label(),
+                reason: error.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Applies every record of the log with `seq >= from` to `engine`, in order. A batch is parsed
+/// while the one before it is applied.
 fn replay(log: &Log<FileBackend>, model: &Model, engine: &mut Engine, from: u64) -> Result<u64> {
     const BATCH: usize = 65_536;
     // Records of a batch, back to back: (seq, recorded_at, body range).
     let mut bodies = Vec::with_capacity(BATCH * 200);
-    let mut records: Vec<(u64, i64, std::ops::Range<usize>)> = Vec::with_capacity(BATCH);
+    let mut records: Pending = Vec::with_capacity(BATCH);
+    let mut parsed: Vec<Event> = Vec::new();
     let mut replayed = 0;
-    // Parses a batch on all cores, then applies it in order.
     let mut flush = |bodies: &mut Vec<u8>,
-                     records: &mut Vec<(u64, i64, std::ops::Range<usize>)>,
+                     records: &mut Pending,
+                     parsed: &mut Vec<Event>,
                      engine: &mut Engine|
      -> Result<()> {
-        let events = records
-            .par_iter()
-            .with_min_len(1024)
-            .map(|(seq, recorded_at, range)| {
-                parse_record(
-                    model,
-                    &bodies[range.clone()],
-                    RecordedAt::Stamp(Timestamp(*recorded_at)),
-                )
-                .map_err(|error| NodeError::Replay {
-                    seq: *seq,
-                    model: model.version_label(),
-                    reason: error.to_string(),
-                })
-            })
-            .collect::<Result<Vec<Event>>>()?;
-        replayed += events.len() as u64;
-        engine.apply(&events);
+        let (applied, next) = rayon::join(
+            || {
+                engine.apply(parsed);
+                parsed.len() as u64
+            },
+            || parse_batch(model, bodies, records),
+        );
+        replayed += applied;
+        *parsed = next?;
         bodies.clear();
         records.clear();
         Ok(())
@@ -137,11 +153,13 @@ fn replay(log: &Log<FileBackend>, model: &Model, engine: &mut Engine, from: u64)
         bodies.extend_from_slice(record.body);
         records.push((record.seq, record.recorded_at, start..bodies.len()));
         if records.len() == BATCH {
-            flush(&mut bodies, &mut records, engine)?;
+            flush(&mut bodies, &mut records, &mut parsed, engine)?;
         }
         Ok(())
     })?;
-    flush(&mut bodies, &mut records, engine)?;
+    // The last partial batch, then what it parsed.
+    flush(&mut bodies, &mut records, &mut parsed, engine)?;
+    flush(&mut bodies, &mut records, &mut parsed, engine)?;
     Ok(replayed)
 }
 
