@@ -183,9 +183,12 @@ fn open_reader<'m>(
     model: &'m Model,
     path: &Path,
     format: Format,
+    limit: u64,
 ) -> Result<Box<dyn ChunkReader + 'm>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let buffered = BufReader::with_capacity(1 << 20, file);
+    // Reads no further than `limit`: the second pass applies only what the first one checked,
+    // even if the file grows in between.
+    let buffered = BufReader::with_capacity(1 << 20, file.take(limit));
     Ok(match format {
         Format::Ndjson => Box::new(NdjsonReader {
             input: buffered,
@@ -292,7 +295,7 @@ pub fn ingest_input(
 
     // Pass 1: check every record; report each bad one.
     let bar = progress(total, options.quiet, "checking");
-    let mut reader = open_reader(&model, path, format)?;
+    let mut reader = open_reader(&model, path, format, u64::MAX)?;
     let mut rejections = Vec::new();
     while let Some(chunk) = reader
         .next_chunk()
@@ -309,6 +312,7 @@ pub fn ingest_input(
         }
         bar.set_position(reader.bytes_read());
     }
+    let checked_bytes = reader.bytes_read();
     bar.finish_and_clear();
     if !rejections.is_empty() {
         for rejection in &rejections {
@@ -321,7 +325,7 @@ pub fn ingest_input(
     // Pass 2: parse the next chunk while the current one is applied and synced.
     let bar = progress(total, options.quiet, "ingesting");
     let started = Instant::now();
-    let mut reader = open_reader(&model, path, format)?;
+    let mut reader = open_reader(&model, path, format, checked_bytes)?;
     let mut current = reader.next_chunk()?.map(|chunk| {
         let parsed = parse_chunk(&model, &chunk, recorded);
         (chunk, parsed)
@@ -332,12 +336,14 @@ pub fn ingest_input(
         let bytes_read = reader.bytes_read();
         let mut events = Vec::with_capacity(parsed.len());
         let mut bodies = Vec::with_capacity(parsed.len());
+        let mut lines = Vec::with_capacity(parsed.len());
         let mut last_line = 0;
         for ((line, event), (_, range)) in parsed.into_iter().zip(&chunk.records) {
             match (event, range) {
                 (Ok(event), Ok(range)) => {
                     events.push(event);
                     bodies.push(&chunk.buffer[range.clone()]);
+                    lines.push(line);
                     last_line = line;
                 }
                 (Err(error), _) => bail!(
@@ -363,13 +369,13 @@ pub fn ingest_input(
                 _ => summary.rejected += 1,
             }
         }
-        for (event, outcome) in events.iter().zip(&report.outcomes) {
+        for ((event, outcome), line) in events.iter().zip(&report.outcomes).zip(&lines) {
             if !matches!(
                 outcome,
                 standing_engine::ApplyOutcome::Accepted | standing_engine::ApplyOutcome::Duplicate
             ) {
                 eprintln!(
-                    "{name}: {}/{}: refused: {outcome:?}",
+                    "{name}:{line}: event {}/{} refused: {outcome}",
                     event.source, event.id
                 );
             }
@@ -389,6 +395,20 @@ pub fn ingest_input(
     bar.finish_and_clear();
     summary.applied = true;
     Ok(summary)
+}
+
+/// Removes what an earlier, killed ingest left of stdin. Called with the data directory's lock
+/// held, so no other process is spooling.
+pub fn remove_stale_spools(directory: &Path) {
+    if let Ok(entries) = std::fs::read_dir(directory) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("stdin-") && name.ends_with(".spool") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 /// Copies stdin into a file in the data directory so it can be read twice.

@@ -270,6 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let clock = now();
             let started = std::time::Instant::now();
             let (mut node, opened) = Node::open(&data, clock)?;
+            ingest::remove_stale_spools(&data);
             let options = ingest::Options {
                 acks,
                 quiet,

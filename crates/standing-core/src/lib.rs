@@ -2,10 +2,12 @@
 //! scores and explanations. Pure data: no I/O, no clock, no serialization.
 
 mod event;
+mod hash;
 mod score;
 mod time;
 
 pub use event::{Category, Event, EventBody, EventTypeId, FieldType, FieldValue};
+pub use hash::StableHasher;
 pub use score::{
     Contribution, Decision, DecisionReason, DimensionScore, Explanation, ListMembership,
     ReasonImpact, Score, Verdict,

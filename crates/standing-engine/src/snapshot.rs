@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 use thin_vec::ThinVec;
 
-const MAGIC: &[u8; 8] = b"STENG003";
+const MAGIC: &[u8; 8] = b"STENG004";
 
 /// Why a snapshot could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -199,6 +199,9 @@ fn decode_entry(bytes: &[u8]) -> Result<Entry, SnapshotError> {
     })
 }
 
+/// Entries decoded per read: bounds what a damaged count can make us allocate up front.
+const ENTRIES_PER_PIECE: usize = 4096;
+
 type SubjectState = (Vec<f64>, Vec<ThinVec<Entry>>);
 
 /// Decodes the scores and entries of `subjects` subjects from the stream.
@@ -213,18 +216,24 @@ fn decode_entries(
     for _ in 0..subjects {
         scores.push(f64::from_bits(reader.u64()?));
         let length = reader.u32()? as usize;
-        let bytes = reader.take(length * ENTRY_BYTES)?;
-        let mut entries = ThinVec::with_capacity(length);
-        for encoded in bytes.chunks_exact(ENTRY_BYTES) {
-            let entry = decode_entry(encoded)?;
-            let limit = match entry.kind {
-                EntryKind::Contribution | EntryKind::Close => model.rules.len(),
-                EntryKind::ListEnter | EntryKind::ListLeave => model.lists.len(),
-            };
-            if entry.index as usize >= limit || entry.event as usize >= events {
-                return Err(SnapshotError::Damaged("an entry refers to nothing"));
+        // The count is not trusted before the bytes behind it have been read: a damaged count
+        // must end in an error at the end of the stream, not in a giant allocation.
+        let mut entries = ThinVec::with_capacity(length.min(ENTRIES_PER_PIECE));
+        let mut left = length;
+        while left > 0 {
+            let piece = left.min(ENTRIES_PER_PIECE);
+            for encoded in reader.take(piece * ENTRY_BYTES)?.chunks_exact(ENTRY_BYTES) {
+                let entry = decode_entry(encoded)?;
+                let limit = match entry.kind {
+                    EntryKind::Contribution | EntryKind::Close => model.rules.len(),
+                    EntryKind::ListEnter | EntryKind::ListLeave => model.lists.len(),
+                };
+                if entry.index as usize >= limit || entry.event as usize >= events {
+                    return Err(SnapshotError::Damaged("an entry refers to nothing"));
+                }
+                entries.push(entry);
             }
-            entries.push(entry);
+            left -= piece;
         }
         all.push(entries);
     }
@@ -333,6 +342,14 @@ impl Engine {
             || engine.event_subjects.len() != engine.events.len()
         {
             return Err(SnapshotError::Damaged("section sizes disagree"));
+        }
+        let subject_count = engine.subjects.len();
+        if engine
+            .event_subjects
+            .iter()
+            .any(|&subject| subject as usize >= subject_count)
+        {
+            return Err(SnapshotError::Damaged("an event belongs to no subject"));
         }
         Ok(engine)
     }

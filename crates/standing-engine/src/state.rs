@@ -4,10 +4,9 @@ use crate::intern::Interner;
 use rayon::prelude::*;
 use standing_core::{
     Contribution, Decision, DecisionReason, DimensionScore, Event, EventBody, Explanation,
-    FieldValue, ListMembership, ReasonImpact, Score, Timestamp, Verdict,
+    FieldValue, ListMembership, ReasonImpact, Score, StableHasher, Timestamp, Verdict,
 };
 use standing_rules::{Model, policy_values};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use thin_vec::ThinVec;
 
@@ -63,6 +62,24 @@ pub enum ApplyOutcome {
     RetractionSubjectMismatch,
     /// A model limit was reached (more than 65,535 sources, or 4 GiB of ids); nothing changed.
     CapacityExceeded,
+}
+
+impl std::fmt::Display for ApplyOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ApplyOutcome::Accepted => "accepted",
+            ApplyOutcome::Duplicate => "duplicate: this source already sent an event with this id",
+            ApplyOutcome::UnknownRetractionTarget => {
+                "the retracted event was never received from this source"
+            }
+            ApplyOutcome::RetractionSubjectMismatch => {
+                "the retracted event belongs to another subject"
+            }
+            ApplyOutcome::CapacityExceeded => {
+                "a capacity limit was reached (65,535 sources, or 4 GiB of ids)"
+            }
+        })
+    }
 }
 
 /// What an [`Engine::apply`] call did.
@@ -173,17 +190,17 @@ impl std::fmt::Debug for Engine {
 }
 
 fn key_of(value: Option<&FieldValue>) -> u64 {
-    // SipHash with fixed keys: the same value hashes the same in every process.
-    let mut hasher = DefaultHasher::new();
+    // Keys are stored in snapshots: the hash must be the same in every build (see StableHasher).
+    let mut hasher = StableHasher::new();
     match value {
-        Some(FieldValue::Str(text)) => text.hash(&mut hasher),
-        Some(FieldValue::Int(number)) => number.hash(&mut hasher),
-        Some(FieldValue::Dec(number)) => number.to_bits().hash(&mut hasher),
-        Some(FieldValue::Bool(flag)) => flag.hash(&mut hasher),
-        Some(FieldValue::Time(instant)) => instant.0.hash(&mut hasher),
-        Some(FieldValue::Enum(index)) => index.hash(&mut hasher),
+        Some(FieldValue::Str(text)) => hasher.write(b"s").write_str(text),
+        Some(FieldValue::Int(number)) => hasher.write(b"i").write_i64(*number),
+        Some(FieldValue::Dec(number)) => hasher.write(b"d").write_u64(number.to_bits()),
+        Some(FieldValue::Bool(flag)) => hasher.write(b"b").write(&[u8::from(*flag)]),
+        Some(FieldValue::Time(instant)) => hasher.write(b"t").write_i64(instant.0),
+        Some(FieldValue::Enum(index)) => hasher.write(b"e").write_u64(u64::from(*index)),
         None => return 0,
-    }
+    };
     hasher.finish()
 }
 
@@ -381,15 +398,15 @@ impl Engine {
         touched: &mut Vec<u32>,
         rule_errors: &mut u64,
     ) -> ApplyOutcome {
-        let source = match self.sources.find(event.source.as_bytes()) {
-            Some(index) => index,
-            None if self.sources.len() < u16::MAX as usize => {
-                self.sources.intern(event.source.as_bytes()).0
-            }
+        // A source is interned only once one of its events is accepted, so that rejected
+        // events leave no trace and a replay of the log interns sources in the same order.
+        let (source, new_source) = match self.sources.find(event.source.as_bytes()) {
+            Some(index) => (index as u16, false),
+            None if self.sources.len() < u16::MAX as usize => (self.sources.len() as u16, true),
             None => return ApplyOutcome::CapacityExceeded,
-        } as u16;
+        };
         let mut key = std::mem::take(&mut self.key_buffer);
-        let outcome = self.apply_keyed(event, source, &mut key, touched, rule_errors);
+        let outcome = self.apply_keyed(event, source, new_source, &mut key, touched, rule_errors);
         self.key_buffer = key;
         outcome
     }
@@ -398,6 +415,7 @@ impl Engine {
         &mut self,
         event: &Event,
         source: u16,
+        new_source: bool,
         key: &mut Vec<u8>,
         touched: &mut Vec<u32>,
         rule_errors: &mut u64,
@@ -423,8 +441,15 @@ impl Engine {
             }
             EventBody::Fact { .. } => None,
         };
-        if !self.events.has_room_for(key) || !self.subjects.has_room_for(event.subject.as_bytes()) {
+        if !self.events.has_room_for(key)
+            || !self.subjects.has_room_for(event.subject.as_bytes())
+            || (new_source && !self.sources.has_room_for(event.source.as_bytes()))
+        {
             return ApplyOutcome::CapacityExceeded;
+        }
+        if new_source {
+            let (interned, _) = self.sources.intern(event.source.as_bytes());
+            debug_assert_eq!(interned as u16, source);
         }
         let (event_index, _) = self.events.intern(key);
         let subject = self.subject_index(&event.subject);
@@ -757,17 +782,15 @@ impl Engine {
         } else {
             Verdict::Deny
         };
-        let mut hasher = DefaultHasher::new();
-        (
-            &*self.version_label,
-            purpose_name,
-            subject,
-            at,
-            self.events.len(),
-        )
-            .hash(&mut hasher);
+        let id = StableHasher::new()
+            .write_str(&self.version_label)
+            .write_str(purpose_name)
+            .write_str(subject)
+            .write_i64(at)
+            .write_u64(self.events.len() as u64)
+            .finish();
         Some(Decision {
-            id: format!("dec-{:016x}", hasher.finish()).into(),
+            id: format!("dec-{id:016x}").into(),
             purpose: purpose_name.into(),
             subject: subject.into(),
             verdict,

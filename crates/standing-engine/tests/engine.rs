@@ -591,3 +591,60 @@ fn a_snapshot_restores_the_same_state_and_a_damaged_one_is_refused() {
         Err(standing_engine::SnapshotError::ModelMismatch { .. })
     ));
 }
+
+#[test]
+fn a_refused_event_leaves_no_trace_so_replaying_the_accepted_ones_gives_the_same_state() {
+    let model = city();
+    let end = t("2026-11-25");
+    let from = |source: &str, mut event: Event| {
+        event.source = source.into();
+        event
+    };
+    let orphan_retraction = Event {
+        source: "courts".into(),
+        id: "r-1".into(),
+        subject: "p-1".into(),
+        occurred_at: t("2026-01-02"),
+        recorded_at: t("2026-01-02"),
+        body: EventBody::Retraction {
+            event_id: "never-seen".into(),
+            reason: "test".into(),
+        },
+    };
+    let first = from(
+        "payments",
+        late_payment(&model, "a", "p-1", "2026-01-03", 10),
+    );
+    let second = from("courts", late_payment(&model, "b", "p-2", "2026-01-04", 40));
+    let mut live = Engine::new(model.clone(), end);
+    let report = live.apply(&[orphan_retraction, first.clone(), second.clone()]);
+    assert_eq!(
+        report.outcomes,
+        vec![
+            ApplyOutcome::UnknownRetractionTarget,
+            ApplyOutcome::Accepted,
+            ApplyOutcome::Accepted
+        ]
+    );
+    let mut replayed = Engine::new(model.clone(), end);
+    replayed.apply(&[first, second]);
+    assert_eq!(live.first_difference(&replayed), None);
+    assert_eq!(live.encode_snapshot(), replayed.encode_snapshot());
+}
+
+#[test]
+fn a_snapshot_with_a_damaged_count_is_refused_without_allocating_for_it() {
+    let model = city();
+    let end = t("2026-11-25");
+    let mut engine = Engine::new(model.clone(), end);
+    engine.apply(&[late_payment(&model, "a", "p-1", "2026-01-03", 10)]);
+    let bytes = engine.encode_snapshot();
+    assert!(Engine::decode_snapshot(model.clone(), &bytes).is_ok());
+    // The stream ends with the only subject's entry count (u32) and its one entry.
+    let entry_bytes = 47;
+    let count_at = bytes.len() - entry_bytes - 4;
+    assert_eq!(bytes[count_at..count_at + 4], 1u32.to_le_bytes());
+    let mut damaged = bytes.clone();
+    damaged[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(Engine::decode_snapshot(model, &damaged).is_err());
+}

@@ -5,12 +5,12 @@
 //! is acknowledged.
 
 use rayon::prelude::*;
-use standing_core::{Event, EventBody, Explanation, FieldValue, Timestamp};
+use standing_core::{Event, EventBody, Explanation, FieldValue, StableHasher, Timestamp};
 use standing_engine::{ApplyOutcome, ApplyReport, Engine, EventFields};
 use standing_ingest::{RecordedAt, parse_record};
 use standing_rules::{Model, check_model};
 use standing_store::{FileBackend, Log, LogOptions, Recovery, StoreError};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,6 +40,12 @@ pub enum NodeError {
     /// stop and reopen, which rebuilds the engine from what is durable.
     #[error("the log failed after a batch was applied ({0}); reopen the data directory")]
     Poisoned(String),
+    /// Another process (an ingest, a server) has the data directory open.
+    #[error(
+        "{0} is in use by another standing process (an ingest or a server); \
+         try again when it has finished"
+    )]
+    Busy(String),
     /// The engine accepted another number of events than the log holds.
     #[error("the log holds {log} records but the engine accepted {engine} events")]
     Inconsistent { log: u64, engine: u64 },
@@ -68,12 +74,12 @@ pub struct Node {
     log: Log<FileBackend>,
     engine: Engine,
     poisoned: bool,
+    /// Held while the node is open: one process at a time owns a data directory.
+    _lock: File,
 }
 
 fn fingerprint(text: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    text.hash(&mut hasher);
-    hasher.finish()
+    StableHasher::new().write_str(text).finish()
 }
 
 /// Reads and checks `model.toml` of a data directory.
@@ -163,12 +169,37 @@ fn replay(log: &Log<FileBackend>, model: &Model, engine: &mut Engine, from: u64)
     Ok(replayed)
 }
 
+/// Takes the data directory's lock file (`LOCK`), without waiting. Opening repairs a torn log
+/// tail and appends to the log, so a second process must never open the same directory: it
+/// could take an ingest's unsynced write for a torn tail and cut it.
+fn lock_directory(directory: &Path) -> Result<File> {
+    let path = directory.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| NodeError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(NodeError::Busy(directory.display().to_string())),
+        Err(TryLockError::Error(source)) => Err(NodeError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 impl Node {
     /// Opens a data directory with the engine's clock at `clock`.
     pub fn open(directory: &Path, clock: Timestamp) -> Result<(Node, OpenReport)> {
         if !directory.join("model.toml").exists() {
             return Err(NodeError::Missing(directory.display().to_string()));
         }
+        let lock = lock_directory(directory)?;
         let (model, model_fingerprint) = load_model(directory)?;
         let backend = FileBackend::open(directory).map_err(|source| NodeError::Read {
             path: directory.display().to_string(),
@@ -221,6 +252,7 @@ impl Node {
                 log,
                 engine,
                 poisoned: false,
+                _lock: lock,
             },
             report,
         ))

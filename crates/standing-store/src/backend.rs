@@ -222,6 +222,8 @@ struct MemFile {
 pub struct MemBackend {
     segments: BTreeMap<u64, MemFile>,
     snapshots: BTreeMap<u64, Vec<u8>>,
+    /// Syncs that succeed before one fails (see [`MemBackend::fail_sync_after`]).
+    syncs_before_failure: Option<usize>,
 }
 
 impl MemBackend {
@@ -236,6 +238,22 @@ impl MemBackend {
             file.bytes.truncate(kept);
             file.durable = kept;
         }
+    }
+
+    /// Like [`MemBackend::crash`], but the kept unsynced bytes read back as zeros, as a file
+    /// whose size reached the disk before its data does after a crash.
+    pub fn crash_zeroed(&mut self, keep: usize) {
+        for file in self.segments.values_mut() {
+            let kept = file.durable + keep.min(file.bytes.len() - file.durable);
+            file.bytes.truncate(kept);
+            file.bytes[file.durable..].fill(0);
+            file.durable = kept;
+        }
+    }
+
+    /// Lets `count` more syncs succeed, then fails every one after them, as a failing disk.
+    pub fn fail_sync_after(&mut self, count: usize) {
+        self.syncs_before_failure = Some(count);
     }
 
     /// Flips a bit at `offset` of a segment, as a bad disk would.
@@ -291,6 +309,11 @@ impl Backend for MemBackend {
     }
 
     fn sync(&mut self, segment: u64) -> io::Result<()> {
+        match &mut self.syncs_before_failure {
+            Some(0) => return Err(io::Error::other("injected sync failure")),
+            Some(left) => *left -= 1,
+            None => {}
+        }
         let file = self.segment(segment)?;
         file.durable = file.bytes.len();
         Ok(())

@@ -25,6 +25,9 @@ pub enum StoreError {
         offset: u64,
         reason: &'static str,
     },
+    /// An earlier commit failed; the log must be reopened to learn what is durable.
+    #[error("the log failed earlier ({0}) and must be reopened")]
+    Failed(String),
     #[error("record of {0} bytes exceeds the limit of {max} bytes", max = log::MAX_RECORD_BYTES)]
     RecordTooLarge(usize),
 }

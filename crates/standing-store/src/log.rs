@@ -72,6 +72,8 @@ pub struct Log<B: Backend> {
     /// Frames appended since the last commit.
     pending: Vec<u8>,
     pending_records: u64,
+    /// Set when a commit failed: the log refuses further work until it is reopened.
+    failed: Option<String>,
 }
 
 /// Parses the frames of one segment; stops at the first bad frame and says where and why.
@@ -157,14 +159,23 @@ impl<B: Backend> Log<B> {
             }
             Some(&segment) => {
                 let bytes = backend.read_segment(segment)?;
-                if bytes.len() < SEGMENT_HEADER {
+                let header_ok = bytes.len() >= SEGMENT_HEADER
+                    && &bytes[..8] == SEGMENT_MAGIC
+                    && bytes[8..16] == segment.to_le_bytes();
+                // A header is synced before any record is written behind it, so a last segment
+                // whose header is missing or unreadable and that holds no valid frame was cut
+                // by a crash while it was being started, and acknowledged nothing.
+                let never_started = !header_ok
+                    && (bytes.len() < SEGMENT_HEADER
+                        || frames(&bytes, |_, _| ()).0 == SEGMENT_HEADER);
+                if never_started {
                     // Created, but its header never made it: start it again.
                     backend.truncate(segment, 0)?;
                     backend.append(segment, &segment_header(segment))?;
                     backend.sync(segment)?;
                     recovery.torn_bytes += bytes.len() as u64;
                     (segment, SEGMENT_HEADER as u64, segment)
-                } else if &bytes[..8] != SEGMENT_MAGIC || bytes[8..16] != segment.to_le_bytes() {
+                } else if !header_ok {
                     return Err(StoreError::Corrupt {
                         segment,
                         offset: 0,
@@ -217,6 +228,7 @@ impl<B: Backend> Log<B> {
             next_seq,
             pending: Vec::new(),
             pending_records: 0,
+            failed: None,
         };
         Ok((log, recovery))
     }
@@ -232,6 +244,9 @@ impl<B: Backend> Log<B> {
 
     /// Adds a record to the pending group; nothing is durable until [`Log::commit`].
     pub fn append(&mut self, recorded_at: i64, body: &[u8]) -> Result<u64> {
+        if let Some(reason) = &self.failed {
+            return Err(StoreError::Failed(reason.clone()));
+        }
         if body.len() > MAX_RECORD_BYTES {
             return Err(StoreError::RecordTooLarge(body.len()));
         }
@@ -246,24 +261,49 @@ impl<B: Backend> Log<B> {
     /// record appended so far survives a crash. Seals the segment and starts a new one when it
     /// is full.
     pub fn commit(&mut self) -> Result<()> {
+        if let Some(reason) = &self.failed {
+            return Err(StoreError::Failed(reason.clone()));
+        }
         if self.pending.is_empty() {
             return Ok(());
         }
+        match self.write_pending() {
+            Ok(()) => {
+                self.pending.clear();
+                self.pending_records = 0;
+                Ok(())
+            }
+            Err(error) => {
+                // After a failed write or sync the file's state is unknown: take back what may
+                // have reached it (best effort), and refuse all further work. Reopening the
+                // log finds what is really durable.
+                let _ = self.backend.truncate(self.active, self.active_len);
+                self.next_seq -= self.pending_records;
+                self.pending.clear();
+                self.pending_records = 0;
+                self.failed = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+
+    fn write_pending(&mut self) -> Result<()> {
         if self.active_len > SEGMENT_HEADER as u64
             && self.active_len + self.pending.len() as u64 > self.options.segment_bytes
         {
+            // The header is synced on its own, before any record: a segment whose header is
+            // not on disk holds nothing that was acknowledged (see `open`).
             let first_pending = self.next_seq - self.pending_records;
             self.backend.create_segment(first_pending)?;
             self.backend
                 .append(first_pending, &segment_header(first_pending))?;
+            self.backend.sync(first_pending)?;
             self.active = first_pending;
             self.active_len = SEGMENT_HEADER as u64;
         }
         self.backend.append(self.active, &self.pending)?;
         self.backend.sync(self.active)?;
         self.active_len += self.pending.len() as u64;
-        self.pending.clear();
-        self.pending_records = 0;
         Ok(())
     }
 

@@ -9,7 +9,11 @@ use standing_store::{Backend, FileBackend, Log, LogOptions, MemBackend, StoreErr
 enum Step {
     Append(Vec<u8>),
     Commit,
-    Crash(usize),
+    /// A crash keeping this many unsynced bytes, as written or as zeros.
+    Crash(usize, bool),
+    /// The disk fails from the next sync on; the log is then reopened after a crash keeping
+    /// this many unsynced bytes, as written or as zeros.
+    FailingDisk(usize, bool),
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
@@ -17,7 +21,8 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
         prop_oneof![
             6 => prop::collection::vec(any::<u8>(), 0..300).prop_map(Step::Append),
             2 => Just(Step::Commit),
-            1 => (0usize..2000).prop_map(Step::Crash),
+            1 => (0usize..2000, any::<bool>()).prop_map(|(keep, zeroed)| Step::Crash(keep, zeroed)),
+            1 => (0usize..2000, any::<bool>()).prop_map(|(keep, zeroed)| Step::FailingDisk(keep, zeroed)),
         ],
         1..120,
     )
@@ -54,9 +59,40 @@ proptest! {
                     log.commit().unwrap();
                     committed = appended.len();
                 }
-                Step::Crash(keep) => {
+                Step::FailingDisk(keep, zeroed) => {
                     let mut backend = log.backend().clone();
-                    backend.crash(keep);
+                    backend.fail_sync_after(0);
+                    let (mut failing, _) = Log::open(backend, options).unwrap();
+                    let next = failing.next_seq();
+                    failing.append(7, b"never acknowledged").unwrap();
+                    prop_assert!(failing.commit().is_err());
+                    prop_assert_eq!(failing.next_seq(), next);
+                    prop_assert!(failing.append(7, b"refused").is_err(), "a failed log goes on");
+                    prop_assert!(failing.commit().is_err(), "a failed log goes on");
+                    // Reopened after the failure, it holds what was durable before it.
+                    let mut backend = failing.backend().clone();
+                    backend.fail_sync_after(usize::MAX);
+                    if zeroed {
+                        backend.crash_zeroed(keep);
+                    } else {
+                        backend.crash(keep);
+                    }
+                    let (reopened, _) = Log::open(backend, options).unwrap();
+                    log = reopened;
+                    let survived = contents(&log);
+                    prop_assert!(survived.len() >= committed, "lost committed records");
+                    prop_assert!(survived.len() <= appended.len(), "an unacknowledged record stayed");
+                    appended.truncate(survived.len());
+                    committed = appended.len();
+                    prop_assert_eq!(log.next_seq() as usize, appended.len());
+                }
+                Step::Crash(keep, zeroed) => {
+                    let mut backend = log.backend().clone();
+                    if zeroed {
+                        backend.crash_zeroed(keep);
+                    } else {
+                        backend.crash(keep);
+                    }
                     let (reopened, _) = Log::open(backend, options).unwrap();
                     log = reopened;
                     let survived = contents(&log);

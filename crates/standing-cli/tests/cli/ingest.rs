@@ -141,6 +141,32 @@ fn duplicates_are_reported_not_applied_twice_and_csv_and_stdin_are_read() {
     assert!(stdout(&output).starts_with("accepted 1,"));
 }
 
+#[test]
+fn a_refusal_decided_by_the_state_is_located_and_the_rest_of_the_input_applied() {
+    let dir = data_dir("state-refusals");
+    let file = dir.join("retractions.ndjson");
+    let late = r#"{"id":"l1","source":"s","subject":"p-1","type":"payment.late","occurred_at":"2026-01-01T00:00:00Z","fields":{"amount":1,"creditor":"c","days_late":40}}"#;
+    let orphan = r#"{"id":"x1","source":"s","subject":"p-1","type":"retraction","occurred_at":"2026-01-02T00:00:00Z","fields":{"event":"never-sent","reason":"test"}}"#;
+    let foreign = r#"{"id":"x2","source":"s","subject":"p-2","type":"retraction","occurred_at":"2026-01-02T00:00:00Z","fields":{"event":"l1","reason":"test"}}"#;
+    std::fs::write(&file, format!("{late}\n{orphan}\n{foreign}\n")).unwrap();
+    let (code, out, errors) = ingest(&dir, &file);
+    assert_eq!(code, Some(1), "{out}{errors}");
+    assert!(
+        out.starts_with("accepted 1, duplicate 0, rejected 2"),
+        "{out}"
+    );
+    let located: Vec<&str> = errors.lines().filter(|l| l.contains("refused")).collect();
+    assert_eq!(
+        located,
+        [
+            "retractions.ndjson:2: event s/x1 refused: the retracted event was never received from this source",
+            "retractions.ndjson:3: event s/x2 refused: the retracted event belongs to another subject",
+        ]
+        .map(|line| format!("{}/{line}", dir.display())),
+        "{errors}"
+    );
+}
+
 /// Writes `count` events for 500 subjects; ids `k-0` … in line order.
 fn write_events(file: &Path, count: usize) {
     let mut out = std::io::BufWriter::new(std::fs::File::create(file).unwrap());
