@@ -1,0 +1,394 @@
+//! The relation graph as compressed sparse rows, with an overlay for added relations.
+//!
+//! Row `s` lists `s`'s entries: a target subject (`u32`) and a 16-bit word holding two flags
+//! and a weight. `FORWARD`: `s`'s score depends on the target (the target is `s`'s contact).
+//! `BACKWARD`: the target's score depends on `s` (pushes from `s` go there). A mutual relation
+//! is one entry with both flags in each endpoint's row; a one-way relation is a `FORWARD` entry
+//! in the follower's row and a `BACKWARD` entry in the followed one's. Six bytes per entry, in
+//! two flat arrays.
+//!
+//! Added relations go to a per-subject overlay until it holds an eighth as many entries as
+//! the rows, when everything is merged into fresh rows (amortised O(1) per change). Removals
+//! clear the entry's word in place (a dead slot, dropped at the next merge).
+
+use std::collections::HashMap;
+
+const FORWARD: u16 = 1 << 15;
+const BACKWARD: u16 = 1 << 14;
+const UNITS: u16 = BACKWARD - 1;
+
+/// A relation weight, in units of 1/1024 from 1/1024 to 16383/1024 (about 16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Weight(u16);
+
+impl Weight {
+    /// Units per 1.0.
+    pub const SCALE: f64 = 1024.0;
+    /// The largest weight.
+    pub const MAX: Weight = Weight(UNITS);
+    pub const ONE: Weight = Weight(1024);
+
+    /// The nearest weight to `value`; `None` for values that round to nothing, are negative or
+    /// not finite. Values above the largest weight are refused too.
+    pub fn from_f64(value: f64) -> Option<Weight> {
+        let units = (value * Self::SCALE).round();
+        (units >= 1.0 && units <= f64::from(UNITS)).then_some(Weight(units as u16))
+    }
+
+    /// From raw units (1..=16383).
+    pub fn from_units(units: u16) -> Option<Weight> {
+        (1..=UNITS).contains(&units).then_some(Weight(units))
+    }
+
+    pub fn units(self) -> u16 {
+        self.0
+    }
+
+    pub fn value(self) -> f64 {
+        f64::from(self.0) / Self::SCALE
+    }
+}
+
+/// Whose score a relation moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Each endpoint's score depends on the other's.
+    Mutual,
+    /// Only the first endpoint's score depends on the second's.
+    OneWay,
+}
+
+/// One entry of a row, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub target: u32,
+    pub weight: Weight,
+    /// The row's subject depends on the target.
+    pub forward: bool,
+    /// The target depends on the row's subject.
+    pub backward: bool,
+}
+
+fn decode(target: u32, word: u16) -> Option<Entry> {
+    (word & UNITS != 0).then_some(Entry {
+        target,
+        weight: Weight(word & UNITS),
+        forward: word & FORWARD != 0,
+        backward: word & BACKWARD != 0,
+    })
+}
+
+/// The relation graph. Subjects are `0..len()`.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    offsets: Vec<u64>,
+    targets: Vec<u32>,
+    words: Vec<u16>,
+    /// Σ of the weight units of each subject's `FORWARD` entries (exact: integers).
+    forward_units: Vec<u64>,
+    overlay: HashMap<u32, Vec<(u32, u16)>>,
+    overlay_entries: usize,
+    dead: usize,
+}
+
+impl Graph {
+    /// An empty graph of `subjects` subjects.
+    pub fn new(subjects: u32) -> Graph {
+        Graph {
+            offsets: vec![0; subjects as usize + 1],
+            forward_units: vec![0; subjects as usize],
+            ..Graph::default()
+        }
+    }
+
+    /// Builds the rows from relations `(a, b, weight, direction)` (for `OneWay`, `a` depends on
+    /// `b`) in two passes, counting then placing. Entries keep the relations' order within a
+    /// row, so the same relations give the same graph.
+    pub fn from_relations(subjects: u32, relations: &[(u32, u32, Weight, Direction)]) -> Graph {
+        let n = subjects as usize;
+        let mut counts = vec![0u64; n + 1];
+        for &(a, b, _, _) in relations {
+            counts[a as usize + 1] += 1;
+            counts[b as usize + 1] += 1;
+        }
+        for s in 0..n {
+            counts[s + 1] += counts[s];
+        }
+        let offsets = counts;
+        let total = offsets[n] as usize;
+        let mut targets = vec![0u32; total];
+        let mut words = vec![0u16; total];
+        let mut next: Vec<u64> = offsets[..n].to_vec();
+        let mut forward_units = vec![0u64; n];
+        let mut place = |row: u32, target: u32, word: u16| {
+            let slot = next[row as usize] as usize;
+            targets[slot] = target;
+            words[slot] = word;
+            next[row as usize] += 1;
+        };
+        for &(a, b, weight, direction) in relations {
+            let (in_a, in_b) = flags(direction);
+            place(a, b, in_a | weight.0);
+            place(b, a, in_b | weight.0);
+            forward_units[a as usize] += u64::from(weight.0);
+            if direction == Direction::Mutual {
+                forward_units[b as usize] += u64::from(weight.0);
+            }
+        }
+        Graph {
+            offsets,
+            targets,
+            words,
+            forward_units,
+            ..Graph::default()
+        }
+    }
+
+    pub fn len(&self) -> u32 {
+        self.forward_units.len() as u32
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.forward_units.is_empty()
+    }
+
+    /// Stored entries, live ones in the rows and the overlay.
+    pub fn entries(&self) -> u64 {
+        (self.targets.len() - self.dead + self.overlay_entries) as u64
+    }
+
+    /// Grows the graph to `subjects` subjects (new ones without relations).
+    pub fn grow(&mut self, subjects: u32) {
+        let end = *self.offsets.last().unwrap_or(&0);
+        while self.len() < subjects {
+            self.offsets.push(end);
+            self.forward_units.push(0);
+        }
+    }
+
+    /// Σ of the weights (in units) of the contacts `s`'s score depends on.
+    pub fn forward_units(&self, s: u32) -> u64 {
+        self.forward_units[s as usize]
+    }
+
+    /// The row of `s` in the compact part: targets and words.
+    #[inline]
+    pub(crate) fn row(&self, s: u32) -> (&[u32], &[u16]) {
+        let start = self.offsets[s as usize] as usize;
+        let end = self.offsets[s as usize + 1] as usize;
+        (&self.targets[start..end], &self.words[start..end])
+    }
+
+    /// Where `s`'s row starts in the entry arrays.
+    #[inline]
+    pub(crate) fn row_start(&self, s: u32) -> usize {
+        self.offsets[s as usize] as usize
+    }
+
+    /// Up to `count` targets from entry `start` on (for prefetching), `None` past the end.
+    #[inline]
+    pub(crate) fn targets_from(&self, start: usize, count: usize) -> Option<&[u32]> {
+        let end = start.saturating_add(count).min(self.targets.len());
+        self.targets.get(start..end)
+    }
+
+    #[inline]
+    pub(crate) fn overlay_row(&self, s: u32) -> &[(u32, u16)] {
+        if self.overlay_entries == 0 {
+            return &[];
+        }
+        self.overlay.get(&s).map_or(&[], |row| row.as_slice())
+    }
+
+    pub(crate) fn has_overlay(&self) -> bool {
+        self.overlay_entries > 0
+    }
+
+    /// The live entries of `s`'s row, compact part first.
+    pub fn entries_of(&self, s: u32) -> impl Iterator<Item = Entry> + '_ {
+        let (targets, words) = self.row(s);
+        targets
+            .iter()
+            .zip(words)
+            .map(|(&t, &w)| (t, w))
+            .chain(self.overlay_row(s).iter().copied())
+            .filter_map(|(t, w)| decode(t, w))
+    }
+
+    /// Adds a relation (for `OneWay`, `a` depends on `b`). Returns the subjects whose own
+    /// score's inputs changed.
+    pub fn add(&mut self, a: u32, b: u32, weight: Weight, direction: Direction) -> Changed {
+        let (in_a, in_b) = flags(direction);
+        for (row, target, word) in [(a, b, in_a | weight.0), (b, a, in_b | weight.0)] {
+            self.overlay.entry(row).or_default().push((target, word));
+            self.overlay_entries += 1;
+        }
+        self.forward_units[a as usize] += u64::from(weight.0);
+        if direction == Direction::Mutual {
+            self.forward_units[b as usize] += u64::from(weight.0);
+        }
+        if self.overlay_entries > 1024 + self.targets.len() / 8 {
+            self.merge();
+        }
+        changed(a, b, direction)
+    }
+
+    /// Removes one relation equal to the one given; `None` when there is none.
+    pub fn remove(
+        &mut self,
+        a: u32,
+        b: u32,
+        weight: Weight,
+        direction: Direction,
+    ) -> Option<Changed> {
+        let (in_a, in_b) = flags(direction);
+        let (word_a, word_b) = (in_a | weight.0, in_b | weight.0);
+        if !self.has_entry(a, b, word_a) || !self.has_entry(b, a, word_b) {
+            return None;
+        }
+        self.clear_entry(a, b, word_a);
+        self.clear_entry(b, a, word_b);
+        self.forward_units[a as usize] -= u64::from(weight.0);
+        if direction == Direction::Mutual {
+            self.forward_units[b as usize] -= u64::from(weight.0);
+        }
+        Some(changed(a, b, direction))
+    }
+
+    fn has_entry(&self, row: u32, target: u32, word: u16) -> bool {
+        let (targets, words) = self.row(row);
+        targets
+            .iter()
+            .zip(words)
+            .any(|(&t, &w)| t == target && w == word)
+            || self.overlay_row(row).contains(&(target, word))
+    }
+
+    fn clear_entry(&mut self, row: u32, target: u32, word: u16) {
+        if let Some(list) = self.overlay.get_mut(&row)
+            && let Some(at) = list.iter().position(|&entry| entry == (target, word))
+        {
+            list.swap_remove(at);
+            self.overlay_entries -= 1;
+            if list.is_empty() {
+                self.overlay.remove(&row);
+            }
+            return;
+        }
+        let start = self.offsets[row as usize] as usize;
+        let end = self.offsets[row as usize + 1] as usize;
+        if let Some(at) = (start..end).find(|&i| self.targets[i] == target && self.words[i] == word)
+        {
+            self.words[at] = 0;
+            self.dead += 1;
+        }
+    }
+
+    /// Rebuilds the rows with the overlay merged in and dead slots dropped.
+    pub fn merge(&mut self) {
+        let n = self.len() as usize;
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut targets = Vec::with_capacity(self.entries() as usize);
+        let mut words = Vec::with_capacity(self.entries() as usize);
+        offsets.push(0u64);
+        for s in 0..n as u32 {
+            let (row_targets, row_words) = self.row(s);
+            for (&t, &w) in row_targets.iter().zip(row_words) {
+                if w != 0 {
+                    targets.push(t);
+                    words.push(w);
+                }
+            }
+            for &(t, w) in self.overlay_row(s) {
+                targets.push(t);
+                words.push(w);
+            }
+            offsets.push(targets.len() as u64);
+        }
+        self.offsets = offsets;
+        self.targets = targets;
+        self.words = words;
+        self.overlay.clear();
+        self.overlay_entries = 0;
+        self.dead = 0;
+    }
+
+    /// Heap bytes that grow with entries: the entry arrays and the overlay.
+    pub fn entry_bytes(&self) -> u64 {
+        (self.targets.capacity() * 4
+            + self.words.capacity() * 2
+            + self
+                .overlay
+                .values()
+                .map(|row| row.capacity() * 8 + 32)
+                .sum::<usize>()) as u64
+    }
+
+    /// Heap bytes that grow with subjects: row offsets and weight sums.
+    pub fn subject_bytes(&self) -> u64 {
+        (self.offsets.capacity() * 8 + self.forward_units.capacity() * 8) as u64
+    }
+}
+
+/// The word flags of a relation's two entries: in `a`'s row and in `b`'s row.
+fn flags(direction: Direction) -> (u16, u16) {
+    match direction {
+        Direction::Mutual => (FORWARD | BACKWARD, FORWARD | BACKWARD),
+        Direction::OneWay => (FORWARD, BACKWARD),
+    }
+}
+
+/// The subjects whose score's inputs a relation change touched (one or two).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Changed {
+    pub first: u32,
+    pub second: Option<u32>,
+}
+
+fn changed(a: u32, b: u32, direction: Direction) -> Changed {
+    Changed {
+        first: a,
+        second: (direction == Direction::Mutual).then_some(b),
+    }
+}
+
+/// The weight units of a word if it is a live `FORWARD` entry, else 0; branch-free.
+#[inline(always)]
+pub(crate) fn forward_units_of(word: u16) -> u16 {
+    let mask = ((word as i16) >> 15) as u16;
+    word & UNITS & mask
+}
+
+/// The weight units of a word if it is a live `BACKWARD` entry, else 0.
+#[inline(always)]
+pub(crate) fn backward_units_of(word: u16) -> u16 {
+    if word & BACKWARD != 0 {
+        word & UNITS
+    } else {
+        0
+    }
+}
+
+impl Graph {
+    /// The rows of subjects `first..end` as a graph of their own (row `i` is subject
+    /// `first + i`; targets keep their global numbers), for a [`crate::Shard`].
+    pub fn rows_of(&self, first: u32, end: u32) -> Graph {
+        let mut part = Graph {
+            offsets: vec![0],
+            ..Graph::default()
+        };
+        for s in first..end {
+            for entry in self.entries_of(s) {
+                part.targets.push(entry.target);
+                part.words.push(
+                    entry.weight.0
+                        | if entry.forward { FORWARD } else { 0 }
+                        | if entry.backward { BACKWARD } else { 0 },
+                );
+            }
+            part.offsets.push(part.targets.len() as u64);
+            part.forward_units.push(self.forward_units[s as usize]);
+        }
+        part
+    }
+}
