@@ -56,7 +56,7 @@ impl<R: BufRead> ChunkReader for NdjsonReader<R> {
         while chunk.buffer.len() < CHUNK_BYTES {
             let start = chunk.buffer.len();
             let read = (&mut self.input)
-                .take(MAX_RECORD_BYTES as u64 + 1)
+                .take(MAX_RECORD_BYTES as u64 + 2)
                 .read_until(b'\n', &mut chunk.buffer)?;
             if read == 0 {
                 break;
@@ -134,6 +134,11 @@ impl<R: Read> ChunkReader for CsvReader<'_, R> {
                 Ok(false) => break,
                 Ok(true) => {
                     let line = self.record.position().map_or(line, |p| p.line() as usize);
+                    let size = self.record.as_slice().len();
+                    if size > MAX_RECORD_BYTES {
+                        chunk.records.push((line, Err(RecordError::Oversize(size))));
+                        continue;
+                    }
                     let cells: Result<Vec<&str>, _> =
                         self.record.iter().map(std::str::from_utf8).collect();
                     let wire = match cells {

@@ -200,6 +200,12 @@ fn load(data: &Path, clock: Timestamp) -> Result<Node> {
             report.recovery.torn_bytes
         );
     }
+    if report.recovery.stale_snapshots > 0 {
+        eprintln!(
+            "note: removed {} snapshot(s) covering records the log no longer holds",
+            report.recovery.stale_snapshots
+        );
+    }
     if let Some(reason) = &report.snapshot_skipped {
         eprintln!("note: snapshot not used ({reason}); replayed the log");
     }

@@ -266,7 +266,7 @@ pub fn read_ndjson(
     loop {
         line.clear();
         let read = (&mut reader)
-            .take(MAX_RECORD_BYTES as u64 + 1)
+            .take(MAX_RECORD_BYTES as u64 + 2)
             .read_until(b'\n', &mut line)?;
         if read == 0 {
             break;

@@ -323,6 +323,16 @@ impl Checker<'_> {
         let rules = self.rules(&raw.rules, &event_types, &dimensions);
         let lists = self.lists(&raw.lists, &event_types);
         let purposes = self.purposes(&raw.purposes, scale.as_ref(), &dimensions, &lists);
+        // Entries, events and grades keep these indices in 16 bits.
+        for (count, what) in [
+            (rules.len(), "rules"),
+            (lists.len(), "lists"),
+            (raw.scale.get_ref().grades.len(), "grades"),
+        ] {
+            if count > u16::MAX as usize {
+                self.error(0, format!("a model may declare at most 65535 {what}"));
+            }
+        }
         let scale = scale?;
 
         let type_count = event_types.len();
@@ -551,6 +561,12 @@ impl Checker<'_> {
                             self.error(
                                 field_type.span().start,
                                 "an enum needs at least one name, each once",
+                            );
+                        }
+                        if names.len() > u16::MAX as usize {
+                            self.error(
+                                field_type.span().start,
+                                "an enum may have at most 65535 names",
                             );
                         }
                         FieldType::Enum(names.iter().map(|n| n.as_str().into()).collect())

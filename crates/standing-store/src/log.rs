@@ -46,6 +46,8 @@ pub struct Recovery {
     pub records: u64,
     /// Bytes cut from the end of the last segment: a write torn by a crash, never acknowledged.
     pub torn_bytes: u64,
+    /// Snapshots removed because they covered records the log no longer holds.
+    pub stale_snapshots: usize,
 }
 
 /// What a compaction removed.
@@ -206,6 +208,15 @@ impl<B: Backend> Log<B> {
                 }
             }
         };
+        // A snapshot can only cover records the log holds. One that covers more was taken
+        // before a damaged tail was cut; were it kept, it would be restored over different
+        // records once the log grew past it again.
+        for name in backend.snapshots()? {
+            if name > next_seq {
+                backend.remove_snapshot(name)?;
+                recovery.stale_snapshots += 1;
+            }
+        }
         for &segment in segments.iter().rev().skip(1) {
             let header = backend.read_segment_header(segment)?;
             if header.len() < SEGMENT_HEADER

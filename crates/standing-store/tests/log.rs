@@ -260,3 +260,27 @@ fn records_are_read_back_by_sequence_number_from_sealed_and_active_segments() {
     }
     assert_eq!(log.read(500).unwrap(), None);
 }
+
+#[test]
+fn a_snapshot_covering_records_cut_from_the_tail_is_removed_on_open() {
+    let (mut log, _) = Log::open(MemBackend::new(), LogOptions::default()).unwrap();
+    for index in 0..3u8 {
+        log.append(0, &[index]).unwrap();
+    }
+    log.commit().unwrap();
+    log.put_snapshot(3, |out| out.write_all(b"old")).unwrap();
+    // The last record's bytes are damaged: opening cuts it, and with it the snapshot's claim.
+    let mut backend = log.backend().clone();
+    let length = backend.read_segment(0).unwrap().len();
+    backend.corrupt(0, length - 1);
+    let (mut log, recovery) = Log::open(backend, LogOptions::default()).unwrap();
+    assert_eq!(log.next_seq(), 2);
+    assert_eq!(recovery.stale_snapshots, 1);
+    // Refilled past the old claim, the log restores no snapshot of other records.
+    for index in 10..12u8 {
+        log.append(0, &[index]).unwrap();
+    }
+    log.commit().unwrap();
+    let restored = log.latest_snapshot(|covers, _| Some(covers)).unwrap();
+    assert_eq!(restored, None);
+}
