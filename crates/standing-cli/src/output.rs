@@ -67,6 +67,19 @@ pub fn explanation_json(explanation: &Explanation) -> Value {
             "source": m.source,
             "event_id": m.event_id,
         })).collect::<Vec<_>>(),
+        "network": explanation.network.as_ref().map(|network| json!({
+            "points": round(network.points),
+            "alpha": network.alpha,
+            "epsilon": network.epsilon,
+            "contact_count": network.contact_count,
+            "contacts": network.contacts.iter().map(|c| json!({
+                "subject": c.subject,
+                "kind": c.kind,
+                "weight": c.weight,
+                "score": round(c.score),
+                "share": round(c.share),
+            })).collect::<Vec<_>>(),
+        })),
     })
 }
 
@@ -77,8 +90,13 @@ pub fn explanation_text(explanation: &Explanation) -> String {
         text.push_str("  (none: no recorded event counts at this time)\n");
     }
     for (rank, factor) in explanation.key_factors.iter().enumerate() {
+        let counted = if &*factor.code == "NETWORK" {
+            "contact"
+        } else {
+            "event"
+        };
         text.push_str(&format!(
-            "  {}. {:<26} {:>+8.1}  ({} event{})\n",
+            "  {}. {:<26} {:>+8.1}  ({} {counted}{})\n",
             rank + 1,
             factor.code,
             factor.points,
@@ -109,6 +127,22 @@ pub fn explanation_text(explanation: &Explanation) -> String {
                 c.reason,
                 c.source,
                 c.event_id
+            ));
+        }
+    }
+    if let Some(network) = &explanation.network {
+        text.push_str(&format!(
+            "\nNetwork: {:+.1} points from {} contact{} (α = {}, within ±{} of the exact fixed point)\n",
+            network.points,
+            network.contact_count,
+            if network.contact_count == 1 { "" } else { "s" },
+            network.alpha,
+            network.epsilon
+        ));
+        for c in &network.contacts {
+            text.push_str(&format!(
+                "      {:>+8.2}  {} ({}, weight {}), score {:.1}\n",
+                c.share, c.subject, c.kind, c.weight, c.score
             ));
         }
     }

@@ -9,7 +9,7 @@ mod time;
 pub use event::{Category, Event, EventBody, EventTypeId, FieldType, FieldValue};
 pub use hash::StableHasher;
 pub use score::{
-    Contribution, Decision, DecisionReason, DimensionScore, Explanation, ListMembership,
-    ReasonImpact, Score, Verdict,
+    ContactImpact, Contribution, Decision, DecisionReason, DimensionScore, Explanation,
+    ListMembership, NetworkPart, ReasonImpact, Score, Verdict,
 };
 pub use time::{Duration, ParseTimeError, Timestamp};

@@ -26,8 +26,39 @@ pub struct Explanation {
     pub score: Score,
     pub dimensions: Vec<DimensionScore>,
     /// The reason codes with the largest effect on the score, largest first (at most four).
+    /// The contacts' part counts as one, `NETWORK`.
     pub key_factors: Vec<ReasonImpact>,
     pub lists: Vec<ListMembership>,
+    /// How contacts' scores moved this one; `None` when the model's network is off.
+    pub network: Option<NetworkPart>,
+}
+
+/// The social-graph part of a score: `f(s) = (1 − α)·b(s) + α·Σ w·f(u) / Σ w`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkPart {
+    /// Points the contacts moved the score (served score minus behaviour score).
+    pub points: f64,
+    pub alpha: f64,
+    /// The network score is within this many points of the exact fixed point.
+    pub epsilon: f64,
+    /// Contacts the score depends on.
+    pub contact_count: usize,
+    /// The contacts behind `points`, largest effect first (at most five). Their shares add up
+    /// to `points` within ε.
+    pub contacts: Vec<ContactImpact>,
+}
+
+/// One contact's part in a score.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContactImpact {
+    pub subject: Box<str>,
+    /// The relation kind (model's name).
+    pub kind: Box<str>,
+    pub weight: f64,
+    /// The contact's own score.
+    pub score: f64,
+    /// Points this contact moves the score: `α · w / Σw · (score of contact − behaviour)`.
+    pub share: f64,
 }
 
 /// One dimension's part of a score.

@@ -11,6 +11,7 @@
 //! by subject and never merges floating-point values across threads.
 
 mod intern;
+mod network;
 mod snapshot;
 mod state;
 pub mod synthetic;

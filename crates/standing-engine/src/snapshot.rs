@@ -161,6 +161,8 @@ fn kind_code(kind: EntryKind) -> u8 {
         EntryKind::Close => 1,
         EntryKind::ListEnter => 2,
         EntryKind::ListLeave => 3,
+        EntryKind::RelationAdd => 4,
+        EntryKind::RelationRemove => 5,
     }
 }
 
@@ -170,6 +172,8 @@ fn kind_from(code: u8) -> Result<EntryKind, SnapshotError> {
         1 => EntryKind::Close,
         2 => EntryKind::ListEnter,
         3 => EntryKind::ListLeave,
+        4 => EntryKind::RelationAdd,
+        5 => EntryKind::RelationRemove,
         _ => return Err(SnapshotError::Damaged("unknown entry kind")),
     })
 }
@@ -227,8 +231,16 @@ fn decode_entries(
                 let limit = match entry.kind {
                     EntryKind::Contribution | EntryKind::Close => model.rules.len(),
                     EntryKind::ListEnter | EntryKind::ListLeave => model.lists.len(),
+                    EntryKind::RelationAdd | EntryKind::RelationRemove => model.network.kinds.len(),
                 };
-                if entry.index as usize >= limit || entry.event as usize >= events {
+                let relation = matches!(
+                    entry.kind,
+                    EntryKind::RelationAdd | EntryKind::RelationRemove
+                );
+                if entry.index as usize >= limit
+                    || entry.event as usize >= events
+                    || (relation && entry.key >= subjects as u64)
+                {
                     return Err(SnapshotError::Damaged("an entry refers to nothing"));
                 }
                 entries.push(entry);
@@ -351,6 +363,8 @@ impl Engine {
         {
             return Err(SnapshotError::Damaged("an event belongs to no subject"));
         }
+        // The network is derived state: rebuilt from the relation entries and solved.
+        engine.rebuild_network();
         Ok(engine)
     }
 }
@@ -426,6 +440,27 @@ impl Engine {
                     let (source, id) = self.event_name(a.event);
                     return Some(format!(
                         "{subject}: entry of event {source}/{id} differs: {a:?} vs {b:?}"
+                    ));
+                }
+            }
+        }
+        // Network scores are within ε of the same fixed point on both sides, reached by other
+        // sequences of pushes: they are compared within 2ε, not bit for bit.
+        if let (Some(mine), Some(theirs)) = (&self.network, &other.network) {
+            if mine.present != theirs.present {
+                return Some(format!(
+                    "the relations differ: {} vs {} present",
+                    mine.present.len(),
+                    theirs.present.len()
+                ));
+            }
+            let tolerance = 2.0 * self.model.network.epsilon + 1e-9;
+            for index in 0..self.subjects.len() {
+                let (a, b) = (self.served(index), other.served(index));
+                if (a - b).abs() > tolerance {
+                    return Some(format!(
+                        "{}: network score {a} vs {b} (more than 2ε apart)",
+                        self.subjects.get(index as u32)
                     ));
                 }
             }

@@ -1,17 +1,19 @@
 //! The engine's state: interned subjects and events, every subject's entries, cached scores.
 
 use crate::intern::Interner;
+use crate::network::{self, LiveNetwork};
 use rayon::prelude::*;
 use standing_core::{
     Contribution, Decision, DecisionReason, DimensionScore, Event, EventBody, Explanation,
     FieldValue, ListMembership, ReasonImpact, Score, StableHasher, Timestamp, Verdict,
 };
-use standing_rules::{Model, policy_values};
+use standing_graph::{Graph, Network, Weight};
+use standing_rules::{Model, policy_values, relation_fields};
 use std::sync::Arc;
 use thin_vec::ThinVec;
 
 /// "Never": an entry not retracted has `retracted_at == NEVER`.
-const NEVER: i64 = i64::MAX;
+pub(crate) const NEVER: i64 = i64::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum EntryKind {
@@ -23,6 +25,10 @@ pub(crate) enum EntryKind {
     ListEnter,
     /// Leaves list `index` (entries with the same key, or all when the list has no match field).
     ListLeave,
+    /// Adds a relation of kind `index` to subject `key`, with weight units `points`.
+    RelationAdd,
+    /// Removes the relation of kind `index` to subject `key`.
+    RelationRemove,
 }
 
 /// One thing an event did to a subject. 48 bytes.
@@ -43,7 +49,7 @@ pub(crate) struct Entry {
 impl Entry {
     /// Whether the entry counts for occurred-time `at` as known at `known`.
     #[inline]
-    fn visible(&self, at: i64, known: i64) -> bool {
+    pub(crate) fn visible(&self, at: i64, known: i64) -> bool {
         self.occurred_at <= at
             && self.recorded_at <= known
             && (self.retracted_at == NEVER || self.retracted_at > known)
@@ -144,16 +150,18 @@ pub struct EngineStats {
     pub subject_bytes: usize,
     /// Bytes held for entries and event ids.
     pub accumulator_bytes: usize,
+    /// Bytes held for the social graph and network scores (0 when the network is off).
+    pub network_bytes: usize,
 }
 
 /// Scratch space for scoring one subject, reused across subjects.
-struct Scratch {
+pub(crate) struct Scratch {
     rule_totals: Vec<f64>,
     dimension_totals: Vec<f64>,
 }
 
 impl Scratch {
-    fn new(model: &Model) -> Self {
+    pub(crate) fn new(model: &Model) -> Self {
         Scratch {
             rule_totals: vec![0.0; model.rules.len()],
             dimension_totals: vec![0.0; model.dimensions.len()],
@@ -176,6 +184,8 @@ pub struct Engine {
     pub(crate) clock: Timestamp,
     /// Reused for building event keys.
     pub(crate) key_buffer: Vec<u8>,
+    /// The social graph and network scores at the clock, when the model's network is on.
+    pub(crate) network: Option<LiveNetwork>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -212,7 +222,13 @@ fn event_key(buffer: &mut Vec<u8>, source: u16, id: &str) {
 
 /// The behaviour score of one subject's entries at `at` as known at `known`; fills `scratch`
 /// with the capped rule and dimension totals.
-fn behaviour(model: &Model, entries: &[Entry], at: i64, known: i64, scratch: &mut Scratch) -> f64 {
+pub(crate) fn behaviour(
+    model: &Model,
+    entries: &[Entry],
+    at: i64,
+    known: i64,
+    scratch: &mut Scratch,
+) -> f64 {
     scratch.rule_totals.fill(0.0);
     scratch.dimension_totals.fill(0.0);
     let mut any_close = false;
@@ -289,9 +305,27 @@ fn memberships<'e>(
     members
 }
 
+/// A relation event's fields.
+#[derive(Clone, Copy)]
+struct RelationEvent<'e> {
+    added: bool,
+    other: &'e str,
+    kind: u16,
+    weight: Weight,
+}
+
+/// An empty live network when the model's network is on.
+fn model_network(model: &Model) -> Option<LiveNetwork> {
+    model.network.is_active().then(|| LiveNetwork {
+        network: Network::new(Graph::new(0), Vec::new(), network::params(model)),
+        present: Default::default(),
+    })
+}
+
 impl Engine {
     /// An empty engine for `model`, its clock at `clock`.
     pub fn new(model: Arc<Model>, clock: Timestamp) -> Self {
+        let network = model_network(&model);
         Engine {
             version_label: model.version_label().into(),
             model,
@@ -303,6 +337,7 @@ impl Engine {
             event_subjects: Vec::new(),
             clock,
             key_buffer: Vec::new(),
+            network,
         }
     }
 
@@ -359,6 +394,13 @@ impl Engine {
             ));
             let grade_after = self.model.scale.grade_index(after) as u8;
             self.scores[index] = after;
+            if let Some(live) = self.network.as_mut() {
+                if live.network.len() <= subject {
+                    let base = self.model.scale.clamp(self.model.scale.base);
+                    live.network.grow(self.subjects.len() as u32, base);
+                }
+                live.network.set_behaviour(subject, after);
+            }
             if before.to_bits() != after.to_bits() || grade_before != grade_after {
                 report.changed.push(ScoreChange {
                     subject: self.subjects.get(subject).into(),
@@ -441,8 +483,10 @@ impl Engine {
             }
             EventBody::Fact { .. } => None,
         };
+        let relation = self.relation_of(event);
         if !self.events.has_room_for(key)
             || !self.subjects.has_room_for(event.subject.as_bytes())
+            || relation.is_some_and(|r| !self.subjects.has_room_for(r.other.as_bytes()))
             || (new_source && !self.sources.has_room_for(event.source.as_bytes()))
         {
             return ApplyOutcome::CapacityExceeded;
@@ -453,14 +497,23 @@ impl Engine {
         }
         let (event_index, _) = self.events.intern(key);
         let subject = self.subject_index(&event.subject);
+        let other = relation.map(|r| self.subject_index(r.other));
         self.event_subjects.push(subject);
         touched.push(subject);
+        // Relations whose events this one adds or withdraws: (other subject, kind).
+        let mut relations_changed: Vec<(u32, u16)> = Vec::new();
         let entries = &mut self.entries[subject as usize];
         match &event.body {
             EventBody::Retraction { .. } => {
                 let target = target.unwrap_or(u32::MAX);
                 for entry in entries.iter_mut().filter(|entry| entry.event == target) {
                     entry.retracted_at = entry.retracted_at.min(event.recorded_at.0);
+                    if matches!(
+                        entry.kind,
+                        EntryKind::RelationAdd | EntryKind::RelationRemove
+                    ) {
+                        relations_changed.push((entry.key as u32, entry.index));
+                    }
                 }
             }
             EventBody::Fact { event_type, fields } => {
@@ -554,9 +607,58 @@ impl Engine {
                         ..template
                     });
                 }
+                if let (Some(relation), Some(other)) = (relation, other) {
+                    entries.push(Entry {
+                        points: f64::from(relation.weight.units()),
+                        key: u64::from(other),
+                        index: relation.kind,
+                        kind: if relation.added {
+                            EntryKind::RelationAdd
+                        } else {
+                            EntryKind::RelationRemove
+                        },
+                        ..template
+                    });
+                    relations_changed.push((other, relation.kind));
+                }
             }
         }
+        for (other, kind) in relations_changed {
+            self.update_relation(subject, other, kind);
+        }
         ApplyOutcome::Accepted
+    }
+
+    /// What a relation event says, if `event` is one.
+    fn relation_of<'e>(&self, event: &'e Event) -> Option<RelationEvent<'e>> {
+        let EventBody::Fact { event_type, fields } = &event.body else {
+            return None;
+        };
+        let network = &self.model.network;
+        let added = if network.added == Some(*event_type) {
+            true
+        } else if network.removed == Some(*event_type) {
+            false
+        } else {
+            return None;
+        };
+        let (Some(FieldValue::Str(other)), Some(FieldValue::Enum(kind)), weight) = (
+            fields.get(relation_fields::OTHER),
+            fields.get(relation_fields::KIND),
+            fields.get(relation_fields::WEIGHT),
+        ) else {
+            return None;
+        };
+        let weight = match weight {
+            Some(FieldValue::Dec(weight)) => *weight,
+            _ => 1.0,
+        };
+        Some(RelationEvent {
+            added,
+            other,
+            kind: *kind,
+            weight: network::relation_weight(&self.model, *kind, weight),
+        })
     }
 
     /// Moves the clock to `now` and rescores every subject there (in parallel; deterministic).
@@ -576,18 +678,25 @@ impl Engine {
                         .clamp(behaviour(model, entries, at, NEVER, scratch));
                 },
             );
+        // Every behaviour score may have moved: one warm full solve rather than a push each.
+        self.grow_network();
+        if let Some(live) = self.network.as_mut() {
+            live.network.set_behaviours(&self.scores);
+            live.network.solve();
+        }
     }
 
     /// The served score of a subject, as of the clock: a lookup, no computation.
     pub fn score(&self, subject: &str) -> Option<Score> {
         let index = self.subjects.find(subject.as_bytes())? as usize;
-        let value = self.scores[index];
+        let value = self.served(index);
+        let behaviour = self.scores[index];
         Some(Score {
             subject: subject.into(),
             value,
             grade: self.grade_name(self.grade_of(value)).into(),
-            behaviour: value,
-            network: 0.0,
+            behaviour,
+            network: value - behaviour,
             model_version: self.version_label.clone(),
             as_of: self.clock,
             known_at: None,
@@ -597,7 +706,7 @@ impl Engine {
     /// The served score value and grade index, for the fastest lookups.
     pub fn score_value(&self, subject: &str) -> Option<(f64, u8)> {
         let index = self.subjects.find(subject.as_bytes())? as usize;
-        let score = self.scores[index];
+        let score = self.served(index);
         Some((score, self.grade_of(score)))
     }
 
@@ -614,13 +723,18 @@ impl Engine {
         let model = &*self.model;
         let known = known_at.map_or(NEVER, |k| k.0);
         let empty = ThinVec::new();
-        let entries = match self.subjects.find(subject.as_bytes()) {
+        let found = self.subjects.find(subject.as_bytes());
+        let entries = match found {
             Some(index) => &self.entries[index as usize],
             None => &empty,
         };
         let mut scratch = Scratch::new(model);
         let raw_behaviour = behaviour(model, entries, at.0, known, &mut scratch);
-        let value = model.scale.clamp(raw_behaviour);
+        let behaviour_value = model.scale.clamp(raw_behaviour);
+        let network = self.network_part(found, at, known_at);
+        let value = network
+            .as_ref()
+            .map_or(behaviour_value, |(_, served)| *served);
         let grade = model.scale.grade_index(value);
 
         let mut per_dimension: Vec<Vec<Contribution>> = vec![Vec::new(); model.dimensions.len()];
@@ -696,6 +810,16 @@ impl Engine {
                 },
             })
             .collect();
+        if let Some((part, _)) = &network
+            && part.points != 0.0
+        {
+            key_factors.push(ReasonImpact {
+                code: "NETWORK".into(),
+                points: part.points,
+                events: part.contact_count as u32,
+                description: "The scores of the subject's contacts".into(),
+            });
+        }
         key_factors.sort_by(|a, b| {
             b.points
                 .abs()
@@ -725,8 +849,8 @@ impl Engine {
                 subject: subject.into(),
                 value,
                 grade: model.scale.grades[grade].name.as_str().into(),
-                behaviour: value,
-                network: 0.0,
+                behaviour: behaviour_value,
+                network: value - behaviour_value,
                 model_version: self.version_label.clone(),
                 as_of: at,
                 known_at,
@@ -734,6 +858,7 @@ impl Engine {
             dimensions,
             key_factors,
             lists,
+            network: network.map(|(part, _)| part),
         }
     }
 
@@ -757,9 +882,14 @@ impl Engine {
             None => &empty,
         };
         let mut scratch = Scratch::new(model);
-        let value = model
+        let behaviour_value = model
             .scale
             .clamp(behaviour(model, entries, at, NEVER, &mut scratch));
+        // The served score: with contacts' part when the network is on.
+        let value = match self.subjects.find(subject.as_bytes()) {
+            Some(index) if self.network.is_some() => self.served(index as usize),
+            _ => behaviour_value,
+        };
         let grade = model.scale.grade_index(value);
         let mut listed = vec![false; model.lists.len()];
         for (list, _) in memberships(model, entries, at, NEVER) {
@@ -804,7 +934,7 @@ impl Engine {
     pub fn rank(&self, count: usize, highest: bool) -> Vec<RankedSubject> {
         let mut order: Vec<u32> = (0..self.scores.len() as u32).collect();
         let compare = |a: &u32, b: &u32| {
-            let (sa, sb) = (self.scores[*a as usize], self.scores[*b as usize]);
+            let (sa, sb) = (self.served(*a as usize), self.served(*b as usize));
             let by_score = if highest {
                 sb.total_cmp(&sa)
             } else {
@@ -821,9 +951,9 @@ impl Engine {
             .into_iter()
             .map(|index| RankedSubject {
                 subject: self.subjects.get(index).into(),
-                score: self.scores[index as usize],
+                score: self.served(index as usize),
                 grade: self
-                    .grade_name(self.grade_of(self.scores[index as usize]))
+                    .grade_name(self.grade_of(self.served(index as usize)))
                     .into(),
             })
             .collect()
@@ -835,8 +965,8 @@ impl Engine {
             .map(|index| {
                 (
                     self.subjects.get(index as u32).to_owned(),
-                    self.scores[index].to_bits(),
-                    self.grade_of(self.scores[index]),
+                    self.served(index).to_bits(),
+                    self.grade_of(self.served(index)),
                 )
             })
             .collect();
@@ -861,6 +991,10 @@ impl Engine {
             accumulator_bytes: entry_bytes
                 + self.events.heap_bytes()
                 + self.event_subjects.capacity() * 4,
+            network_bytes: self.network.as_ref().map_or(0, |live| {
+                let (entries, subjects) = live.network.heap_bytes();
+                (entries + subjects) as usize + live.present.capacity() * 24
+            }),
         }
     }
 }

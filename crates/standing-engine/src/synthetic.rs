@@ -181,3 +181,65 @@ pub fn city_events(
         })
         .collect()
 }
+
+/// `relation.added` events for subjects `p-0 .. p-(subjects-1)`: a power-law, community
+/// structured graph (see `standing_graph::synthetic`) with `mean_contacts` contacts per subject
+/// on average, each relation dated at random in the two years before `end`, in occurred-time
+/// order. Kinds are the generator's (friend, family, colleague) where the model declares them,
+/// else the model's first kind. Empty when the model declares no relation kinds.
+pub fn city_relations(
+    model: &Model,
+    subjects: u64,
+    mean_contacts: f64,
+    end: Timestamp,
+    seed: u64,
+) -> Vec<Event> {
+    let (Some(added), false) = (model.network.added, model.network.kinds.is_empty()) else {
+        return Vec::new();
+    };
+    let kind_index = |name: &str| {
+        model
+            .network
+            .kinds
+            .iter()
+            .position(|kind| kind.name == name)
+            .unwrap_or(0) as u16
+    };
+    let kinds: Vec<u16> = standing_graph::synthetic::KINDS
+        .iter()
+        .map(|(name, _)| kind_index(name))
+        .collect();
+    let relations = standing_graph::synthetic::relations(standing_graph::synthetic::Shape {
+        subjects: subjects as u32,
+        mean_entries: mean_contacts,
+        local: 0.8,
+        seed,
+    });
+    let mut random = SplitMix::new(seed ^ 0x00ee_11aa);
+    let span = 2 * 365 * 86_400;
+    let mut events: Vec<Event> = relations
+        .into_iter()
+        .enumerate()
+        .map(|(index, (a, b, kind))| {
+            let at = Timestamp(end.0 - random.below(span) as i64);
+            Event {
+                source: "social".into(),
+                id: format!("r-{index}").into(),
+                subject: format!("p-{a}").into(),
+                occurred_at: at,
+                recorded_at: at,
+                body: EventBody::Fact {
+                    event_type: added,
+                    fields: vec![
+                        FieldValue::Str(format!("p-{b}").into()),
+                        FieldValue::Enum(kinds[kind as usize]),
+                        FieldValue::Dec(1.0),
+                    ]
+                    .into(),
+                },
+            }
+        })
+        .collect();
+    events.sort_by_key(|event| event.occurred_at);
+    events
+}

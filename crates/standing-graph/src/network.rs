@@ -215,6 +215,17 @@ impl Network {
         self.state.pending()
     }
 
+    /// Replaces every behaviour score (one per subject) without pushing: follow with
+    /// [`Network::solve`], which starts from the current scores.
+    pub fn set_behaviours(&mut self, behaviour: &[f64]) {
+        assert_eq!(
+            behaviour.len(),
+            self.len() as usize,
+            "one behaviour score per subject"
+        );
+        self.state.behaviour.copy_from_slice(behaviour);
+    }
+
     /// Adds subjects (without relations) up to `subjects`, each at `behaviour`.
     pub fn grow(&mut self, subjects: u32, behaviour: f64) {
         let old = self.len() as usize;

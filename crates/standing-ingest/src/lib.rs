@@ -46,6 +46,11 @@ pub enum RecordError {
     },
     #[error("`{field}`: {message}")]
     BadTime { field: String, message: String },
+    #[error("field `{field}`: {message}")]
+    BadValue {
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// A rejected record and where it was.
@@ -221,14 +226,17 @@ pub fn parse_record(
         let fields = event_type
             .fields
             .iter()
-            .map(|field| {
-                let value = wire
-                    .fields
-                    .get(&field.name)
-                    .ok_or_else(|| RecordError::MissingField(field.name.clone()))?;
-                field_value(&field.name, &field.ty, value)
-            })
+            .map(
+                |field| match (wire.fields.get(&field.name), &field.default) {
+                    (Some(value), _) => field_value(&field.name, &field.ty, value),
+                    (None, Some(default)) => Ok(default.clone()),
+                    (None, None) => Err(RecordError::MissingField(field.name.clone())),
+                },
+            )
             .collect::<Result<Box<[FieldValue]>, _>>()?;
+        if Some(type_id) == model.network.added || Some(type_id) == model.network.removed {
+            check_relation(model, &wire.subject, &fields)?;
+        }
         EventBody::Fact {
             event_type: type_id,
             fields,
@@ -429,4 +437,34 @@ pub fn to_wire(model: &Model, event: &Event, with_recorded_at: bool) -> Vec<u8> 
     }
     envelope.insert("fields".into(), serde_json::Value::Object(fields));
     serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+/// A relation event names another subject and a usable weight.
+fn check_relation(model: &Model, subject: &str, fields: &[FieldValue]) -> Result<(), RecordError> {
+    use standing_rules::relation_fields::{KIND, OTHER, WEIGHT};
+    if let Some(FieldValue::Str(other)) = fields.get(OTHER) {
+        check_id(other, "other")?;
+        if &**other == subject {
+            return Err(RecordError::BadValue {
+                field: "other",
+                message: "a subject cannot be related to itself".into(),
+            });
+        }
+    }
+    if let (Some(FieldValue::Enum(kind)), Some(FieldValue::Dec(weight))) =
+        (fields.get(KIND), fields.get(WEIGHT))
+    {
+        let kind = &model.network.kinds[*kind as usize];
+        let effective = kind.weight * weight;
+        if !(*weight > 0.0 && (1.0 / 1024.0..=16.0).contains(&effective)) {
+            return Err(RecordError::BadValue {
+                field: "weight",
+                message: format!(
+                    "must be above 0 and, times the kind's weight ({}), between 1/1024 and 16; {weight} is not",
+                    kind.weight
+                ),
+            });
+        }
+    }
+    Ok(())
 }

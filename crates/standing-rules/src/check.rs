@@ -6,7 +6,7 @@ use crate::expr::{self, ExprProblem, Member, Read, Variable, VariableKind};
 use crate::model::*;
 use crate::protected::{protected_category, protected_name};
 use serde::Deserialize;
-use standing_core::{Category, Duration, EventTypeId, FieldType};
+use standing_core::{Category, Duration, EventTypeId, FieldType, FieldValue};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
@@ -58,6 +58,22 @@ struct RawGrade {
 #[serde(deny_unknown_fields)]
 struct RawNetwork {
     alpha: Spanned<f64>,
+    epsilon: Option<Spanned<f64>>,
+    push_budget: Option<Spanned<i64>>,
+    #[serde(default)]
+    kinds: BTreeMap<Spanned<String>, RawRelationKind>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRelationKind {
+    weight: Spanned<f64>,
+    #[serde(default = "mutual_by_default")]
+    mutual: bool,
+}
+
+fn mutual_by_default() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -298,19 +314,7 @@ impl Checker<'_> {
 
     fn model(&mut self, raw: RawModel) -> Option<Model> {
         let scale = self.scale(&raw.scale);
-        let network = match &raw.network {
-            Some(network) => {
-                let alpha = *network.alpha.get_ref();
-                if !(0.0..1.0).contains(&alpha) {
-                    self.error(
-                        network.alpha.span().start,
-                        format!("network alpha must be in [0, 1), not {alpha}"),
-                    );
-                }
-                Network { alpha }
-            }
-            None => Network { alpha: 0.0 },
-        };
+        let mut network = self.network(raw.network.as_ref());
         if raw.model.name.get_ref().trim().is_empty() {
             self.error(raw.model.name.span().start, "the model needs a name");
         }
@@ -319,7 +323,13 @@ impl Checker<'_> {
         }
 
         let dimensions = self.dimensions(&raw.dimensions);
-        let event_types = self.event_types(&raw.event_types);
+        let mut event_types = self.event_types(&raw.event_types);
+        self.relation_types(
+            &mut network,
+            &mut event_types,
+            &raw.event_types,
+            raw.network.as_ref(),
+        );
         let rules = self.rules(&raw.rules, &event_types, &dimensions);
         let lists = self.lists(&raw.lists, &event_types);
         let purposes = self.purposes(&raw.purposes, scale.as_ref(), &dimensions, &lists);
@@ -493,6 +503,171 @@ impl Checker<'_> {
         dimensions
     }
 
+    fn network(&mut self, raw: Option<&RawNetwork>) -> Network {
+        let mut network = Network {
+            alpha: 0.0,
+            epsilon: 0.01,
+            push_budget: 2_000_000,
+            kinds: Vec::new(),
+            added: None,
+            removed: None,
+        };
+        let Some(raw) = raw else {
+            return network;
+        };
+        let alpha = *raw.alpha.get_ref();
+        if !(0.0..1.0).contains(&alpha) {
+            self.error(
+                raw.alpha.span().start,
+                format!("network alpha must be in [0, 1), not {alpha}"),
+            );
+        }
+        network.alpha = alpha;
+        if let Some(epsilon) = &raw.epsilon {
+            let value = *epsilon.get_ref();
+            if !(value > 0.0 && value.is_finite()) {
+                self.error(
+                    epsilon.span().start,
+                    format!("network epsilon must be a positive number of points, not {value}"),
+                );
+            }
+            network.epsilon = value;
+        }
+        if let Some(budget) = &raw.push_budget {
+            let value = *budget.get_ref();
+            if value < 1 {
+                self.error(
+                    budget.span().start,
+                    format!("network push_budget must be at least 1, not {value}"),
+                );
+            }
+            network.push_budget = value.max(1) as u64;
+        }
+        for (name, kind) in &raw.kinds {
+            let at = name.span().start;
+            if !is_slug(name.get_ref()) {
+                self.error(
+                    at,
+                    format!(
+                        "relation kind `{}` must be lowercase letters, digits, `.`, `-` and `_`",
+                        name.get_ref()
+                    ),
+                );
+            }
+            if let Some(protected) = protected_name(name.get_ref()) {
+                self.error(
+                    at,
+                    format!(
+                        "relation kind `{}` stands for {} — a protected category ({}); Standing refuses to score it",
+                        name.get_ref(),
+                        protected.category,
+                        protected.basis
+                    ),
+                );
+            }
+            let weight = *kind.weight.get_ref();
+            if !(1.0 / 1024.0..=16.0).contains(&weight) {
+                self.error(
+                    kind.weight.span().start,
+                    format!("a relation kind's weight must be in [1/1024, 16], not {weight}"),
+                );
+            }
+            network.kinds.push(RelationKind {
+                name: name.get_ref().clone(),
+                weight,
+                mutual: kind.mutual,
+            });
+        }
+        if network.kinds.len() > u16::MAX as usize {
+            self.error(0, "a model may declare at most 65535 relation kinds");
+        }
+        network
+    }
+
+    /// Declares the built-in relation event types when the model has relation kinds.
+    fn relation_types(
+        &mut self,
+        network: &mut Network,
+        event_types: &mut Vec<EventType>,
+        raw_types: &BTreeMap<Spanned<String>, RawEventType>,
+        raw: Option<&RawNetwork>,
+    ) {
+        if !network.kinds.is_empty() {
+            let mut clash = false;
+            for name in raw_types.keys() {
+                if [RELATION_ADDED, RELATION_REMOVED].contains(&name.get_ref().as_str()) {
+                    self.error(
+                        name.span().start,
+                        format!(
+                            "`{}` is built in when [network.kinds] are declared (fields `other`, `kind`, optional `weight`); remove this declaration",
+                            name.get_ref()
+                        ),
+                    );
+                    clash = true;
+                }
+            }
+            if clash {
+                return;
+            }
+        }
+        if network.kinds.is_empty() {
+            if network.alpha > 0.0
+                && let Some(raw) = raw
+            {
+                self.error(
+                    raw.alpha.span().start,
+                    "network alpha is above 0 but no relation kinds are declared under [network.kinds]",
+                );
+            }
+            return;
+        }
+        let kinds: Box<[Box<str>]> = network
+            .kinds
+            .iter()
+            .map(|k| k.name.as_str().into())
+            .collect();
+        let fields = vec![
+            Field {
+                name: "other".into(),
+                ty: FieldType::String,
+                default: None,
+            },
+            Field {
+                name: "kind".into(),
+                ty: FieldType::Enum(kinds),
+                default: None,
+            },
+            Field {
+                name: "weight".into(),
+                ty: FieldType::Decimal,
+                default: Some(FieldValue::Dec(1.0)),
+            },
+        ];
+        for (name, description) in [
+            (
+                RELATION_ADDED,
+                "A relation to another subject begins (built in).",
+            ),
+            (
+                RELATION_REMOVED,
+                "A relation to another subject ends (built in).",
+            ),
+        ] {
+            let id = EventTypeId(event_types.len() as u16);
+            event_types.push(EventType {
+                name: name.into(),
+                description: description.into(),
+                category: Category::Relationship,
+                fields: fields.clone(),
+            });
+            if name == RELATION_ADDED {
+                network.added = Some(id);
+            } else {
+                network.removed = Some(id);
+            }
+        }
+    }
+
     fn event_types(&mut self, raw: &BTreeMap<Spanned<String>, RawEventType>) -> Vec<EventType> {
         let mut event_types = Vec::new();
         for (name, event_type) in raw {
@@ -573,6 +748,7 @@ impl Checker<'_> {
                     }
                 };
                 let declared = Field {
+                    default: None,
                     name: field.clone(),
                     ty,
                 };

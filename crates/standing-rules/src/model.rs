@@ -87,10 +87,49 @@ impl Scale {
     }
 }
 
-/// The social-graph part of the score; `alpha` 0 leaves scores to behaviour alone.
+/// The built-in event type that adds a relation (when the model declares relation kinds).
+pub const RELATION_ADDED: &str = "relation.added";
+/// The built-in event type that removes a relation.
+pub const RELATION_REMOVED: &str = "relation.removed";
+
+/// The social-graph part of the score: `f(s) = (1 − α)·b(s) + α·Σ w·f(u) / Σ w` over the
+/// subject's contacts; `alpha` 0 leaves scores to behaviour alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
     pub alpha: f64,
+    /// Every served network score is within `epsilon` points of the exact fixed point.
+    pub epsilon: f64,
+    /// Row entries one change may visit before the rest of its work is deferred.
+    pub push_budget: u64,
+    /// Relation kinds, in declaration (name) order; an event's `kind` is an index into them.
+    pub kinds: Vec<RelationKind>,
+    /// The built-in relation event types, when kinds are declared.
+    pub added: Option<EventTypeId>,
+    pub removed: Option<EventTypeId>,
+}
+
+impl Network {
+    /// Whether contacts' scores move scores at all.
+    pub fn is_active(&self) -> bool {
+        self.alpha > 0.0 && !self.kinds.is_empty()
+    }
+}
+
+/// A kind of relation between two subjects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelationKind {
+    pub name: String,
+    pub weight: f64,
+    /// Each endpoint's score depends on the other's; otherwise only the declaring subject's
+    /// score depends on the other's.
+    pub mutual: bool,
+}
+
+/// The slots of the built-in relation event types' fields.
+pub mod relation_fields {
+    pub const OTHER: usize = 0;
+    pub const KIND: usize = 1;
+    pub const WEIGHT: usize = 2;
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -120,6 +159,8 @@ impl EventType {
 pub struct Field {
     pub name: String,
     pub ty: FieldType,
+    /// The value of an absent field; `None`: the field is required.
+    pub default: Option<FieldValue>,
 }
 
 /// How a rule's points fade with the age of the event.

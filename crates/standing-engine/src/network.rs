@@ -1,0 +1,284 @@
+//! The engine's side of the social graph: relation events kept as entries (so every earlier
+//! view stays computable and snapshots carry them), the live network at the clock, and the
+//! network at any other instant, solved on demand.
+//!
+//! A relation is identified by its pair and kind: for a mutual kind the unordered pair (either
+//! side may add or remove it), for a one-way kind the declaring subject and the other. Its state
+//! is decided by the latest of its visible relation events (by occurred time, then acceptance
+//! order): present, with that event's weight, if the latest adds it.
+
+use crate::state::{Engine, Entry, EntryKind, NEVER, Scratch, behaviour};
+use rayon::prelude::*;
+use standing_core::{ContactImpact, NetworkPart, Timestamp};
+use standing_graph::{Direction, Graph, Network, Params, Weight};
+use standing_rules::Model;
+use std::collections::HashMap;
+
+/// A relation: `(a, b, kind)`; for a mutual kind `a < b`, for a one-way kind `a` depends on `b`.
+pub(crate) type RelationKey = (u32, u32, u16);
+
+/// The network at the engine's clock, kept current by pushes.
+#[derive(Clone, Debug)]
+pub(crate) struct LiveNetwork {
+    pub(crate) network: Network,
+    /// The relations in the graph, with their weights.
+    pub(crate) present: HashMap<RelationKey, Weight>,
+}
+
+pub(crate) fn params(model: &Model) -> Params {
+    Params {
+        alpha: model.network.alpha,
+        epsilon: model.network.epsilon,
+        push_budget: model.network.push_budget,
+    }
+}
+
+/// The key and graph direction of a relation `owner` declared towards `other`.
+pub(crate) fn relation_key(
+    model: &Model,
+    owner: u32,
+    other: u32,
+    kind: u16,
+) -> (RelationKey, Direction) {
+    if model.network.kinds[kind as usize].mutual {
+        (
+            (owner.min(other), owner.max(other), kind),
+            Direction::Mutual,
+        )
+    } else {
+        ((owner, other, kind), Direction::OneWay)
+    }
+}
+
+/// The weight of a relation event: its kind's weight times the event's `weight`, quantized.
+pub(crate) fn relation_weight(model: &Model, kind: u16, weight: f64) -> Weight {
+    let value = model.network.kinds[kind as usize].weight * weight;
+    Weight::from_f64(value).unwrap_or(if value > 1.0 {
+        Weight::MAX
+    } else {
+        Weight::from_units(1).unwrap_or(Weight::ONE)
+    })
+}
+
+fn is_relation(entry: &Entry) -> bool {
+    matches!(
+        entry.kind,
+        EntryKind::RelationAdd | EntryKind::RelationRemove
+    )
+}
+
+impl Engine {
+    /// The state of relation `key` from its visible events at `at` as known at `known`.
+    fn relation_state(&self, key: RelationKey, at: i64, known: i64) -> Option<Weight> {
+        let model = &*self.model;
+        let owners: &[u32] = if key.0 == key.1 {
+            &[key.0]
+        } else {
+            &[key.0, key.1]
+        };
+        let mut latest: Option<&Entry> = None;
+        for &owner in owners {
+            for entry in self.entries[owner as usize].iter() {
+                if !is_relation(entry) || entry.index != key.2 || !entry.visible(at, known) {
+                    continue;
+                }
+                if relation_key(model, owner, entry.key as u32, entry.index).0 != key {
+                    continue;
+                }
+                if latest
+                    .is_none_or(|l| (entry.occurred_at, entry.event) > (l.occurred_at, l.event))
+                {
+                    latest = Some(entry);
+                }
+            }
+        }
+        latest
+            .filter(|entry| entry.kind == EntryKind::RelationAdd)
+            .map(|entry| Weight::from_units(entry.points as u16).unwrap_or(Weight::ONE))
+    }
+
+    /// Brings the live graph in line with relation `owner → other` of `kind` after one of its
+    /// events was applied or retracted. Live, every applied relation event counts, also one
+    /// dated after the clock.
+    pub(crate) fn update_relation(&mut self, owner: u32, other: u32, kind: u16) {
+        if self.network.is_none() {
+            return;
+        }
+        self.grow_network();
+        let (key, direction) = relation_key(&self.model, owner, other, kind);
+        let wanted = self.relation_state(key, NEVER, NEVER);
+        let Some(live) = self.network.as_mut() else {
+            return;
+        };
+        let current = live.present.get(&key).copied();
+        if current == wanted {
+            return;
+        }
+        if let Some(weight) = current {
+            live.network
+                .remove_relation(key.0, key.1, weight, direction);
+            live.present.remove(&key);
+        }
+        if let Some(weight) = wanted {
+            live.network.add_relation(key.0, key.1, weight, direction);
+            live.present.insert(key, weight);
+        }
+    }
+
+    /// Adds the subjects the network does not know yet, at their behaviour scores.
+    pub(crate) fn grow_network(&mut self) {
+        let subjects = self.subjects.len() as u32;
+        let base = self.model.scale.clamp(self.model.scale.base);
+        if let Some(live) = self.network.as_mut()
+            && live.network.len() < subjects
+        {
+            live.network.grow(subjects, base);
+        }
+    }
+
+    /// Every relation present at `at` as known at `known`, sorted (so the same state gives the
+    /// same graph).
+    fn relations_at(&self, at: i64, known: i64) -> Vec<(RelationKey, Weight, Direction)> {
+        let model = &*self.model;
+        let mut keys: Vec<RelationKey> = Vec::new();
+        for (owner, entries) in self.entries.iter().enumerate() {
+            for entry in entries
+                .iter()
+                .filter(|e| is_relation(e) && e.visible(at, known))
+            {
+                keys.push(relation_key(model, owner as u32, entry.key as u32, entry.index).0);
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+            .filter_map(|key| {
+                let weight = self.relation_state(key, at, known)?;
+                let direction = if model.network.kinds[key.2 as usize].mutual {
+                    Direction::Mutual
+                } else {
+                    Direction::OneWay
+                };
+                Some((key, weight, direction))
+            })
+            .collect()
+    }
+
+    /// Rebuilds the live network from the entries and the cached behaviour scores, and solves it
+    /// in full (after a restore).
+    pub(crate) fn rebuild_network(&mut self) {
+        if !self.model.network.is_active() {
+            self.network = None;
+            return;
+        }
+        let relations = self.relations_at(NEVER, NEVER);
+        let n = self.subjects.len() as u32;
+        let edges: Vec<_> = relations
+            .iter()
+            .map(|&(key, weight, direction)| (key.0, key.1, weight, direction))
+            .collect();
+        let mut network = Network::new(
+            Graph::from_relations(n, &edges),
+            self.scores.clone(),
+            params(&self.model),
+        );
+        network.solve();
+        let present = relations
+            .into_iter()
+            .map(|(key, weight, _)| (key, weight))
+            .collect();
+        self.network = Some(LiveNetwork { network, present });
+    }
+
+    /// The network solved in full at `at` as known at `known`: every subject's behaviour score
+    /// there and every relation present there. Costs a pass over all subjects and a full solve.
+    fn network_at(&self, at: i64, known: i64) -> Network {
+        let model = &*self.model;
+        let behaviours: Vec<f64> = self
+            .entries
+            .par_iter()
+            .with_min_len(4096)
+            .map_init(
+                || Scratch::new(model),
+                |scratch, entries| {
+                    model
+                        .scale
+                        .clamp(behaviour(model, entries, at, known, scratch))
+                },
+            )
+            .collect();
+        let edges: Vec<_> = self
+            .relations_at(at, known)
+            .into_iter()
+            .map(|(key, weight, direction)| (key.0, key.1, weight, direction))
+            .collect();
+        let graph = Graph::from_relations(self.subjects.len() as u32, &edges);
+        let mut network = Network::new(graph, behaviours, params(model));
+        network.solve();
+        network
+    }
+
+    /// The served value of subject `index` at the clock.
+    #[inline]
+    pub(crate) fn served(&self, index: usize) -> f64 {
+        match &self.network {
+            Some(live) if index < live.network.len() as usize => {
+                self.model.scale.clamp(live.network.score(index as u32))
+            }
+            _ => self.scores[index],
+        }
+    }
+
+    /// The network part of `subject`'s score at `at` as known at `known`, and the served value;
+    /// `None` when the model's network is off or the subject is unknown.
+    pub(crate) fn network_part(
+        &self,
+        subject: Option<u32>,
+        at: Timestamp,
+        known: Option<Timestamp>,
+    ) -> Option<(NetworkPart, f64)> {
+        let live = self.network.as_ref()?;
+        let subject = subject?;
+        let historical;
+        let network = if at == self.clock && known.is_none() {
+            &live.network
+        } else {
+            historical = self.network_at(at.0, known.map_or(NEVER, |k| k.0));
+            &historical
+        };
+        let explained = network.explain(subject, 5);
+        let model = &*self.model;
+        let contacts = explained
+            .contacts
+            .iter()
+            .map(|contact| {
+                let kind = (0..model.network.kinds.len() as u16)
+                    .find(|&kind| {
+                        let (key, _) = relation_key(model, subject, contact.subject, kind);
+                        live.present.get(&key) == Some(&contact.weight)
+                            || self.relation_state(key, at.0, known.map_or(NEVER, |k| k.0))
+                                == Some(contact.weight)
+                    })
+                    .map_or("", |kind| model.network.kinds[kind as usize].name.as_str());
+                ContactImpact {
+                    subject: self.subjects.get(contact.subject).into(),
+                    kind: kind.into(),
+                    weight: contact.weight.value(),
+                    score: model.scale.clamp(contact.score),
+                    share: contact.share,
+                }
+            })
+            .collect();
+        let served = model.scale.clamp(explained.score);
+        Some((
+            NetworkPart {
+                points: served - explained.behaviour,
+                alpha: model.network.alpha,
+                epsilon: model.network.epsilon,
+                contact_count: explained.contact_count,
+                contacts,
+            },
+            served,
+        ))
+    }
+}

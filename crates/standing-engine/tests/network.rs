@@ -1,0 +1,289 @@
+//! Contacts' scores through the engine: relation events, the network part of served scores
+//! and explanations, history, retractions, snapshots and determinism.
+
+use standing_core::{Event, EventBody, FieldValue, Timestamp};
+use standing_engine::synthetic::{city_events, city_relations};
+use standing_engine::{Engine, NoEventFields};
+use standing_rules::{Model, SAMPLE_CITY_MODEL, check_model};
+use std::sync::Arc;
+
+const DAY: i64 = 86_400;
+
+fn city() -> Arc<Model> {
+    Arc::new(check_model("city.toml", SAMPLE_CITY_MODEL).model.unwrap())
+}
+
+fn t(text: &str) -> Timestamp {
+    Timestamp::parse(text).unwrap()
+}
+
+fn relation(
+    model: &Model,
+    id: &str,
+    subject: &str,
+    other: &str,
+    kind: &str,
+    added: bool,
+    at: &str,
+) -> Event {
+    let event_type = if added {
+        model.network.added
+    } else {
+        model.network.removed
+    }
+    .unwrap();
+    let kind = model
+        .network
+        .kinds
+        .iter()
+        .position(|k| k.name == kind)
+        .unwrap() as u16;
+    Event {
+        source: "social".into(),
+        id: id.into(),
+        subject: subject.into(),
+        occurred_at: t(at),
+        recorded_at: t(at),
+        body: EventBody::Fact {
+            event_type,
+            fields: vec![
+                FieldValue::Str(other.into()),
+                FieldValue::Enum(kind),
+                FieldValue::Dec(1.0),
+            ]
+            .into(),
+        },
+    }
+}
+
+/// A court judgment (−50) for `subject`.
+fn judgment(model: &Model, id: &str, subject: &str, at: &str) -> Event {
+    let event_type = model.event_type_id("court.judgment").unwrap();
+    let declared = model.event_type(event_type);
+    let fields = declared
+        .fields
+        .iter()
+        .map(|field| match field.name.as_str() {
+            "case_id" => FieldValue::Str(id.into()),
+            "kind" => FieldValue::Enum(0),
+            _ => FieldValue::Dec(1000.0),
+        })
+        .collect();
+    Event {
+        source: "courts".into(),
+        id: id.into(),
+        subject: subject.into(),
+        occurred_at: t(at),
+        recorded_at: t(at),
+        body: EventBody::Fact { event_type, fields },
+    }
+}
+
+fn retraction(id: &str, subject: &str, target: &str, at: &str) -> Event {
+    Event {
+        source: "social".into(),
+        id: id.into(),
+        subject: subject.into(),
+        occurred_at: t(at),
+        recorded_at: t(at),
+        body: EventBody::Retraction {
+            event_id: target.into(),
+            reason: "entered in error".into(),
+        },
+    }
+}
+
+#[test]
+fn a_friend_with_a_low_score_pulls_a_score_down_until_the_relation_ends() {
+    let model = city();
+    let alpha = model.network.alpha;
+    let epsilon = model.network.epsilon;
+    let mut engine = Engine::new(model.clone(), t("2026-06-01"));
+    engine.apply(&[
+        judgment(&model, "j1", "p-bad", "2026-01-10"),
+        judgment(&model, "j2", "p-bad", "2026-02-10"),
+        judgment(&model, "j3", "p-good", "2020-01-10"), // long expired: p-good is at base
+    ]);
+    let alone = engine.score("p-good").unwrap();
+    let bad = engine.score("p-bad").unwrap().value;
+    assert_eq!(alone.network, 0.0);
+    assert!(bad < alone.value - 50.0, "{bad}");
+
+    engine.apply(&[relation(
+        &model,
+        "r1",
+        "p-good",
+        "p-bad",
+        "friend",
+        true,
+        "2026-03-01",
+    )]);
+    // Two mutual friends: f1 = (1−α)b1 + α f2 and f2 = (1−α)b2 + α f1.
+    let (b1, b2) = (alone.behaviour, bad);
+    let exact_good = ((1.0 - alpha) * b1 + alpha * (1.0 - alpha) * b2) / (1.0 - alpha * alpha);
+    let exact_bad = ((1.0 - alpha) * b2 + alpha * (1.0 - alpha) * b1) / (1.0 - alpha * alpha);
+    let good = engine.score("p-good").unwrap();
+    assert!(
+        (good.value - exact_good).abs() <= epsilon,
+        "{} vs {exact_good}",
+        good.value
+    );
+    assert!((engine.score("p-bad").unwrap().value - exact_bad).abs() <= epsilon);
+    assert!(good.network < -1.0 && (good.behaviour - b1).abs() < 1e-9);
+
+    let explained = engine.explain("p-good", engine.clock(), None, &NoEventFields);
+    let network = explained.network.as_ref().unwrap();
+    assert_eq!(network.contact_count, 1);
+    assert_eq!(&*network.contacts[0].subject, "p-bad");
+    assert_eq!(&*network.contacts[0].kind, "friend");
+    assert!((network.contacts[0].share - network.points).abs() <= epsilon);
+    assert!(explained.key_factors.iter().any(|f| &*f.code == "NETWORK"));
+
+    // Ended by the other side (mutual): back to behaviour alone.
+    engine.apply(&[relation(
+        &model,
+        "r2",
+        "p-bad",
+        "p-good",
+        "friend",
+        false,
+        "2026-04-01",
+    )]);
+    let after = engine.score("p-good").unwrap();
+    assert!((after.value - b1).abs() <= epsilon, "{}", after.value);
+
+    // History keeps the relation: as of mid-March the friend still counted.
+    let march = engine.explain("p-good", t("2026-03-15"), None, &NoEventFields);
+    assert!(march.network.as_ref().unwrap().points < -1.0);
+    assert_eq!(march.network.as_ref().unwrap().contact_count, 1);
+}
+
+#[test]
+fn a_retracted_relation_stops_counting_and_is_gone_as_known_before_it_was_recorded() {
+    let model = city();
+    let mut engine = Engine::new(model.clone(), t("2026-06-01"));
+    engine.apply(&[
+        judgment(&model, "j1", "p-bad", "2026-01-10"),
+        relation(
+            &model,
+            "r1",
+            "p-good",
+            "p-bad",
+            "family",
+            true,
+            "2026-03-01",
+        ),
+    ]);
+    let pulled = engine.score("p-good").unwrap();
+    assert!(pulled.network < -1.0);
+    // As known before the relation was recorded, the network had nothing to say.
+    let before = engine.explain(
+        "p-good",
+        engine.clock(),
+        Some(t("2026-02-01")),
+        &NoEventFields,
+    );
+    assert_eq!(before.network.as_ref().unwrap().contact_count, 0);
+    assert!(before.network.as_ref().unwrap().points.abs() <= 1e-9);
+
+    engine.apply(&[retraction("x1", "p-good", "r1", "2026-05-01")]);
+    let freed = engine.score("p-good").unwrap();
+    assert!(freed.network.abs() <= model.network.epsilon, "{freed:?}");
+    // As known before the retraction, the relation still counted.
+    let known_then = engine.explain(
+        "p-good",
+        engine.clock(),
+        Some(t("2026-04-01")),
+        &NoEventFields,
+    );
+    assert!((known_then.score.value - pulled.value).abs() <= 2.0 * model.network.epsilon);
+}
+
+#[test]
+fn a_one_way_relation_moves_only_the_side_that_depends_on_the_other() {
+    let model = city();
+    let mut engine = Engine::new(model.clone(), t("2026-06-01"));
+    engine.apply(&[
+        judgment(&model, "j1", "p-guarantor", "2026-01-10"),
+        relation(
+            &model,
+            "r1",
+            "p-borrower",
+            "p-guarantor",
+            "guarantor",
+            true,
+            "2026-03-01",
+        ),
+    ]);
+    assert!(engine.score("p-borrower").unwrap().network < -1.0);
+    assert_eq!(engine.score("p-guarantor").unwrap().network, 0.0);
+}
+
+/// City events for 400 subjects with their relations, merged in occurred-time order.
+fn city_with_relations(model: &Model, end: Timestamp) -> Vec<Event> {
+    let mut events = city_events(model, 400, 12_000, end, 3);
+    events.extend(city_relations(model, 400, 6.0, end, 3));
+    events.sort_by_key(|event| event.occurred_at);
+    events
+}
+
+#[test]
+fn live_pushes_snapshots_and_a_full_solve_agree_within_two_epsilon() {
+    let model = city();
+    let end = t("2026-11-25");
+    let events = city_with_relations(&model, end);
+    assert!(events.len() > 12_500, "{}", events.len());
+    // The same events in small batches and in one: other push orders, same fixed point.
+    let mut small = Engine::new(model.clone(), end);
+    for chunk in events.chunks(97) {
+        small.apply(chunk);
+    }
+    let mut whole = Engine::new(model.clone(), end);
+    whole.apply(&events);
+    assert_eq!(small.first_difference(&whole), None);
+    // Restored from a snapshot (network rebuilt and solved in full): the same.
+    let restored = Engine::decode_snapshot(model.clone(), &small.encode_snapshot()).unwrap();
+    assert_eq!(small.first_difference(&restored), None);
+    // Served scores against a full solve of the same instant (the historical path).
+    let mut moved = 0;
+    for index in (0..400).step_by(7) {
+        let subject = format!("p-{index}");
+        let live = small.score(&subject).unwrap();
+        let solved = small.explain(&subject, end, Some(Timestamp(end.0 + DAY)), &NoEventFields);
+        assert!(
+            (live.value - solved.score.value).abs() <= 2.0 * model.network.epsilon,
+            "{subject}: {} vs {}",
+            live.value,
+            solved.score.value
+        );
+        moved += usize::from(live.network.abs() > 0.5);
+    }
+    assert!(
+        moved > 20,
+        "the network moved only {moved} of the sampled scores"
+    );
+}
+
+#[test]
+fn scores_with_contacts_are_bit_for_bit_the_same_at_any_thread_count() {
+    let model = city();
+    let end = t("2026-11-25");
+    let events = city_with_relations(&model, end);
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut engine = Engine::new(model.clone(), Timestamp(end.0 - 400 * DAY));
+            for chunk in events.chunks(1_000) {
+                engine.apply(chunk);
+            }
+            engine.advance_clock(end);
+            engine.all_scores()
+        })
+    };
+    let single = run(1);
+    assert_eq!(single, run(2));
+    assert_eq!(single, run(4));
+}
