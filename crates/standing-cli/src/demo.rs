@@ -4,7 +4,7 @@ use crate::output;
 use anyhow::{Result, bail};
 use standing_core::Timestamp;
 use standing_engine::Engine;
-use standing_engine::synthetic::city_events;
+use standing_engine::synthetic::{city_events, city_relations};
 use standing_rules::check_model;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,9 +26,13 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
     );
 
     let started = Instant::now();
-    let events = city_events(&model, people, count, now, seed);
+    let mut events = city_events(&model, people, count, now, seed);
+    let relations = city_relations(&model, people, 8.0, now, seed);
+    let relation_count = relations.len();
+    events.extend(relations);
+    events.sort_by_key(|event| event.occurred_at);
     outln!(
-        "  generated {count} events from 6 sources in {:.2} s (seed {seed})",
+        "  generated {count} behaviour events from 6 sources and {relation_count} relations in {:.2} s (seed {seed})",
         started.elapsed().as_secs_f64()
     );
 
@@ -47,6 +51,21 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
         engine.event_count() as f64 / seconds
     );
     drop(events);
+    let stats = engine.stats();
+    if stats.network_bytes > 0 {
+        let mut moved: Vec<f64> = (0..people)
+            .filter_map(|index| engine.score(&format!("p-{index}")))
+            .map(|score| score.network)
+            .collect();
+        moved.sort_by(|a, b| a.total_cmp(b));
+        let mean = moved.iter().map(|m| m.abs()).sum::<f64>() / moved.len().max(1) as f64;
+        outln!(
+            "  contacts' scores (α = {}): moved scores by {mean:.1} points on average, from {:+.1} to {:+.1}",
+            model.network.alpha,
+            moved.first().copied().unwrap_or(0.0),
+            moved.last().copied().unwrap_or(0.0),
+        );
+    }
 
     let ranking = engine.rank(engine.subject_count(), true);
     let mut by_grade = vec![0usize; model.scale.grades.len()];
@@ -75,13 +94,35 @@ pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Re
     outln!("\nWhy {lowest} is lowest:\n");
     let explanation = engine.explain(lowest, now, None, &standing_engine::NoEventFields);
     for (rank, factor) in explanation.key_factors.iter().enumerate() {
+        let counted = if &*factor.code == "NETWORK" {
+            "contact"
+        } else {
+            "event"
+        };
         outln!(
-            "  {}. {:<26} {:>+8.1}  ({} events)",
+            "  {}. {:<26} {:>+8.1}  ({} {counted}{})",
             rank + 1,
             factor.code,
             factor.points,
-            factor.events
+            factor.events,
+            if factor.events == 1 { "" } else { "s" }
         );
+    }
+    if let Some(network) = &explanation.network {
+        outln!(
+            "\n  Contacts moved {lowest}'s score by {:+.1} points ({} contacts); the largest shares:",
+            network.points,
+            network.contact_count
+        );
+        for contact in network.contacts.iter().take(3) {
+            outln!(
+                "    {:>+7.2}  {} ({}), score {:.1}",
+                contact.share,
+                contact.subject,
+                contact.kind,
+                contact.score
+            );
+        }
     }
     for purpose in &model.purposes {
         if let Some(decision) = engine.decide(&purpose.name, lowest) {
