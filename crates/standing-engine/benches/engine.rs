@@ -41,10 +41,24 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    // STANDING_BENCH_NETWORK=0: the sample model with its network off (alpha 0).
+    let text = if env_usize("STANDING_BENCH_NETWORK", 1) == 0 {
+        SAMPLE_CITY_MODEL.replace("alpha = 0.15", "alpha = 0.0")
+    } else {
+        SAMPLE_CITY_MODEL.to_owned()
+    };
     let model = Arc::new(
-        check_model("city.toml", SAMPLE_CITY_MODEL)
+        check_model("city.toml", &text)
             .model
             .expect("the sample model checks"),
+    );
+    println!(
+        "# network {}",
+        if model.network.is_active() {
+            "on"
+        } else {
+            "off"
+        }
     );
     let end = Timestamp::parse("2026-11-25T00:00:00Z").unwrap();
     let event_count = env_usize("STANDING_BENCH_EVENTS", 2_000_000);
@@ -134,13 +148,14 @@ fn main() {
     let stats = engine.stats();
     let rss_after = rss_bytes();
     println!(
-        "memory at {} subjects ({} events, built in {:.1} s): {:.1} bytes/subject for id, state and cached score; {:.1} bytes/subject of accumulators ({} entries); RSS grew {:.1} bytes/subject",
+        "memory at {} subjects ({} events, built in {:.1} s): {:.1} bytes/subject for id, state and cached score; {:.1} bytes/subject of accumulators ({} entries); {:.1} bytes/subject of network state; RSS grew {:.1} bytes/subject",
         stats.subjects,
         stats.events,
         started.elapsed().as_secs_f64(),
         stats.subject_bytes as f64 / stats.subjects as f64,
         stats.accumulator_bytes as f64 / stats.subjects as f64,
         stats.entries,
+        stats.network_bytes as f64 / stats.subjects as f64,
         (rss_after.saturating_sub(rss_before)) as f64 / stats.subjects as f64
     );
     lookup_latency(&engine, population as u64);

@@ -347,6 +347,9 @@ impl Engine {
         self.subjects.reserve(additional, id_bytes);
         self.entries.reserve_exact(additional);
         self.scores.reserve_exact(additional);
+        if let Some(live) = self.network.as_mut() {
+            live.network.reserve(additional);
+        }
     }
 
     pub fn model(&self) -> &Model {
@@ -410,6 +413,13 @@ impl Engine {
                     grade_after: self.grade_name(grade_after).into(),
                 });
             }
+        }
+        // A change that used up its push budget left work queued: each batch sweeps some more
+        // (a clock tick's full solve clears it).
+        if let Some(live) = self.network.as_mut()
+            && live.network.deferred() > 0
+        {
+            live.network.settle(self.model.network.push_budget);
         }
         report
     }

@@ -157,6 +157,12 @@ impl Graph {
         (self.targets.len() - self.dead + self.overlay_entries) as u64
     }
 
+    /// Makes room for `additional` more subjects.
+    pub fn reserve(&mut self, additional: usize) {
+        self.offsets.reserve_exact(additional);
+        self.forward_units.reserve_exact(additional);
+    }
+
     /// Grows the graph to `subjects` subjects (new ones without relations).
     pub fn grow(&mut self, subjects: u32) {
         let end = *self.offsets.last().unwrap_or(&0);

@@ -226,6 +226,11 @@ impl Network {
         self.state.behaviour.copy_from_slice(behaviour);
     }
 
+    /// Makes room for `additional` more subjects without regrowing (a known population).
+    pub fn reserve(&mut self, additional: usize) {
+        self.state.reserve(additional);
+    }
+
     /// Adds subjects (without relations) up to `subjects`, each at `behaviour`.
     pub fn grow(&mut self, subjects: u32, behaviour: f64) {
         let old = self.len() as usize;

@@ -76,6 +76,14 @@ impl Shard {
         self.queue.len()
     }
 
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.graph.reserve(additional);
+        self.behaviour.reserve_exact(additional);
+        self.score.reserve_exact(additional);
+        self.residual.reserve_exact(additional);
+        self.queued.reserve_exact(additional.div_ceil(64));
+    }
+
     pub(crate) fn grow(&mut self, subjects: u32) {
         let n = subjects as usize;
         self.graph.grow(subjects);
