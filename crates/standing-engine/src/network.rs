@@ -14,6 +14,9 @@ use standing_graph::{Direction, Graph, Network, Params, Weight};
 use standing_rules::Model;
 use std::collections::HashMap;
 
+/// Rounds of label propagation for the network's internal numbering at a rebuild.
+const LOCALITY_ROUNDS: usize = 3;
+
 /// A relation: `(a, b, kind)`; for a mutual kind `a < b`, for a one-way kind `a` depends on `b`.
 pub(crate) type RelationKey = (u32, u32, u16);
 
@@ -182,6 +185,9 @@ impl Engine {
             self.scores.clone(),
             params(&self.model),
         );
+        // Subjects are numbered in arrival order; the network is renumbered internally so that
+        // related subjects sit together (see `Network::reorder`).
+        network.reorder(LOCALITY_ROUNDS);
         network.solve();
         let present = relations
             .into_iter()

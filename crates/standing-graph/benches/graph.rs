@@ -72,7 +72,13 @@ fn main() {
         local: env_or("GRAPH_LOCAL", 0.8),
         seed: 42,
     };
-    let graph = synthetic::graph(shape);
+    // GRAPH_SHUFFLE=1 numbers subjects at random instead of community by community: what a
+    // graph over ids in arrival order looks like without a locality ordering.
+    let graph = if env_or::<u8>("GRAPH_SHUFFLE", 0) == 1 {
+        shuffled_graph(shape)
+    } else {
+        synthetic::graph(shape)
+    };
     let behaviour = synthetic::behaviour(subjects, 42);
     let entries = graph.entries();
     println!(
@@ -87,6 +93,16 @@ fn main() {
         push_budget: 2_000_000,
     };
     let mut network = Network::new(graph, behaviour.clone(), params);
+    // GRAPH_REORDER=R renumbers subjects by R rounds of label propagation before solving.
+    let rounds = env_or::<usize>("GRAPH_REORDER", 0);
+    if rounds > 0 {
+        let started = Instant::now();
+        network.reorder(rounds);
+        println!(
+            "locality order ({rounds} rounds of label propagation) and renumbering: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let started = Instant::now();
     let report = network.solve();
     let seconds = started.elapsed().as_secs_f64();
@@ -149,7 +165,7 @@ fn main() {
     let gap = network
         .scores()
         .iter()
-        .zip(full.scores())
+        .zip(&full.scores())
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     println!(
@@ -160,15 +176,14 @@ fn main() {
 fn run_peer(network: &Network, iterations: u32, epsilon: f64, alpha: f64, ours: f64) {
     let directory = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("graph-peer");
     std::fs::create_dir_all(&directory).unwrap();
-    let (offsets, columns, values, constant) = network.linear_system();
-    let behaviour: Vec<f64> = (0..network.len()).map(|s| network.behaviour(s)).collect();
+    let (offsets, columns, values, constant, behaviour, solution) = network.linear_system();
     write_raw(&directory.join("offsets.u64"), &offsets);
     write_raw(&directory.join("columns.u32"), &columns);
     write_raw(&directory.join("values.f64"), &values);
     write_raw(&directory.join("constant.f64"), &constant);
     write_raw(&directory.join("behaviour.f64"), &behaviour);
-    write_raw(&directory.join("solution.f64"), network.scores());
-    drop((offsets, columns, values, constant, behaviour));
+    write_raw(&directory.join("solution.f64"), &solution);
+    drop((offsets, columns, values, constant, behaviour, solution));
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/scipy_peer.py");
     let output = std::process::Command::new("python3")
         .arg(&script)
@@ -202,4 +217,28 @@ fn run_peer(network: &Network, iterations: u32, epsilon: f64, alpha: f64, ours: 
     }
     let _ = std::io::stdout().flush();
     let _ = std::fs::remove_dir_all(&directory);
+}
+
+fn shuffled_graph(shape: Shape) -> standing_graph::Graph {
+    let mut order: Vec<u32> = (0..shape.subjects).collect();
+    let mut rng = Rng::new(shape.seed ^ 0x5ff1e);
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let weights: Vec<standing_graph::Weight> = synthetic::KINDS
+        .iter()
+        .map(|(_, w)| standing_graph::Weight::from_f64(*w).unwrap())
+        .collect();
+    let relations: Vec<_> = synthetic::relations(shape)
+        .into_iter()
+        .map(|(a, b, kind)| {
+            (
+                order[a as usize],
+                order[b as usize],
+                weights[kind as usize],
+                standing_graph::Direction::Mutual,
+            )
+        })
+        .collect();
+    standing_graph::Graph::from_relations(shape.subjects, &relations)
 }

@@ -78,10 +78,76 @@ fn decode(target: u32, word: u16) -> Option<Entry> {
     })
 }
 
+/// Row offsets: 4 bytes each while the graph holds fewer than 2^32 entries, 8 beyond.
+#[derive(Clone, Debug)]
+enum Offsets {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for Offsets {
+    fn default() -> Self {
+        Offsets::Narrow(Vec::new())
+    }
+}
+
+impl Offsets {
+    fn from_wide(wide: Vec<u64>) -> Offsets {
+        if wide.last().is_none_or(|&last| last <= u64::from(u32::MAX)) {
+            Offsets::Narrow(wide.into_iter().map(|o| o as u32).collect())
+        } else {
+            Offsets::Wide(wide)
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self, index: usize) -> usize {
+        match self {
+            Offsets::Narrow(offsets) => offsets[index] as usize,
+            Offsets::Wide(offsets) => offsets[index] as usize,
+        }
+    }
+
+    fn last(&self) -> u64 {
+        match self {
+            Offsets::Narrow(offsets) => offsets.last().map_or(0, |&o| u64::from(o)),
+            Offsets::Wide(offsets) => offsets.last().copied().unwrap_or(0),
+        }
+    }
+
+    fn push(&mut self, value: u64) {
+        match self {
+            Offsets::Narrow(offsets) => match u32::try_from(value) {
+                Ok(narrow) => offsets.push(narrow),
+                Err(_) => {
+                    let mut wide: Vec<u64> = offsets.iter().map(|&o| u64::from(o)).collect();
+                    wide.push(value);
+                    *self = Offsets::Wide(wide);
+                }
+            },
+            Offsets::Wide(offsets) => offsets.push(value),
+        }
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        match self {
+            Offsets::Narrow(offsets) => offsets.reserve_exact(additional),
+            Offsets::Wide(offsets) => offsets.reserve_exact(additional),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Offsets::Narrow(offsets) => offsets.capacity() * 4,
+            Offsets::Wide(offsets) => offsets.capacity() * 8,
+        }
+    }
+}
+
 /// The relation graph. Subjects are `0..len()`.
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
-    offsets: Vec<u64>,
+    offsets: Offsets,
     targets: Vec<u32>,
     words: Vec<u16>,
     /// Σ of the weight units of each subject's `FORWARD` entries (exact: integers).
@@ -95,7 +161,7 @@ impl Graph {
     /// An empty graph of `subjects` subjects.
     pub fn new(subjects: u32) -> Graph {
         Graph {
-            offsets: vec![0; subjects as usize + 1],
+            offsets: Offsets::Narrow(vec![0; subjects as usize + 1]),
             forward_units: vec![0; subjects as usize],
             ..Graph::default()
         }
@@ -136,7 +202,7 @@ impl Graph {
             }
         }
         Graph {
-            offsets,
+            offsets: Offsets::from_wide(offsets),
             targets,
             words,
             forward_units,
@@ -159,13 +225,13 @@ impl Graph {
 
     /// Makes room for `additional` more subjects.
     pub fn reserve(&mut self, additional: usize) {
-        self.offsets.reserve_exact(additional);
+        self.offsets.reserve(additional);
         self.forward_units.reserve_exact(additional);
     }
 
     /// Grows the graph to `subjects` subjects (new ones without relations).
     pub fn grow(&mut self, subjects: u32) {
-        let end = *self.offsets.last().unwrap_or(&0);
+        let end = self.offsets.last();
         while self.len() < subjects {
             self.offsets.push(end);
             self.forward_units.push(0);
@@ -180,15 +246,15 @@ impl Graph {
     /// The row of `s` in the compact part: targets and words.
     #[inline]
     pub(crate) fn row(&self, s: u32) -> (&[u32], &[u16]) {
-        let start = self.offsets[s as usize] as usize;
-        let end = self.offsets[s as usize + 1] as usize;
+        let start = self.offsets.get(s as usize);
+        let end = self.offsets.get(s as usize + 1);
         (&self.targets[start..end], &self.words[start..end])
     }
 
     /// Where `s`'s row starts in the entry arrays.
     #[inline]
     pub(crate) fn row_start(&self, s: u32) -> usize {
-        self.offsets[s as usize] as usize
+        self.offsets.get(s as usize)
     }
 
     /// Up to `count` targets from entry `start` on (for prefetching), `None` past the end.
@@ -281,8 +347,8 @@ impl Graph {
             }
             return;
         }
-        let start = self.offsets[row as usize] as usize;
-        let end = self.offsets[row as usize + 1] as usize;
+        let start = self.offsets.get(row as usize);
+        let end = self.offsets.get(row as usize + 1);
         if let Some(at) = (start..end).find(|&i| self.targets[i] == target && self.words[i] == word)
         {
             self.words[at] = 0;
@@ -311,7 +377,7 @@ impl Graph {
             }
             offsets.push(targets.len() as u64);
         }
-        self.offsets = offsets;
+        self.offsets = Offsets::from_wide(offsets);
         self.targets = targets;
         self.words = words;
         self.overlay.clear();
@@ -332,7 +398,7 @@ impl Graph {
 
     /// Heap bytes that grow with subjects: row offsets and weight sums.
     pub fn subject_bytes(&self) -> u64 {
-        (self.offsets.capacity() * 8 + self.forward_units.capacity() * 8) as u64
+        (self.offsets.heap_bytes() + self.forward_units.capacity() * 8) as u64
     }
 }
 
@@ -375,22 +441,110 @@ pub(crate) fn backward_units_of(word: u16) -> u16 {
     }
 }
 
+fn word_of(entry: &Entry) -> u16 {
+    entry.weight.0
+        | if entry.forward { FORWARD } else { 0 }
+        | if entry.backward { BACKWARD } else { 0 }
+}
+
 impl Graph {
+    /// A numbering that puts related subjects near each other, so a sweep reads contacts'
+    /// scores from nearby memory: `rounds` rounds of label propagation (every subject takes the
+    /// label most common among its relations, keeping its own on a tie with it, else the
+    /// smallest; all subjects at once, so the result does not depend on the thread count), then
+    /// subjects numbered label by label, in their old order within a label. Returns the new
+    /// number of every subject.
+    pub fn locality_order(&self, rounds: usize) -> Vec<u32> {
+        use rayon::prelude::*;
+        let n = self.len() as usize;
+        let mut label: Vec<u32> = (0..n as u32).collect();
+        for _ in 0..rounds {
+            let next: Vec<u32> = (0..n as u32)
+                .into_par_iter()
+                .with_min_len(4096)
+                .map_init(Vec::new, |labels: &mut Vec<u32>, s| {
+                    labels.clear();
+                    labels.extend(self.entries_of(s).map(|e| label[e.target as usize]));
+                    if labels.is_empty() {
+                        return label[s as usize];
+                    }
+                    labels.sort_unstable();
+                    let own = label[s as usize];
+                    let (mut best, mut best_run, mut own_run) = (labels[0], 0usize, 0usize);
+                    let mut start = 0;
+                    while start < labels.len() {
+                        let value = labels[start];
+                        let end =
+                            start + labels[start..].iter().take_while(|&&l| l == value).count();
+                        if end - start > best_run {
+                            (best, best_run) = (value, end - start);
+                        }
+                        if value == own {
+                            own_run = end - start;
+                        }
+                        start = end;
+                    }
+                    if own_run == best_run { own } else { best }
+                })
+                .collect();
+            let settled = next == label;
+            label = next;
+            if settled {
+                break;
+            }
+        }
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.par_sort_by_key(|&s| (label[s as usize], s));
+        let mut new_of_old = vec![0u32; n];
+        for (new, &old) in order.iter().enumerate() {
+            new_of_old[old as usize] = new as u32;
+        }
+        new_of_old
+    }
+
+    /// The same graph with subject `s` renumbered `new_of_old[s]` (a permutation), the overlay
+    /// merged and dead slots dropped.
+    pub fn permuted(&self, new_of_old: &[u32]) -> Graph {
+        let n = self.len() as usize;
+        assert_eq!(new_of_old.len(), n, "one new number per subject");
+        let mut old_of_new = vec![0u32; n];
+        for (old, &new) in new_of_old.iter().enumerate() {
+            old_of_new[new as usize] = old as u32;
+        }
+        let mut offsets = Vec::with_capacity(n + 1);
+        let mut targets = Vec::with_capacity(self.entries() as usize);
+        let mut words = Vec::with_capacity(self.entries() as usize);
+        offsets.push(0u64);
+        for &old in &old_of_new {
+            for entry in self.entries_of(old) {
+                targets.push(new_of_old[entry.target as usize]);
+                words.push(word_of(&entry));
+            }
+            offsets.push(targets.len() as u64);
+        }
+        Graph {
+            offsets: Offsets::from_wide(offsets),
+            targets,
+            words,
+            forward_units: old_of_new
+                .iter()
+                .map(|&old| self.forward_units[old as usize])
+                .collect(),
+            ..Graph::default()
+        }
+    }
+
     /// The rows of subjects `first..end` as a graph of their own (row `i` is subject
     /// `first + i`; targets keep their global numbers), for a [`crate::Shard`].
     pub fn rows_of(&self, first: u32, end: u32) -> Graph {
         let mut part = Graph {
-            offsets: vec![0],
+            offsets: Offsets::Narrow(vec![0]),
             ..Graph::default()
         };
         for s in first..end {
             for entry in self.entries_of(s) {
                 part.targets.push(entry.target);
-                part.words.push(
-                    entry.weight.0
-                        | if entry.forward { FORWARD } else { 0 }
-                        | if entry.backward { BACKWARD } else { 0 },
-                );
+                part.words.push(word_of(&entry));
             }
             part.offsets.push(part.targets.len() as u64);
             part.forward_units.push(self.forward_units[s as usize]);

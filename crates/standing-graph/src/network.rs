@@ -75,6 +75,10 @@ pub struct NetworkExplanation {
 pub struct Network {
     state: Shard,
     params: Params,
+    /// The internal number of each subject (the rows' order, see [`Network::reorder`]), and
+    /// back; both empty while the numbering is the callers'.
+    to_internal: Vec<u32>,
+    to_external: Vec<u32>,
 }
 
 /// Rows per parallel task in a full sweep: fixed, so the work split never depends on the
@@ -142,6 +146,8 @@ impl Network {
         let mut network = Network {
             state: Shard::new(0, graph, behaviour, score, residual),
             params,
+            to_internal: Vec::new(),
+            to_external: Vec::new(),
         };
         network.recompute_residuals();
         network
@@ -159,21 +165,72 @@ impl Network {
         self.len() == 0
     }
 
+    /// The graph, in the internal numbering (see [`Network::reorder`]).
     pub fn graph(&self) -> &Graph {
         &self.state.graph
     }
 
-    /// The network score of `s` (unclamped; the engine clamps to the model's range).
-    pub fn score(&self, s: u32) -> f64 {
-        self.state.score[s as usize]
+    #[inline]
+    fn inner(&self, s: u32) -> u32 {
+        self.to_internal.get(s as usize).copied().unwrap_or(s)
     }
 
-    pub fn scores(&self) -> &[f64] {
-        &self.state.score
+    #[inline]
+    fn outer(&self, internal: u32) -> u32 {
+        self.to_external
+            .get(internal as usize)
+            .copied()
+            .unwrap_or(internal)
+    }
+
+    /// The network score of `s` (unclamped; the engine clamps to the model's range).
+    #[inline]
+    pub fn score(&self, s: u32) -> f64 {
+        self.state.score[self.inner(s) as usize]
+    }
+
+    /// Every subject's network score, by subject.
+    pub fn scores(&self) -> Vec<f64> {
+        (0..self.len()).map(|s| self.score(s)).collect()
     }
 
     pub fn behaviour(&self, s: u32) -> f64 {
-        self.state.behaviour[s as usize]
+        self.state.behaviour[self.inner(s) as usize]
+    }
+
+    /// Renumbers the subjects internally so related ones sit near each other in memory
+    /// ([`Graph::locality_order`] with `rounds` rounds), which is what keeps a sweep over a large
+    /// graph fast when subjects arrive in no useful order. Callers keep their numbering; the
+    /// scores are unchanged. Subjects added later are appended in arrival order.
+    pub fn reorder(&mut self, rounds: usize) {
+        let order = self.state.graph.locality_order(rounds);
+        let n = order.len();
+        let permute = |values: &[f64]| {
+            let mut out = vec![0.0; n];
+            for (old, &new) in order.iter().enumerate() {
+                out[new as usize] = values[old];
+            }
+            out
+        };
+        let graph = self.state.graph.permuted(&order);
+        let behaviour = permute(&self.state.behaviour);
+        let score = permute(&self.state.score);
+        let residual = permute(&self.state.residual);
+        self.state = Shard::new(0, graph, behaviour, score, residual);
+        let threshold = self.params.threshold();
+        for s in 0..self.len() {
+            self.state.enqueue(s, threshold);
+        }
+        // Compose: external → old internal → new internal.
+        let to_internal: Vec<u32> = (0..n as u32)
+            .map(|external| order[self.inner(external) as usize])
+            .collect();
+        let mut to_external = vec![0u32; n];
+        for (external, &internal) in to_internal.iter().enumerate() {
+            to_external[internal as usize] = external as u32;
+        }
+        self.to_internal = to_internal;
+        self.to_external = to_external;
     }
 
     /// No score is further than this from the exact fixed point. O(subjects).
@@ -190,7 +247,11 @@ impl Network {
     /// The row-normalised matrix `α·w(s,u)/Σw` in CSR form `(row offsets, columns, values)`,
     /// and the constant vector `c` with `f = c + M·f`: for running another solver on the same
     /// problem.
-    pub fn linear_system(&self) -> (Vec<u64>, Vec<u32>, Vec<f64>, Vec<f64>) {
+    ///
+    /// All in the internal numbering; the last two vectors are the behaviour scores and the
+    /// current scores in that numbering.
+    #[allow(clippy::type_complexity)]
+    pub fn linear_system(&self) -> (Vec<u64>, Vec<u32>, Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
         let alpha = self.params.alpha;
         let graph = &self.state.graph;
         let mut offsets = vec![0u64];
@@ -207,7 +268,14 @@ impl Network {
             offsets.push(columns.len() as u64);
             constant.push(if total == 0.0 { b } else { (1.0 - alpha) * b });
         }
-        (offsets, columns, values, constant)
+        (
+            offsets,
+            columns,
+            values,
+            constant,
+            self.state.behaviour.clone(),
+            self.state.score.clone(),
+        )
     }
 
     /// Subjects whose pushes were deferred by a change that used up its budget.
@@ -223,17 +291,33 @@ impl Network {
             self.len() as usize,
             "one behaviour score per subject"
         );
-        self.state.behaviour.copy_from_slice(behaviour);
+        if self.to_internal.is_empty() {
+            self.state.behaviour.copy_from_slice(behaviour);
+        } else {
+            for (external, &value) in behaviour.iter().enumerate() {
+                let internal = self.to_internal[external] as usize;
+                self.state.behaviour[internal] = value;
+            }
+        }
     }
 
     /// Makes room for `additional` more subjects without regrowing (a known population).
     pub fn reserve(&mut self, additional: usize) {
         self.state.reserve(additional);
+        if !self.to_internal.is_empty() {
+            self.to_internal.reserve_exact(additional);
+            self.to_external.reserve_exact(additional);
+        }
     }
 
     /// Adds subjects (without relations) up to `subjects`, each at `behaviour`.
     pub fn grow(&mut self, subjects: u32, behaviour: f64) {
         let old = self.len() as usize;
+        if !self.to_internal.is_empty() {
+            // New subjects keep their own number internally, after the renumbered ones.
+            self.to_internal.extend(old as u32..subjects);
+            self.to_external.extend(old as u32..subjects);
+        }
         self.state.grow(subjects);
         self.state.behaviour[old..].fill(behaviour);
         self.state.score[old..].fill(behaviour);
@@ -319,6 +403,7 @@ impl Network {
     /// the change's budget.
     pub fn set_behaviour(&mut self, s: u32, behaviour: f64) -> PushReport {
         let (alpha, threshold) = (self.params.alpha, self.params.threshold());
+        let s = self.inner(s);
         self.state.set_behaviour(s, behaviour, alpha, threshold);
         self.push(self.params.push_budget)
     }
@@ -353,6 +438,7 @@ impl Network {
         weight: Weight,
         direction: Direction,
     ) -> PushReport {
+        let (a, b) = (self.inner(a), self.inner(b));
         let changed = self.state.graph.add(a, b, weight, direction);
         self.inputs_changed(changed)
     }
@@ -366,12 +452,14 @@ impl Network {
         weight: Weight,
         direction: Direction,
     ) -> Option<PushReport> {
+        let (a, b) = (self.inner(a), self.inner(b));
         let changed = self.state.graph.remove(a, b, weight, direction)?;
         Some(self.inputs_changed(changed))
     }
 
     /// How the network moved `s`'s score, with the `top` contacts by |share|.
     pub fn explain(&self, s: u32, top: usize) -> NetworkExplanation {
+        let s = self.inner(s);
         let state = &self.state;
         let behaviour = state.behaviour[s as usize];
         let score = state.score[s as usize];
@@ -381,7 +469,7 @@ impl Network {
             .entries_of(s)
             .filter(|entry| entry.forward)
             .map(|entry| Contact {
-                subject: entry.target,
+                subject: self.outer(entry.target),
                 score: state.score[entry.target as usize],
                 weight: entry.weight,
                 share: self.params.alpha * f64::from(entry.weight.units()) / total
@@ -405,7 +493,8 @@ impl Network {
         }
     }
 
-    /// The state cut into `count` shards of consecutive subjects.
+    /// The state cut into `count` shards of consecutive subjects, in the internal numbering
+    /// (the callers' unless [`Network::reorder`] was called).
     pub fn split(&self, count: u32) -> Vec<Shard> {
         let n = self.len();
         let size = n.div_ceil(count.max(1)).max(1);
@@ -437,7 +526,8 @@ impl Network {
         let per_subject = state.graph.subject_bytes()
             + ((state.behaviour.capacity() + state.score.capacity() + state.residual.capacity())
                 * 8) as u64
-            + state.queue_bytes();
+            + state.queue_bytes()
+            + ((self.to_internal.capacity() + self.to_external.capacity()) * 4) as u64;
         (state.graph.entry_bytes(), per_subject)
     }
 }

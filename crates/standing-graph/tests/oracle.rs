@@ -142,12 +142,16 @@ proptest! {
     fn the_full_solve_is_within_epsilon_of_the_exact_fixed_point(
         (n, relations, behaviour) in small_graph(),
         alpha in 0.0f64..0.95,
+        reorder in any::<bool>(),
     ) {
         let mut network = Network::new(to_graph(n, &relations), behaviour.clone(), params(alpha, u64::MAX));
+        if reorder {
+            network.reorder(3);
+        }
         let report = network.solve();
         prop_assert!(report.error_bound <= EPSILON);
         let exact = dense_solve(n as usize, &relations, &behaviour, alpha);
-        assert_within(network.scores(), &exact, EPSILON + SLACK)?;
+        assert_within(&network.scores(), &exact, EPSILON + SLACK)?;
     }
 
     #[test]
@@ -156,9 +160,14 @@ proptest! {
             .prop_flat_map(|graph| { let n = graph.0; (Just(graph), changes(n)) }),
         alpha in 0.0f64..0.9,
         budget in prop_oneof![Just(u64::MAX), 1u64..40],
+        reorder in any::<bool>(),
     ) {
         let mut network = Network::new(to_graph(n, &relations), behaviour.clone(), params(alpha, budget));
         network.solve();
+        if reorder {
+            // Renumbered internally; every call below still speaks of the callers' subjects.
+            network.reorder(3);
+        }
         let mut present = relations.clone();
         let mut behaviour = behaviour;
         for change in changes {
@@ -182,17 +191,17 @@ proptest! {
             if budget == u64::MAX {
                 prop_assert_eq!(network.deferred(), 0);
                 let exact = dense_solve(n as usize, &present, &behaviour, alpha);
-                assert_within(network.scores(), &exact, EPSILON + SLACK)?;
+                assert_within(&network.scores(), &exact, EPSILON + SLACK)?;
             }
         }
         // Deferred work, once settled, meets the same bound; and equals a full solve within 2ε.
         network.settle(u64::MAX);
         let exact = dense_solve(n as usize, &present, &behaviour, alpha);
-        assert_within(network.scores(), &exact, EPSILON + SLACK)?;
+        assert_within(&network.scores(), &exact, EPSILON + SLACK)?;
         prop_assert!(network.error_bound() <= EPSILON + SLACK);
         let mut full = Network::new(to_graph(n, &present), behaviour.clone(), params(alpha, u64::MAX));
         full.solve();
-        assert_within(network.scores(), full.scores(), 2.0 * EPSILON + SLACK)?;
+        assert_within(&network.scores(), &full.scores(), 2.0 * EPSILON + SLACK)?;
     }
 
     #[test]
@@ -225,8 +234,12 @@ proptest! {
     fn contacts_shares_add_up_to_the_network_points(
         (n, relations, behaviour) in small_graph(),
         alpha in 0.0f64..0.9,
+        reorder in any::<bool>(),
     ) {
         let mut network = Network::new(to_graph(n, &relations), behaviour, params(alpha, u64::MAX));
+        if reorder {
+            network.reorder(3);
+        }
         network.solve();
         for s in 0..n {
             let explained = network.explain(s, usize::MAX);
@@ -234,6 +247,12 @@ proptest! {
             // The shares add up to T(f)(s) − b(s), which is f(s) − b(s) up to the residual.
             prop_assert!((shares - explained.network_points).abs() <= network.params().threshold() + SLACK);
             prop_assert!(explained.contacts.windows(2).all(|w| w[0].share.abs() >= w[1].share.abs()));
+            // Contacts are named in the callers' numbering: each is a relation of `s`.
+            for contact in &explained.contacts {
+                prop_assert!(relations.iter().any(|&(a, b, _, mutual)| {
+                    (a == s && b == contact.subject) || (mutual && b == s && a == contact.subject)
+                }), "{} is not a contact of {s}", contact.subject);
+            }
         }
     }
 }
