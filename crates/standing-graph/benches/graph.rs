@@ -92,6 +92,8 @@ fn main() {
         epsilon,
         push_budget: 2_000_000,
     };
+    // Kept for the check at the end: the network may renumber its own copy.
+    let original = graph.clone();
     let mut network = Network::new(graph, behaviour.clone(), params);
     // GRAPH_REORDER=R renumbers subjects by R rounds of label propagation before solving.
     let rounds = env_or::<usize>("GRAPH_REORDER", 0);
@@ -114,7 +116,7 @@ fn main() {
 
     let (entry_bytes, subject_bytes) = network.heap_bytes();
     println!(
-        "memory: {:.2} GB in all; {:.2} bytes per entry, {:.2} bytes per subject (row offsets, weight sums, behaviour, score, residual, queue)",
+        "memory: {:.2} GB in all; {:.2} bytes per entry, {:.2} bytes per subject (row offsets, weight sums, behaviour, score, residual, queue, and the numbering when renumbered)",
         (entry_bytes + subject_bytes) as f64 / 1e9,
         entry_bytes as f64 / entries as f64,
         subject_bytes as f64 / f64::from(subjects),
@@ -154,7 +156,7 @@ fn main() {
     );
     let bound = network.exact_error_bound();
     let mut full = Network::new(
-        network.graph().clone(),
+        original,
         behaviour,
         Params {
             push_budget: u64::MAX,

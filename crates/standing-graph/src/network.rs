@@ -203,6 +203,9 @@ impl Network {
     /// graph fast when subjects arrive in no useful order. Callers keep their numbering; the
     /// scores are unchanged. Subjects added later are appended in arrival order.
     pub fn reorder(&mut self, rounds: usize) {
+        if self.state.graph.entries() == 0 {
+            return; // nothing to bring together
+        }
         let order = self.state.graph.locality_order(rounds);
         let n = order.len();
         let permute = |values: &[f64]| {

@@ -99,7 +99,8 @@ impl Shard {
     }
 
     pub(crate) fn clear_queue(&mut self) {
-        self.queue.clear();
+        // Freed, not kept: a full queue after a reorder can hold every subject.
+        self.queue = VecDeque::new();
         self.queued.fill(0);
     }
 
