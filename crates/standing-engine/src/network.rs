@@ -4,8 +4,10 @@
 //!
 //! A relation is identified by its pair and kind: for a mutual kind the unordered pair (either
 //! side may add or remove it), for a one-way kind the declaring subject and the other. Its state
-//! is decided by the latest of its visible relation events (by occurred time, then acceptance
-//! order): present, with that event's weight, if the latest adds it.
+//! at an instant is decided by the latest of its visible relation events (by occurred time, then
+//! acceptance order): present, with that event's weight, if the latest adds it. The live network
+//! is the state at the engine's clock; a relation event dated later counts once the clock
+//! passes it.
 
 use crate::state::{Engine, Entry, EntryKind, NEVER, Scratch, behaviour};
 use rayon::prelude::*;
@@ -26,6 +28,19 @@ pub(crate) struct LiveNetwork {
     pub(crate) network: Network,
     /// The relations in the graph, with their weights.
     pub(crate) present: HashMap<RelationKey, Weight>,
+    /// The latest occurred time of any relation entry: a clock move that passes nothing newer
+    /// changes no relation.
+    pub(crate) latest_relation: i64,
+}
+
+impl LiveNetwork {
+    pub(crate) fn empty(model: &Model) -> LiveNetwork {
+        LiveNetwork {
+            network: Network::new(Graph::new(0), Vec::new(), params(model)),
+            present: HashMap::new(),
+            latest_relation: i64::MIN,
+        }
+    }
 }
 
 pub(crate) fn params(model: &Model) -> Params {
@@ -53,7 +68,8 @@ pub(crate) fn relation_key(
     }
 }
 
-/// The weight of a relation event: its kind's weight times the event's `weight`, quantized.
+/// The weight of a relation event: its kind's weight times the event's `weight`, quantized
+/// (intake refuses products outside the weight range; this clamps what it was not given).
 pub(crate) fn relation_weight(model: &Model, kind: u16, weight: f64) -> Weight {
     let value = model.network.kinds[kind as usize].weight * weight;
     Weight::from_f64(value).unwrap_or(if value > 1.0 {
@@ -63,11 +79,24 @@ pub(crate) fn relation_weight(model: &Model, kind: u16, weight: f64) -> Weight {
     })
 }
 
-fn is_relation(entry: &Entry) -> bool {
+/// The weight a relation entry carries: weight units in its points (checked on decode).
+fn entry_weight(entry: &Entry) -> Weight {
+    Weight::from_units(entry.points as u16).unwrap_or(Weight::ONE)
+}
+
+pub(crate) fn is_relation(entry: &Entry) -> bool {
     matches!(
         entry.kind,
         EntryKind::RelationAdd | EntryKind::RelationRemove
     )
+}
+
+fn direction_of(model: &Model, kind: u16) -> Direction {
+    if model.network.kinds[kind as usize].mutual {
+        Direction::Mutual
+    } else {
+        Direction::OneWay
+    }
 }
 
 impl Engine {
@@ -97,19 +126,18 @@ impl Engine {
         }
         latest
             .filter(|entry| entry.kind == EntryKind::RelationAdd)
-            .map(|entry| Weight::from_units(entry.points as u16).unwrap_or(Weight::ONE))
+            .map(entry_weight)
     }
 
-    /// Brings the live graph in line with relation `owner → other` of `kind` after one of its
-    /// events was applied or retracted. Live, every applied relation event counts, also one
-    /// dated after the clock.
+    /// Brings the live graph in line with relation `owner → other` of `kind` at the clock,
+    /// after one of its events was applied or retracted, or the clock passed one.
     pub(crate) fn update_relation(&mut self, owner: u32, other: u32, kind: u16) {
         if self.network.is_none() {
             return;
         }
         self.grow_network();
         let (key, direction) = relation_key(&self.model, owner, other, kind);
-        let wanted = self.relation_state(key, NEVER, NEVER);
+        let wanted = self.relation_state(key, self.clock.0, NEVER);
         let Some(live) = self.network.as_mut() else {
             return;
         };
@@ -118,13 +146,48 @@ impl Engine {
             return;
         }
         if let Some(weight) = current {
-            live.network
+            let removed = live
+                .network
                 .remove_relation(key.0, key.1, weight, direction);
+            debug_assert!(
+                removed.is_some(),
+                "the graph holds every relation in `present`"
+            );
             live.present.remove(&key);
         }
         if let Some(weight) = wanted {
             live.network.add_relation(key.0, key.1, weight, direction);
             live.present.insert(key, weight);
+        }
+    }
+
+    /// Notes a relation entry's date, for [`Engine::relations_crossed`].
+    pub(crate) fn note_relation(&mut self, occurred_at: i64) {
+        if let Some(live) = self.network.as_mut() {
+            live.latest_relation = live.latest_relation.max(occurred_at);
+        }
+    }
+
+    /// Re-decides, live, the relations with events dated between the old clock and the new.
+    pub(crate) fn relations_crossed(&mut self, old: i64) {
+        let new = self.clock.0;
+        let Some(live) = self.network.as_ref() else {
+            return;
+        };
+        let (low, high) = (old.min(new), old.max(new));
+        if live.latest_relation <= low {
+            return;
+        }
+        let mut crossed: Vec<(u32, u32, u16)> = Vec::new();
+        for (owner, entries) in self.entries.iter().enumerate() {
+            for entry in entries.iter() {
+                if is_relation(entry) && entry.occurred_at > low && entry.occurred_at <= high {
+                    crossed.push((owner as u32, entry.key as u32, entry.index));
+                }
+            }
+        }
+        for (owner, other, kind) in crossed {
+            self.update_relation(owner, other, kind);
         }
     }
 
@@ -139,53 +202,56 @@ impl Engine {
         }
     }
 
-    /// Every relation present at `at` as known at `known`, sorted (so the same state gives the
-    /// same graph).
+    /// Every relation present at `at` as known at `known`, sorted by key (the same state gives
+    /// the same graph): one pass over the entries, then the latest event of each relation.
     fn relations_at(&self, at: i64, known: i64) -> Vec<(RelationKey, Weight, Direction)> {
         let model = &*self.model;
-        let mut keys: Vec<RelationKey> = Vec::new();
+        let mut events: Vec<(RelationKey, i64, u32, &Entry)> = Vec::new();
         for (owner, entries) in self.entries.iter().enumerate() {
             for entry in entries
                 .iter()
                 .filter(|e| is_relation(e) && e.visible(at, known))
             {
-                keys.push(relation_key(model, owner as u32, entry.key as u32, entry.index).0);
+                let (key, _) = relation_key(model, owner as u32, entry.key as u32, entry.index);
+                events.push((key, entry.occurred_at, entry.event, entry));
             }
         }
-        keys.sort_unstable();
-        keys.dedup();
-        keys.into_iter()
-            .filter_map(|key| {
-                let weight = self.relation_state(key, at, known)?;
-                let direction = if model.network.kinds[key.2 as usize].mutual {
-                    Direction::Mutual
-                } else {
-                    Direction::OneWay
-                };
-                Some((key, weight, direction))
-            })
-            .collect()
+        events.sort_unstable_by_key(|&(key, occurred, event, _)| (key, occurred, event));
+        let mut present = Vec::new();
+        for (index, &(key, _, _, entry)) in events.iter().enumerate() {
+            let last_of_key = events.get(index + 1).is_none_or(|next| next.0 != key);
+            if last_of_key && entry.kind == EntryKind::RelationAdd {
+                present.push((key, entry_weight(entry), direction_of(model, key.2)));
+            }
+        }
+        present
     }
 
-    /// Rebuilds the live network from the entries and the cached behaviour scores, and solves it
-    /// in full (after a restore).
+    /// Rebuilds the live network at the clock from the entries and the cached behaviour scores,
+    /// renumbers it for locality and solves it in full (after a restore).
     pub(crate) fn rebuild_network(&mut self) {
         if !self.model.network.is_active() {
             self.network = None;
             return;
         }
-        let relations = self.relations_at(NEVER, NEVER);
-        let n = self.subjects.len() as u32;
+        let relations = self.relations_at(self.clock.0, NEVER);
+        let latest_relation = self
+            .entries
+            .iter()
+            .flat_map(|entries| entries.iter().filter(|e| is_relation(e)))
+            .map(|entry| entry.occurred_at)
+            .max()
+            .unwrap_or(i64::MIN);
         let edges: Vec<_> = relations
             .iter()
             .map(|&(key, weight, direction)| (key.0, key.1, weight, direction))
             .collect();
         let mut network = Network::new(
-            Graph::from_relations(n, &edges),
+            Graph::from_relations(self.subjects.len() as u32, &edges),
             self.scores.clone(),
             params(&self.model),
         );
-        // Subjects are numbered in arrival order; the network is renumbered internally so that
+        // Subjects are numbered in arrival order; the network renumbers them internally so that
         // related subjects sit together (see `Network::reorder`).
         network.reorder(LOCALITY_ROUNDS);
         network.solve();
@@ -193,7 +259,18 @@ impl Engine {
             .into_iter()
             .map(|(key, weight, _)| (key, weight))
             .collect();
-        self.network = Some(LiveNetwork { network, present });
+        self.network = Some(LiveNetwork {
+            network,
+            present,
+            latest_relation,
+        });
+    }
+
+    /// Finishes pushes a change deferred, so every network score is within ε.
+    pub fn settle_network(&mut self) {
+        if let Some(live) = self.network.as_mut() {
+            live.network.settle(u64::MAX);
+        }
     }
 
     /// The network solved in full at `at` as known at `known`: every subject's behaviour score
@@ -245,11 +322,13 @@ impl Engine {
     ) -> Option<(NetworkPart, f64)> {
         let live = self.network.as_ref()?;
         let subject = subject?;
+        let known_value = known.map_or(NEVER, |k| k.0);
+        let is_live = at == self.clock && known.is_none();
         let historical;
-        let network = if at == self.clock && known.is_none() {
+        let network = if is_live {
             &live.network
         } else {
-            historical = self.network_at(at.0, known.map_or(NEVER, |k| k.0));
+            historical = self.network_at(at.0, known_value);
             &historical
         };
         let explained = network.explain(subject, 5);
@@ -258,12 +337,16 @@ impl Engine {
             .contacts
             .iter()
             .map(|contact| {
+                // The kind of this contact's relation at that instant (with its weight).
                 let kind = (0..model.network.kinds.len() as u16)
                     .find(|&kind| {
                         let (key, _) = relation_key(model, subject, contact.subject, kind);
-                        live.present.get(&key) == Some(&contact.weight)
-                            || self.relation_state(key, at.0, known.map_or(NEVER, |k| k.0))
-                                == Some(contact.weight)
+                        let state = if is_live {
+                            live.present.get(&key).copied()
+                        } else {
+                            self.relation_state(key, at.0, known_value)
+                        };
+                        state == Some(contact.weight)
                     })
                     .map_or("", |kind| model.network.kinds[kind as usize].name.as_str());
                 ContactImpact {

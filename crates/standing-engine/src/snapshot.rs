@@ -218,7 +218,11 @@ fn decode_entries(
     let mut scores = Vec::with_capacity(subjects.min(PREALLOCATE_AT_MOST * 16));
     let mut all = Vec::with_capacity(subjects.min(PREALLOCATE_AT_MOST * 16));
     for _ in 0..subjects {
-        scores.push(f64::from_bits(reader.u64()?));
+        let score = f64::from_bits(reader.u64()?);
+        if !score.is_finite() {
+            return Err(SnapshotError::Damaged("a score is not a number"));
+        }
+        scores.push(score);
         let length = reader.u32()? as usize;
         // The count is not trusted before the bytes behind it have been read: a damaged count
         // must end in an error at the end of the stream, not in a giant allocation.
@@ -237,9 +241,12 @@ fn decode_entries(
                     entry.kind,
                     EntryKind::RelationAdd | EntryKind::RelationRemove
                 );
+                let weight_ok = !relation
+                    || (entry.points.fract() == 0.0 && (1.0..=16383.0).contains(&entry.points));
                 if entry.index as usize >= limit
                     || entry.event as usize >= events
                     || (relation && entry.key >= subjects as u64)
+                    || !weight_ok
                 {
                     return Err(SnapshotError::Damaged("an entry refers to nothing"));
                 }

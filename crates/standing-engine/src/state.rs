@@ -7,7 +7,7 @@ use standing_core::{
     Contribution, Decision, DecisionReason, DimensionScore, Event, EventBody, Explanation,
     FieldValue, ListMembership, ReasonImpact, Score, StableHasher, Timestamp, Verdict,
 };
-use standing_graph::{Graph, Network, Weight};
+use standing_graph::Weight;
 use standing_rules::{Model, policy_values, relation_fields};
 use std::sync::Arc;
 use thin_vec::ThinVec;
@@ -94,7 +94,9 @@ pub struct ApplyReport {
     pub outcomes: Vec<ApplyOutcome>,
     /// Rules whose condition or points failed on an event (CEL runtime errors such as overflow).
     pub rule_errors: u64,
-    /// Subjects whose served score or grade changed, in first-touched order.
+    /// Subjects whose events this call touched and whose behaviour score or grade changed, in
+    /// subject order. The behaviour part only: with the network on, served scores of these
+    /// subjects and of their contacts move too, and are not listed here.
     pub changed: Vec<ScoreChange>,
 }
 
@@ -316,10 +318,7 @@ struct RelationEvent<'e> {
 
 /// An empty live network when the model's network is on.
 fn model_network(model: &Model) -> Option<LiveNetwork> {
-    model.network.is_active().then(|| LiveNetwork {
-        network: Network::new(Graph::new(0), Vec::new(), network::params(model)),
-        present: Default::default(),
-    })
+    model.network.is_active().then(|| LiveNetwork::empty(model))
 }
 
 impl Engine {
@@ -512,6 +511,7 @@ impl Engine {
         touched.push(subject);
         // Relations whose events this one adds or withdraws: (other subject, kind).
         let mut relations_changed: Vec<(u32, u16)> = Vec::new();
+        let mut relation_dates: Vec<i64> = Vec::new();
         let entries = &mut self.entries[subject as usize];
         match &event.body {
             EventBody::Retraction { .. } => {
@@ -630,8 +630,12 @@ impl Engine {
                         ..template
                     });
                     relations_changed.push((other, relation.kind));
+                    relation_dates.push(event.occurred_at.0);
                 }
             }
+        }
+        for occurred_at in relation_dates {
+            self.note_relation(occurred_at);
         }
         for (other, kind) in relations_changed {
             self.update_relation(subject, other, kind);
@@ -659,6 +663,11 @@ impl Engine {
         ) else {
             return None;
         };
+        // Intake refuses both; an event handed to the engine directly is kept without effect
+        // on the graph.
+        if **other == *event.subject || *kind as usize >= network.kinds.len() {
+            return None;
+        }
         let weight = match weight {
             Some(FieldValue::Dec(weight)) => *weight,
             _ => 1.0,
@@ -673,6 +682,7 @@ impl Engine {
 
     /// Moves the clock to `now` and rescores every subject there (in parallel; deterministic).
     pub fn advance_clock(&mut self, now: Timestamp) {
+        let old = self.clock.0;
         self.clock = now;
         let model = &*self.model;
         let at = now.0;
@@ -688,6 +698,8 @@ impl Engine {
                         .clamp(behaviour(model, entries, at, NEVER, scratch));
                 },
             );
+        // Relations dated between the two clocks begin or end now.
+        self.relations_crossed(old);
         // Every behaviour score may have moved: one warm full solve rather than a push each.
         self.grow_network();
         if let Some(live) = self.network.as_mut() {

@@ -646,5 +646,10 @@ fn a_snapshot_with_a_damaged_count_is_refused_without_allocating_for_it() {
     assert_eq!(bytes[count_at..count_at + 4], 1u32.to_le_bytes());
     let mut damaged = bytes.clone();
     damaged[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(Engine::decode_snapshot(model.clone(), &damaged).is_err());
+    // The cached score just before it: a NaN there would spread through the network.
+    let score_at = count_at - 8;
+    let mut damaged = bytes.clone();
+    damaged[score_at..score_at + 8].copy_from_slice(&f64::NAN.to_bits().to_le_bytes());
     assert!(Engine::decode_snapshot(model, &damaged).is_err());
 }

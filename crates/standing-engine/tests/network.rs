@@ -287,3 +287,37 @@ fn scores_with_contacts_are_bit_for_bit_the_same_at_any_thread_count() {
     assert_eq!(single, run(2));
     assert_eq!(single, run(4));
 }
+
+#[test]
+fn a_relation_dated_after_the_clock_counts_once_the_clock_passes_it() {
+    let model = city();
+    let mut engine = Engine::new(model.clone(), t("2026-06-01"));
+    engine.apply(&[
+        judgment(&model, "j1", "p-bad", "2026-01-10"),
+        relation(
+            &model,
+            "r1",
+            "p-good",
+            "p-bad",
+            "friend",
+            true,
+            "2026-09-01",
+        ),
+    ]);
+    assert_eq!(engine.score("p-good").unwrap().network, 0.0);
+    let live = engine.explain("p-good", engine.clock(), None, &NoEventFields);
+    let solved = engine.explain(
+        "p-good",
+        engine.clock(),
+        Some(t("2027-01-01")),
+        &NoEventFields,
+    );
+    assert_eq!(live.network.as_ref().unwrap().contact_count, 0);
+    assert_eq!(solved.network.as_ref().unwrap().contact_count, 0);
+
+    engine.advance_clock(t("2026-10-01"));
+    assert!(engine.score("p-good").unwrap().network < -1.0);
+    // And back: before its date the relation does not count.
+    engine.advance_clock(t("2026-08-01"));
+    assert!(engine.score("p-good").unwrap().network.abs() <= model.network.epsilon);
+}

@@ -145,7 +145,7 @@ impl Offsets {
 }
 
 /// The relation graph. Subjects are `0..len()`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Graph {
     offsets: Offsets,
     targets: Vec<u32>,
@@ -157,13 +157,24 @@ pub struct Graph {
     dead: usize,
 }
 
+impl Default for Graph {
+    /// A graph of no subjects (one row offset, 0).
+    fn default() -> Self {
+        Graph::new(0)
+    }
+}
+
 impl Graph {
     /// An empty graph of `subjects` subjects.
     pub fn new(subjects: u32) -> Graph {
         Graph {
             offsets: Offsets::Narrow(vec![0; subjects as usize + 1]),
+            targets: Vec::new(),
+            words: Vec::new(),
             forward_units: vec![0; subjects as usize],
-            ..Graph::default()
+            overlay: HashMap::new(),
+            overlay_entries: 0,
+            dead: 0,
         }
     }
 
@@ -324,6 +335,9 @@ impl Graph {
         if direction == Direction::Mutual {
             self.forward_units[b as usize] -= u64::from(weight.0);
         }
+        if self.dead > 1024 + self.targets.len() / 8 {
+            self.merge();
+        }
         Some(changed(a, b, direction))
     }
 
@@ -450,8 +464,9 @@ fn word_of(entry: &Entry) -> u16 {
 impl Graph {
     /// A numbering that puts related subjects near each other, so a sweep reads contacts'
     /// scores from nearby memory: `rounds` rounds of label propagation (every subject takes the
-    /// label most common among its relations, keeping its own on a tie with it, else the
-    /// smallest; all subjects at once, so the result does not depend on the thread count), then
+    /// label most common among its relations' labels and its own, the smallest on a tie; all
+    /// subjects at once, so the result does not depend on the thread count; the own vote keeps
+    /// pairs and stars from swapping labels forever), then
     /// subjects numbered label by label, in their old order within a label. Returns the new
     /// number of every subject.
     pub fn locality_order(&self, rounds: usize) -> Vec<u32> {
@@ -464,27 +479,22 @@ impl Graph {
                 .with_min_len(4096)
                 .map_init(Vec::new, |labels: &mut Vec<u32>, s| {
                     labels.clear();
+                    labels.push(label[s as usize]);
                     labels.extend(self.entries_of(s).map(|e| label[e.target as usize]));
-                    if labels.is_empty() {
-                        return label[s as usize];
-                    }
                     labels.sort_unstable();
-                    let own = label[s as usize];
-                    let (mut best, mut best_run, mut own_run) = (labels[0], 0usize, 0usize);
+                    // The most common label; sorted, so the first of the longest runs is the
+                    // smallest on a tie.
+                    let (mut best, mut best_run) = (labels[0], 0usize);
                     let mut start = 0;
                     while start < labels.len() {
                         let value = labels[start];
-                        let end =
-                            start + labels[start..].iter().take_while(|&&l| l == value).count();
-                        if end - start > best_run {
-                            (best, best_run) = (value, end - start);
+                        let run = labels[start..].iter().take_while(|&&l| l == value).count();
+                        if run > best_run {
+                            (best, best_run) = (value, run);
                         }
-                        if value == own {
-                            own_run = end - start;
-                        }
-                        start = end;
+                        start += run;
                     }
-                    if own_run == best_run { own } else { best }
+                    best
                 })
                 .collect();
             let settled = next == label;

@@ -244,7 +244,25 @@ impl Network {
     /// Recomputes every residual exactly (undoing rounding drift from many pushes) and returns
     /// the bound it proves: no score is further than this from the exact fixed point.
     pub fn exact_error_bound(&mut self) -> f64 {
-        self.recompute_residuals() / (1.0 - self.params.alpha)
+        let max = self.recompute_residuals();
+        // Residuals above the threshold are work again: queue them.
+        let threshold = self.params.threshold();
+        self.state.clear_queue();
+        for s in 0..self.len() {
+            self.state.enqueue(s, threshold);
+        }
+        max / (1.0 - self.params.alpha)
+    }
+
+    /// The internal number of subject `s` (what [`Network::graph`], [`Network::split`] and
+    /// [`Network::linear_system`] speak in).
+    pub fn internal_of(&self, s: u32) -> u32 {
+        self.inner(s)
+    }
+
+    /// The subject with internal number `internal`.
+    pub fn external_of(&self, internal: u32) -> u32 {
+        self.outer(internal)
     }
 
     /// The row-normalised matrix `α·w(s,u)/Σw` in CSR form `(row offsets, columns, values)`,
@@ -346,7 +364,12 @@ impl Network {
                 for (offset, r) in out.iter_mut().enumerate() {
                     let s = (first + offset) as u32;
                     *r = target(graph, behaviour, score, s, alpha) - score[s as usize];
-                    max = max.max(r.abs());
+                    // NaN counts as infinitely far: a solve never reports convergence over it.
+                    if r.is_nan() {
+                        max = f64::INFINITY;
+                    } else if r.abs() > max {
+                        max = r.abs();
+                    }
                 }
                 max
             })
@@ -358,6 +381,10 @@ impl Network {
     /// stored order by one task, so the result is the same bit for bit at any thread count.
     /// Clears any deferred pushes.
     pub fn solve(&mut self) -> SolveReport {
+        if self.state.graph.has_overlay() {
+            // Every row of every sweep would look in the overlay: merge it once instead.
+            self.state.graph.merge();
+        }
         let threshold = self.params.threshold();
         let mut iterations = 0;
         let max_residual = loop {

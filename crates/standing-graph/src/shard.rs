@@ -68,7 +68,13 @@ impl Shard {
 
     /// The largest residual (what bounds the error: `‖f − f*‖∞ ≤ max |r| / (1 − α)`).
     pub fn max_residual(&self) -> f64 {
-        self.residual.iter().fold(0.0, |max, r| max.max(r.abs()))
+        self.residual.iter().fold(0.0, |max, r| {
+            if r.is_nan() {
+                f64::INFINITY
+            } else {
+                max.max(r.abs())
+            }
+        })
     }
 
     /// Subjects waiting to be pushed.

@@ -335,6 +335,10 @@ impl Checker<'_> {
         let purposes = self.purposes(&raw.purposes, scale.as_ref(), &dimensions, &lists);
         // Entries, events and grades keep these indices in 16 bits.
         for (count, what) in [
+            (
+                event_types.len(),
+                "event types (the built-in relation types count)",
+            ),
             (rules.len(), "rules"),
             (lists.len(), "lists"),
             (raw.scale.get_ref().grades.len(), "grades"),
@@ -525,10 +529,11 @@ impl Checker<'_> {
         network.alpha = alpha;
         if let Some(epsilon) = &raw.epsilon {
             let value = *epsilon.get_ref();
-            if !(value > 0.0 && value.is_finite()) {
+            // Below 1e-6 points the stopping rule would chase floating-point noise.
+            if !(value >= 1e-6 && value.is_finite()) {
                 self.error(
                     epsilon.span().start,
-                    format!("network epsilon must be a positive number of points, not {value}"),
+                    format!("network epsilon must be at least 0.000001 points, not {value}"),
                 );
             }
             network.epsilon = value;
@@ -767,9 +772,6 @@ impl Checker<'_> {
                 category,
                 fields,
             });
-        }
-        if event_types.len() > u16::MAX as usize {
-            self.error(0, "a model may declare at most 65535 event types");
         }
         event_types
     }
