@@ -464,9 +464,8 @@ fn word_of(entry: &Entry) -> u16 {
 impl Graph {
     /// A numbering that puts related subjects near each other, so a sweep reads contacts'
     /// scores from nearby memory: `rounds` rounds of label propagation (every subject takes the
-    /// label most common among its relations' labels and its own, the smallest on a tie; all
-    /// subjects at once, so the result does not depend on the thread count; the own vote keeps
-    /// pairs and stars from swapping labels forever), then
+    /// label most common among its relations, keeping its own on a tie with it, else the
+    /// smallest; all subjects at once, so the result does not depend on the thread count), then
     /// subjects numbered label by label, in their old order within a label. Returns the new
     /// number of every subject.
     pub fn locality_order(&self, rounds: usize) -> Vec<u32> {
@@ -479,12 +478,15 @@ impl Graph {
                 .with_min_len(4096)
                 .map_init(Vec::new, |labels: &mut Vec<u32>, s| {
                     labels.clear();
-                    labels.push(label[s as usize]);
                     labels.extend(self.entries_of(s).map(|e| label[e.target as usize]));
+                    let own = label[s as usize];
+                    if labels.is_empty() {
+                        return own;
+                    }
                     labels.sort_unstable();
-                    // The most common label; sorted, so the first of the longest runs is the
-                    // smallest on a tie.
-                    let (mut best, mut best_run) = (labels[0], 0usize);
+                    // The most common label (sorted: the first of the longest runs is the
+                    // smallest on a tie); the own label wins a tie it is part of.
+                    let (mut best, mut best_run, mut own_run) = (labels[0], 0usize, 0usize);
                     let mut start = 0;
                     while start < labels.len() {
                         let value = labels[start];
@@ -492,9 +494,12 @@ impl Graph {
                         if run > best_run {
                             (best, best_run) = (value, run);
                         }
+                        if value == own {
+                            own_run = run;
+                        }
                         start += run;
                     }
-                    best
+                    if own_run == best_run { own } else { best }
                 })
                 .collect();
             let settled = next == label;
