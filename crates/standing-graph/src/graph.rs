@@ -262,6 +262,13 @@ impl Graph {
         (&self.targets[start..end], &self.words[start..end])
     }
 
+    /// Whether `s` has no entries at all (no contacts, and nobody depends on it).
+    #[inline]
+    pub(crate) fn is_isolated(&self, s: u32) -> bool {
+        self.row_start(s) == self.offsets.get(s as usize + 1)
+            && (self.overlay_entries == 0 || !self.overlay.contains_key(&s))
+    }
+
     /// Where `s`'s row starts in the entry arrays.
     #[inline]
     pub(crate) fn row_start(&self, s: u32) -> usize {

@@ -127,6 +127,12 @@ impl Shard {
         let local = subject - self.first;
         let delta = behaviour - self.behaviour[local as usize];
         self.behaviour[local as usize] = behaviour;
+        if self.graph.is_isolated(local) && self.residual[local as usize] == 0.0 {
+            // No contacts and nobody depending on it: the score is the behaviour score, and
+            // there is nothing to push.
+            self.score[local as usize] = behaviour;
+            return;
+        }
         let share = if self.graph.forward_units(local) > 0 {
             1.0 - alpha
         } else {
