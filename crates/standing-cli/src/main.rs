@@ -110,6 +110,19 @@ enum Command {
         #[arg(long, short = 'q')]
         quiet: bool,
     },
+    /// Serve the data directory over HTTP (API keys from `standing keys create`).
+    Serve {
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Create and list API keys (their hashes are kept in DIR/keys.json).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Rebuild all state from the log alone and check it equals the live state.
     Replay {
         #[arg(long, short = 'd', default_value = "standing-data")]
@@ -172,10 +185,85 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key and print its secret (shown once, stored nowhere).
+    Create {
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
+        /// source (sends events), consumer (scores and decisions for its purposes), operator.
+        #[arg(long)]
+        role: String,
+        /// A purpose a consumer key may use (repeat for more).
+        #[arg(long = "purpose")]
+        purposes: Vec<String>,
+    },
+    /// List the keys: id, role, purposes.
+    List {
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
+    },
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 enum InputFormat {
     Ndjson,
     Csv,
+}
+
+fn keys(action: KeysAction) -> Result<ExitCode> {
+    use standing_server::keys::{KeyStore, Role};
+    match action {
+        KeysAction::Create {
+            data,
+            role,
+            purposes,
+        } => {
+            let Some(role) = Role::parse(&role) else {
+                bail!("--role must be source, consumer or operator, not `{role}`");
+            };
+            if !data.join("model.toml").exists() {
+                bail!(
+                    "no data directory at {}; create one with `standing init`",
+                    data.display()
+                );
+            }
+            let (model, _) = standing_node::load_model(&data)?;
+            if role == Role::Consumer && purposes.is_empty() {
+                bail!("a consumer key needs at least one --purpose");
+            }
+            if role != Role::Consumer && !purposes.is_empty() {
+                bail!("only consumer keys are bound to purposes");
+            }
+            for purpose in &purposes {
+                if model.purpose(purpose).is_none() {
+                    let known: Vec<&str> = model.purposes.iter().map(|p| p.name.as_str()).collect();
+                    bail!(
+                        "the model has no purpose `{purpose}`; purposes: {}",
+                        known.join(", ")
+                    );
+                }
+            }
+            let mut store = KeyStore::open(&data)?;
+            let (key, secret) = store.create(role, purposes)?;
+            eprintln!(
+                "created {} ({:?}); its secret, shown only now:",
+                key.id, key.role
+            );
+            outln!("{secret}");
+        }
+        KeysAction::List { data } => {
+            for key in KeyStore::open(&data)?.keys() {
+                outln!(
+                    "{}  {:<8}  {}",
+                    key.id,
+                    key.role.name(),
+                    key.purposes.join(",")
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn now() -> Timestamp {
@@ -348,6 +436,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Serve { data, listen } => {
+            standing_server::serve(&data, &listen, now, |address| {
+                eprintln!(
+                    "serving {} on http://{address} (Ctrl-C or SIGTERM stops it cleanly)",
+                    data.display()
+                );
+            })?;
+            eprintln!("stopped; snapshot stored");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { action } => keys(action),
         Command::Replay { data } => {
             let clock = now();
             let node = load(&data, clock)?;

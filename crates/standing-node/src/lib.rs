@@ -280,6 +280,11 @@ impl Node {
         self.engine.explain(subject, at, known_at, &bodies)
     }
 
+    /// Moves the engine's clock to `now`, rescoring every subject there.
+    pub fn advance_clock(&mut self, now: Timestamp) {
+        self.engine.advance_clock(now);
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -1,0 +1,451 @@
+//! Standing over HTTP (axum): sources push events, consumers ask for scores and decisions for
+//! a purpose, operators read everything. Every request but `/healthz` carries an API key
+//! (`Authorization: Bearer …`) whose role, and for a consumer whose purposes, decide what it may
+//! call; a consumer sees only what its purpose may read.
+//!
+//! The node (model, log, engine) sits behind one lock: reads share it, intake takes it alone
+//! and answers only once the accepted events are on stable storage.
+
+pub mod json;
+pub mod keys;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use keys::{Key, KeyStore, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use standing_core::Timestamp;
+use standing_engine::ApplyOutcome;
+use standing_ingest::{RecordedAt, parse_record};
+use standing_node::Node;
+use std::sync::{Arc, RwLock};
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub node: RwLock<Node>,
+    pub keys: KeyStore,
+    /// The wall clock (a parameter, so tests can fix it).
+    pub now: fn() -> Timestamp,
+}
+
+/// An error answer: a status and a JSON body `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// The largest request body: 64 MiB of events.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/events", post(post_events))
+        .route("/v1/subjects/{subject}/score", get(get_score))
+        .route("/v1/subjects/{subject}/explanation", get(get_explanation))
+        .route("/v1/decisions", post(post_decision))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// The key a request carries, checked against the roles allowed.
+fn authenticate<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    allowed: &[Role],
+) -> Result<&'s Key, ApiError> {
+    let Some(header) = headers.get("authorization") else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "send an API key: `Authorization: Bearer <key>` (create one with `standing keys create`)",
+        ));
+    };
+    let secret = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let Some(key) = state.keys.authenticate(secret.trim()) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unknown_key",
+            "the API key is not known here",
+        ));
+    };
+    if !allowed.contains(&key.role) {
+        let roles: Vec<&str> = allowed.iter().map(|role| role.name()).collect();
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+            format!(
+                "key {} may not call this: it is for {}",
+                key.id,
+                roles.join(" or ")
+            ),
+        ));
+    }
+    Ok(key)
+}
+
+/// The purpose a consumer names, checked against its key and the model.
+fn purpose_of<'m>(
+    key: &Key,
+    model: &'m standing_rules::Model,
+    purpose: Option<&str>,
+) -> Result<Option<&'m standing_rules::Purpose>, ApiError> {
+    let Some(name) = purpose else {
+        return if key.role == Role::Operator {
+            Ok(None)
+        } else {
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "purpose_missing",
+                "name the purpose of this request: `purpose`",
+            ))
+        };
+    };
+    let Some(purpose) = model.purpose(name) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_purpose",
+            format!("model {} has no purpose `{name}`", model.version_label()),
+        ));
+    };
+    if key.role != Role::Operator && !key.purposes.iter().any(|p| p == name) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "purpose_not_granted",
+            format!("key {} may not use purpose `{name}`", key.id),
+        ));
+    }
+    Ok(Some(purpose))
+}
+
+fn read_node(state: &AppState) -> std::sync::RwLockReadGuard<'_, Node> {
+    // A writer that panicked leaves the node as it was before its batch, or poisoned (which
+    // intake reports); reads go on.
+    state
+        .node
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let node = read_node(&state);
+    Json(json!({
+        "status": "ok",
+        "model_version": node.model().version_label(),
+        "events": node.log_records(),
+        "subjects": node.engine().subject_count(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct PurposeQuery {
+    purpose: Option<String>,
+}
+
+async fn get_score(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+    Query(query): Query<PurposeQuery>,
+) -> ApiResult {
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator])?;
+    let node = read_node(&state);
+    let purpose = purpose_of(key, node.model(), query.purpose.as_deref())?;
+    let Some(score) = node.engine().score(&subject) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_subject",
+            format!("no events about subject `{subject}`"),
+        ));
+    };
+    let Some(purpose) = purpose else {
+        return Ok(Json(json::score_json(&score)));
+    };
+    // A consumer sees what its purpose may read, and nothing else.
+    let (score_allowed, grade_allowed) = (purpose.may_read("score"), purpose.may_read("grade"));
+    if !score_allowed && !grade_allowed {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "beyond_purpose",
+            format!(
+                "purpose `{}` may not read scores or grades; ask for its decision",
+                purpose.name
+            ),
+        ));
+    }
+    let mut answer = json!({
+        "subject": score.subject,
+        "purpose": purpose.name,
+        "model_version": score.model_version,
+        "as_of": score.as_of.to_string(),
+    });
+    if score_allowed {
+        answer["score"] = json!(json::round(score.value));
+    }
+    if grade_allowed {
+        answer["grade"] = json!(score.grade);
+    }
+    Ok(Json(answer))
+}
+
+async fn get_explanation(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+) -> ApiResult {
+    authenticate(&state, &headers, &[Role::Operator])?;
+    let node = read_node(&state);
+    let clock = node.engine().clock();
+    Ok(Json(json::explanation_json(
+        &node.explain(&subject, clock, None),
+    )))
+}
+
+#[derive(Deserialize)]
+struct DecisionRequest {
+    purpose: String,
+    subject: String,
+}
+
+async fn post_decision(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(request): Json<DecisionRequest>,
+) -> ApiResult {
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator])?;
+    let node = read_node(&state);
+    purpose_of(key, node.model(), Some(&request.purpose))?;
+    match node.engine().decide(&request.purpose, &request.subject) {
+        Some(decision) => Ok(Json(json::decision_json(&decision))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_purpose",
+            format!("no purpose `{}`", request.purpose),
+        )),
+    }
+}
+
+/// The records of a request body: a JSON array, or one JSON object per line (NDJSON).
+fn records(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
+    let trimmed = body.trim_ascii_start();
+    if trimmed.first() == Some(&b'[') {
+        let values: Vec<Value> = serde_json::from_slice(trimmed).map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_body",
+                format!("the body is not a JSON array of events: {error}"),
+            )
+        })?;
+        Ok(values
+            .iter()
+            .map(|value| serde_json::to_vec(value).unwrap_or_default())
+            .collect())
+    } else {
+        Ok(body
+            .split(|&b| b == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .filter(|line| !line.trim_ascii().is_empty())
+            .map(<[u8]>::to_vec)
+            .collect())
+    }
+}
+
+async fn post_events(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    authenticate(&state, &headers, &[Role::Source, Role::Operator])?;
+    let records = records(&body)?;
+    let worker = Arc::clone(&state);
+    // Intake syncs the log: off the async workers.
+    tokio::task::spawn_blocking(move || ingest(&worker, &records))
+        .await
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                error.to_string(),
+            )
+        })?
+}
+
+/// Checks every record, applies and syncs the good ones, and answers per record.
+fn ingest(state: &AppState, records: &[Vec<u8>]) -> ApiResult {
+    let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
+    let now = (state.now)();
+    let model = node.model().clone();
+    let mut results: Vec<Value> = Vec::with_capacity(records.len());
+    let mut events = Vec::new();
+    let mut bodies: Vec<&[u8]> = Vec::new();
+    let mut slots = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        match parse_record(&model, record, RecordedAt::FromRecordOr(now)) {
+            Ok(event) => {
+                results.push(json!({"index": index, "id": &*event.id, "source": &*event.source}));
+                slots.push(index);
+                events.push(event);
+                bodies.push(record);
+            }
+            Err(error) => results.push(json!({
+                "index": index, "status": "rejected", "reason": error.to_string(),
+            })),
+        }
+    }
+    let report = node.ingest(&events, &bodies).map_err(|error| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_durable",
+            format!("nothing of this request was acknowledged: {error}"),
+        )
+    })?;
+    let (mut accepted, mut duplicate, mut rejected) = (0, 0, records.len() - events.len());
+    for (slot, outcome) in slots.into_iter().zip(&report.outcomes) {
+        let result = &mut results[slot];
+        match outcome {
+            ApplyOutcome::Accepted => {
+                accepted += 1;
+                result["status"] = json!("accepted");
+            }
+            ApplyOutcome::Duplicate => {
+                duplicate += 1;
+                result["status"] = json!("duplicate");
+            }
+            refused => {
+                rejected += 1;
+                result["status"] = json!("rejected");
+                result["reason"] = json!(refused.to_string());
+            }
+        }
+    }
+    Ok(Json(json!({
+        "accepted": accepted,
+        "duplicate": duplicate,
+        "rejected": rejected,
+        "durable": true,
+        "results": results,
+    })))
+}
+
+/// Errors that stop the server from starting or ending cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Node(#[from] standing_node::NodeError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error("listening on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// Serves the data directory on `listen` until SIGINT or SIGTERM; then finishes the requests
+/// in flight, moves the engine clock every minute meanwhile, and stores a snapshot on the way
+/// out. Everything acknowledged was durable when it was acknowledged.
+pub fn serve(
+    directory: &std::path::Path,
+    listen: &str,
+    now: fn() -> Timestamp,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), ServeError> {
+    let (node, _) = Node::open(directory, now())?;
+    let keys = KeyStore::open(directory)?;
+    let state = Arc::new(AppState {
+        node: RwLock::new(node),
+        keys,
+        now,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| ServeError::Listen {
+            address: listen.into(),
+            source,
+        })?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| ServeError::Listen {
+                address: listen.into(),
+                source,
+            })?;
+        if let Ok(address) = listener.local_addr() {
+            ready(address);
+        }
+        let ticker = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                interval.tick().await;
+                let state = Arc::clone(&ticker);
+                let _ = tokio::task::spawn_blocking(move || {
+                    let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
+                    node.advance_clock((state.now)());
+                })
+                .await;
+            }
+        });
+        axum::serve(listener, router(Arc::clone(&state)))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|source| ServeError::Listen {
+                address: listen.into(),
+                source,
+            })
+    })?;
+    let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
+    node.snapshot()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+}

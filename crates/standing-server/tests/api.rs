@@ -1,0 +1,334 @@
+//! The HTTP API through its router: health, intake with per-record results and idempotency,
+//! purpose-bound reads and decisions, and the auth matrix (no key, unknown key, wrong role,
+//! purpose not granted, a purpose reading beyond its binding).
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use standing_core::Timestamp;
+use standing_node::Node;
+use standing_server::keys::{KeyStore, Role};
+use standing_server::{AppState, router};
+use std::sync::{Arc, RwLock};
+use tower::ServiceExt;
+
+fn fixed_now() -> Timestamp {
+    Timestamp::parse("2026-11-25T00:00:00Z").unwrap()
+}
+
+struct Fixture {
+    state: Arc<AppState>,
+    source: String,
+    lender: String,
+    dating: String,
+    rail: String,
+    operator: String,
+    directory: std::path::PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+fn fixture(name: &str) -> Fixture {
+    let directory =
+        std::env::temp_dir().join(format!("standing-api-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).unwrap();
+    std::fs::write(
+        directory.join("model.toml"),
+        standing_rules::SAMPLE_CITY_MODEL,
+    )
+    .unwrap();
+    let mut keys = KeyStore::open(&directory).unwrap();
+    let (_, source) = keys.create(Role::Source, vec![]).unwrap();
+    let (_, lender) = keys
+        .create(Role::Consumer, vec!["lending.consumer".into()])
+        .unwrap();
+    let (_, dating) = keys
+        .create(Role::Consumer, vec!["dating.profile".into()])
+        .unwrap();
+    let (_, rail) = keys
+        .create(Role::Consumer, vec!["rail.highspeed.booking".into()])
+        .unwrap();
+    let (_, operator) = keys.create(Role::Operator, vec![]).unwrap();
+    // Keys are read back from disk, hashed: the secrets were never stored.
+    let stored = std::fs::read_to_string(directory.join("keys.json")).unwrap();
+    assert!(!stored.contains(&source) && !stored.contains(&operator));
+    let keys = KeyStore::open(&directory).unwrap();
+    let (node, _) = Node::open(&directory, fixed_now()).unwrap();
+    Fixture {
+        state: Arc::new(AppState {
+            node: RwLock::new(node),
+            keys,
+            now: fixed_now,
+        }),
+        source,
+        lender,
+        dating,
+        rail,
+        operator,
+        directory,
+    }
+}
+
+async fn call(
+    fixture: &Fixture,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    if method == "POST" && body.starts_with('{') && !body.contains('\n') {
+        request = request.header("content-type", "application/json");
+    }
+    let response = router(Arc::clone(&fixture.state))
+        .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, value)
+}
+
+const EVENTS: &str = concat!(
+    r#"{"id":"p1","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"2026-03-01T10:00:00Z","fields":{"amount":120,"creditor":"telco","days_late":40}}"#,
+    "\n",
+    r#"{"id":"c1","source":"payments","subject":"p-9","type":"court.defaulter_listed","occurred_at":"2026-04-01T00:00:00Z","fields":{"case_id":"C-1","court":"district"}}"#,
+    "\n",
+    r#"{"id":"bad","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"not a time","fields":{}}"#,
+    "\n",
+);
+
+#[tokio::test]
+async fn sources_send_events_and_get_a_durable_answer_per_record() {
+    let fixture = fixture("intake");
+    let (status, health) = call(&fixture, "GET", "/healthz", None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["events"], 0);
+
+    let (status, answer) = call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    assert_eq!(answer["rejected"], 1);
+    assert_eq!(answer["durable"], true);
+    assert_eq!(answer["results"][2]["status"], "rejected");
+    assert!(
+        answer["results"][2]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("occurred_at")
+    );
+    // Sent again: duplicates, nothing applied twice.
+    let (_, again) = call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    assert_eq!(again["duplicate"], 2, "{again}");
+    assert_eq!(again["accepted"], 0);
+    // A JSON array is read too.
+    let array = format!(
+        "[{}]",
+        EVENTS.lines().next().unwrap().replace("\"p1\"", "\"p2\"")
+    );
+    let (_, from_array) = call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        &array,
+    )
+    .await;
+    assert_eq!(from_array["accepted"], 1, "{from_array}");
+    let (_, health) = call(&fixture, "GET", "/healthz", None, "").await;
+    assert_eq!(health["events"], 3);
+    // Acknowledged means in the log, synced: the log holds exactly the accepted records.
+    assert_eq!(fixture.state.node.read().unwrap().log_records(), 3);
+}
+
+#[tokio::test]
+async fn consumers_see_what_their_purpose_may_read_and_nothing_else() {
+    let fixture = fixture("reads");
+    call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+
+    let (status, lender) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/score?purpose=lending.consumer",
+        Some(&fixture.lender),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{lender}");
+    assert!(
+        lender["score"].is_number() && lender["grade"].is_string(),
+        "{lender}"
+    );
+    assert!(lender.get("behaviour").is_none() && lender.get("network").is_none());
+
+    // dating.profile reads the score, not the grade.
+    let (status, dating) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/score?purpose=dating.profile",
+        Some(&fixture.dating),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        dating["score"].is_number() && dating.get("grade").is_none(),
+        "{dating}"
+    );
+
+    // The rail purpose reads a list, not scores: it gets a decision.
+    let (status, refused) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/score?purpose=rail.highspeed.booking",
+        Some(&fixture.rail),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(refused["error"]["code"], "beyond_purpose");
+    let decision = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
+    let (status, verdict) = call(
+        &fixture,
+        "POST",
+        "/v1/decisions",
+        Some(&fixture.rail),
+        decision,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["verdict"], "deny", "{verdict}");
+
+    // Operators read explanations.
+    let (status, explained) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/explanation",
+        Some(&fixture.operator),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        explained["key_factors"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn the_auth_matrix_refuses_with_clear_bodies() {
+    let fixture = fixture("auth");
+    let score = "/v1/subjects/p-9/score?purpose=lending.consumer";
+    // (method, uri, key, body, expected status, expected error code)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        StatusCode,
+        &'a str,
+    );
+    let cases: [Case; 7] = [
+        (
+            "GET",
+            score,
+            None,
+            "",
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        ),
+        (
+            "GET",
+            score,
+            Some("stk_not-a-key"),
+            "",
+            StatusCode::UNAUTHORIZED,
+            "unknown_key",
+        ),
+        (
+            "GET",
+            score,
+            Some(&fixture.source),
+            "",
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+        ),
+        (
+            "GET",
+            score,
+            Some(&fixture.dating),
+            "",
+            StatusCode::FORBIDDEN,
+            "purpose_not_granted",
+        ),
+        (
+            "GET",
+            "/v1/subjects/p-9/score",
+            Some(&fixture.lender),
+            "",
+            StatusCode::BAD_REQUEST,
+            "purpose_missing",
+        ),
+        (
+            "POST",
+            "/v1/events",
+            Some(&fixture.lender),
+            EVENTS,
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+        ),
+        (
+            "GET",
+            "/v1/subjects/p-9/explanation",
+            Some(&fixture.lender),
+            "",
+            StatusCode::FORBIDDEN,
+            "wrong_role",
+        ),
+    ];
+    for (method, uri, key, body, status, code) in cases {
+        let (got, answer) = call(&fixture, method, uri, key, body).await;
+        assert_eq!(got, status, "{method} {uri}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{method} {uri}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    // Nothing a refused request carried was applied.
+    let (_, health) = call(&fixture, "GET", "/healthz", None, "").await;
+    assert_eq!(health["events"], 0);
+}
