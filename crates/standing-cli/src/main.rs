@@ -118,6 +118,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Check the audit log's hash chain and head (every read, decision and refusal served).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Create and list API keys (their hashes are kept in DIR/keys.json).
     Keys {
         #[command(subcommand)]
@@ -182,6 +187,15 @@ enum Command {
         at: Option<String>,
         #[command(flatten)]
         data: DataArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Verify the chain: exit 1 naming the first edited, dropped, reordered or cut record.
+    Verify {
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
     },
 }
 
@@ -447,6 +461,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { action } => keys(action),
+        Command::Audit {
+            action: AuditAction::Verify { data },
+        } => match standing_server::audit::verify(&data) {
+            Ok((records, head)) => {
+                outln!("audit log intact: {records} records; head {head}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("audit log broken: {error}");
+                Ok(ExitCode::from(1))
+            }
+        },
         Command::Replay { data } => {
             let clock = now();
             let node = load(&data, clock)?;

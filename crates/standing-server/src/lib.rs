@@ -6,9 +6,11 @@
 //! The node (model, log, engine) sits behind one lock: reads share it, intake takes it alone
 //! and answers only once the accepted events are on stable storage.
 
+pub mod audit;
 pub mod json;
 pub mod keys;
 
+use audit::{Audit, AuditEntry};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +30,8 @@ use std::sync::{Arc, RwLock};
 pub struct AppState {
     pub node: RwLock<Node>,
     pub keys: KeyStore,
+    /// Every read of a subject's data, every decision and every refusal.
+    pub audit: Audit,
     /// The wall clock (a parameter, so tests can fix it).
     pub now: fn() -> Timestamp,
 }
@@ -73,17 +77,74 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// The key a request carries, checked against the roles allowed.
+/// What a request is about, for the audit log.
+struct Request<'r> {
+    action: &'static str,
+    subject: Option<&'r str>,
+    purpose: Option<&'r str>,
+}
+
+/// Records a request's answer (or refusal) in the audit log. A failure to write the audit log
+/// fails the request: nothing is answered unrecorded.
+fn audit(
+    state: &AppState,
+    key: Option<&Key>,
+    request: &Request<'_>,
+    action: &str,
+    answer: String,
+) -> Result<(), ApiError> {
+    let entry = AuditEntry {
+        at: (state.now)().to_string(),
+        key: key.map_or("-".into(), |k| k.id.clone()),
+        role: key.map_or("-", |k| k.role.name()).into(),
+        purpose: request.purpose.map(str::to_owned),
+        action: action.into(),
+        subject: request.subject.map(str::to_owned),
+        answer,
+    };
+    state.audit.record(&entry).map_err(|error| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            format!("the audit log cannot be written, so nothing is answered: {error}"),
+        )
+    })
+}
+
+/// Records a refusal and returns it.
+fn refuse(state: &AppState, key: Option<&Key>, request: &Request<'_>, error: ApiError) -> ApiError {
+    let action = format!("refused:{}", error.code);
+    match audit(state, key, request, &action, error.message.clone()) {
+        Ok(()) => error,
+        Err(audit_error) => audit_error,
+    }
+}
+
+/// The key a request carries, checked against the roles allowed; refusals are audited.
 fn authenticate<'s>(
     state: &'s AppState,
     headers: &HeaderMap,
     allowed: &[Role],
+    request: &Request<'_>,
 ) -> Result<&'s Key, ApiError> {
+    let key = check_key(state, headers, allowed);
+    key.map_err(|(key, error)| refuse(state, key, request, error))
+}
+
+#[allow(clippy::result_large_err)]
+fn check_key<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    allowed: &[Role],
+) -> Result<&'s Key, (Option<&'s Key>, ApiError)> {
     let Some(header) = headers.get("authorization") else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "send an API key: `Authorization: Bearer <key>` (create one with `standing keys create`)",
+        return Err((
+            None,
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send an API key: `Authorization: Bearer <key>` (create one with `standing keys create`)",
+            ),
         ));
     };
     let secret = header
@@ -92,21 +153,27 @@ fn authenticate<'s>(
         .and_then(|value| value.strip_prefix("Bearer "))
         .unwrap_or("");
     let Some(key) = state.keys.authenticate(secret.trim()) else {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unknown_key",
-            "the API key is not known here",
+        return Err((
+            None,
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unknown_key",
+                "the API key is not known here",
+            ),
         ));
     };
     if !allowed.contains(&key.role) {
         let roles: Vec<&str> = allowed.iter().map(|role| role.name()).collect();
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "wrong_role",
-            format!(
-                "key {} may not call this: it is for {}",
-                key.id,
-                roles.join(" or ")
+        return Err((
+            Some(key),
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_role",
+                format!(
+                    "key {} may not call this: it is for {}",
+                    key.id,
+                    roles.join(" or ")
+                ),
             ),
         ));
     }
@@ -177,30 +244,45 @@ async fn get_score(
     Path(subject): Path<String>,
     Query(query): Query<PurposeQuery>,
 ) -> ApiResult {
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator])?;
+    let request = Request {
+        action: "score",
+        subject: Some(&subject),
+        purpose: query.purpose.as_deref(),
+    };
+    let key = authenticate(
+        &state,
+        &headers,
+        &[Role::Consumer, Role::Operator],
+        &request,
+    )?;
     let node = read_node(&state);
-    let purpose = purpose_of(key, node.model(), query.purpose.as_deref())?;
+    let purpose = purpose_of(key, node.model(), query.purpose.as_deref())
+        .map_err(|error| refuse(&state, Some(key), &request, error))?;
     let Some(score) = node.engine().score(&subject) else {
-        return Err(ApiError::new(
+        let error = ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_subject",
             format!("no events about subject `{subject}`"),
-        ));
+        );
+        return Err(refuse(&state, Some(key), &request, error));
     };
     let Some(purpose) = purpose else {
+        let answer = format!("score {:.2} grade {}", score.value, score.grade);
+        audit(&state, Some(key), &request, request.action, answer)?;
         return Ok(Json(json::score_json(&score)));
     };
     // A consumer sees what its purpose may read, and nothing else.
     let (score_allowed, grade_allowed) = (purpose.may_read("score"), purpose.may_read("grade"));
     if !score_allowed && !grade_allowed {
-        return Err(ApiError::new(
+        let error = ApiError::new(
             StatusCode::FORBIDDEN,
             "beyond_purpose",
             format!(
                 "purpose `{}` may not read scores or grades; ask for its decision",
                 purpose.name
             ),
-        ));
+        );
+        return Err(refuse(&state, Some(key), &request, error));
     }
     let mut answer = json!({
         "subject": score.subject,
@@ -214,6 +296,13 @@ async fn get_score(
     if grade_allowed {
         answer["grade"] = json!(score.grade);
     }
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        answer.to_string(),
+    )?;
     Ok(Json(answer))
 }
 
@@ -222,12 +311,23 @@ async fn get_explanation(
     headers: HeaderMap,
     Path(subject): Path<String>,
 ) -> ApiResult {
-    authenticate(&state, &headers, &[Role::Operator])?;
+    let request = Request {
+        action: "explanation",
+        subject: Some(&subject),
+        purpose: None,
+    };
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
     let node = read_node(&state);
     let clock = node.engine().clock();
-    Ok(Json(json::explanation_json(
-        &node.explain(&subject, clock, None),
-    )))
+    let explanation = node.explain(&subject, clock, None);
+    let answer = format!(
+        "score {:.2} grade {}, {} key factors",
+        explanation.score.value,
+        explanation.score.grade,
+        explanation.key_factors.len()
+    );
+    audit(&state, Some(key), &request, request.action, answer)?;
+    Ok(Json(json::explanation_json(&explanation)))
 }
 
 #[derive(Deserialize)]
@@ -241,11 +341,21 @@ async fn post_decision(
     headers: HeaderMap,
     Json(request): Json<DecisionRequest>,
 ) -> ApiResult {
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator])?;
+    let asked = Request {
+        action: "decision",
+        subject: Some(&request.subject),
+        purpose: Some(&request.purpose),
+    };
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
     let node = read_node(&state);
-    purpose_of(key, node.model(), Some(&request.purpose))?;
+    purpose_of(key, node.model(), Some(&request.purpose))
+        .map_err(|error| refuse(&state, Some(key), &asked, error))?;
     match node.engine().decide(&request.purpose, &request.subject) {
-        Some(decision) => Ok(Json(json::decision_json(&decision))),
+        Some(decision) => {
+            let answer = format!("{:?} {}", decision.verdict, decision.id);
+            audit(&state, Some(key), &asked, asked.action, answer)?;
+            Ok(Json(json::decision_json(&decision)))
+        }
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_purpose",
@@ -284,7 +394,12 @@ async fn post_events(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult {
-    authenticate(&state, &headers, &[Role::Source, Role::Operator])?;
+    let request = Request {
+        action: "events",
+        subject: None,
+        purpose: None,
+    };
+    authenticate(&state, &headers, &[Role::Source, Role::Operator], &request)?;
     let records = records(&body)?;
     let worker = Arc::clone(&state);
     // Intake syncs the log: off the async workers.
@@ -363,6 +478,8 @@ pub enum ServeError {
     Node(#[from] standing_node::NodeError),
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
     #[error("listening on {address}: {source}")]
     Listen {
         address: String,
@@ -381,9 +498,11 @@ pub fn serve(
 ) -> Result<(), ServeError> {
     let (node, _) = Node::open(directory, now())?;
     let keys = KeyStore::open(directory)?;
+    let audit = Audit::open(directory)?;
     let state = Arc::new(AppState {
         node: RwLock::new(node),
         keys,
+        audit,
         now,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -403,6 +522,15 @@ pub fn serve(
         if let Ok(address) = listener.local_addr() {
             ready(address);
         }
+        let syncer = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(std::time::Duration::from_millis(200));
+            loop {
+                interval.tick().await;
+                let state = Arc::clone(&syncer);
+                let _ = tokio::task::spawn_blocking(move || state.audit.sync()).await;
+            }
+        });
         let ticker = Arc::clone(&state);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -424,6 +552,7 @@ pub fn serve(
                 source,
             })
     })?;
+    state.audit.sync()?;
     let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
     node.snapshot()?;
     Ok(())

@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use standing_core::Timestamp;
 use standing_node::Node;
+use standing_server::audit::Audit;
 use standing_server::keys::{KeyStore, Role};
 use standing_server::{AppState, router};
 use std::sync::{Arc, RwLock};
@@ -64,6 +65,7 @@ fn fixture(name: &str) -> Fixture {
         state: Arc::new(AppState {
             node: RwLock::new(node),
             keys,
+            audit: Audit::open(&directory).unwrap(),
             now: fixed_now,
         }),
         source,
@@ -230,6 +232,8 @@ async fn consumers_see_what_their_purpose_may_read_and_nothing_else() {
     assert_eq!(status, StatusCode::OK, "{verdict}");
     assert_eq!(verdict["verdict"], "deny", "{verdict}");
 
+    // Every read and decision was audited: two reads, one refusal, one decision so far.
+    assert_eq!(fixture.state.audit.count(), 4);
     // Operators read explanations.
     let (status, explained) = call(
         &fixture,
@@ -318,6 +322,7 @@ async fn the_auth_matrix_refuses_with_clear_bodies() {
             "wrong_role",
         ),
     ];
+    let audited = fixture.state.audit.count();
     for (method, uri, key, body, status, code) in cases {
         let (got, answer) = call(&fixture, method, uri, key, body).await;
         assert_eq!(got, status, "{method} {uri}: {answer}");
@@ -328,7 +333,17 @@ async fn the_auth_matrix_refuses_with_clear_bodies() {
                 .is_some_and(|m| !m.is_empty())
         );
     }
-    // Nothing a refused request carried was applied.
+    // Nothing a refused request carried was applied, and every refusal was audited.
     let (_, health) = call(&fixture, "GET", "/healthz", None, "").await;
     assert_eq!(health["events"], 0);
+    assert_eq!(fixture.state.audit.count(), audited + 7);
+    fixture.state.audit.sync().unwrap();
+    let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
+    assert!(log.contains("refused:purpose_not_granted") && log.contains("refused:unknown_key"));
+    assert_eq!(
+        standing_server::audit::verify(&fixture.directory)
+            .unwrap()
+            .0,
+        audited + 7
+    );
 }

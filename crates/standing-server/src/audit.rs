@@ -1,0 +1,265 @@
+//! The audit log: every read of a subject's data, every decision and every refused request,
+//! as a hash chain. Each line of `audit/audit.jsonl` is a JSON record carrying the SHA-256 of
+//! the line before it (`prev`) and its own (`hash`, over `prev` and the record without `hash`),
+//! so an edited, dropped or reordered line breaks the chain. `audit/HEAD` holds the count and
+//! the last hash as of the last sync, so a cut tail is found too; publish the head elsewhere to
+//! anchor it against someone who can rewrite both files.
+//!
+//! Records are written as requests are answered and synced in groups (every 200 ms while
+//! serving, and at shutdown): a crash can lose the last moments' records, never reorder or
+//! alter the ones before.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The hash before the first record.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What one audit record says.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    /// When (the server's clock, RFC 3339).
+    pub at: String,
+    /// The key id, or `-` when the request carried no known key.
+    pub key: String,
+    pub role: String,
+    pub purpose: Option<String>,
+    /// `score`, `decision`, `explanation`, or `refused:<code>`.
+    pub action: String,
+    pub subject: Option<String>,
+    /// What was returned, in short (a score and grade, a verdict and decision id, …).
+    pub answer: String,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    seq: u64,
+    #[serde(flatten)]
+    entry: &'a AuditEntry,
+    prev: &'a str,
+}
+
+fn chain(prev: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(prev.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The chain is broken: the first line where it does not hold, and how.
+    #[error("audit/audit.jsonl:{line}: {reason}")]
+    Broken { line: u64, reason: String },
+}
+
+struct Inner {
+    file: File,
+    directory: PathBuf,
+    count: u64,
+    last: String,
+    unsynced: bool,
+}
+
+/// The audit log of a data directory, open for appending.
+pub struct Audit {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Audit")
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
+    move |source| AuditError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Reads and checks the chain; `cut_torn` drops an incomplete last line (a write cut by a
+/// crash) instead of reporting it. Returns the count, the last hash and the length of the good
+/// part of the file.
+fn check(path: &Path, cut_torn: bool) -> Result<(u64, String, u64), AuditError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((0, GENESIS.to_owned(), 0));
+        }
+        Err(error) => return Err(io(path)(error)),
+    };
+    let mut reader = BufReader::new(file);
+    let (mut count, mut last, mut good) = (0u64, GENESIS.to_owned(), 0u64);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(io(path))?;
+        if read == 0 {
+            break;
+        }
+        let number = count + 1;
+        let torn = !line.ends_with(b"\n");
+        let broken = |reason: String| AuditError::Broken {
+            line: number,
+            reason,
+        };
+        let parsed: Result<serde_json::Map<String, serde_json::Value>, _> =
+            serde_json::from_slice(line.trim_ascii_end());
+        let mut record = match parsed {
+            Ok(record) => record,
+            Err(_) if torn && cut_torn => break,
+            Err(error) => return Err(broken(format!("not a record: {error}"))),
+        };
+        let Some(serde_json::Value::String(hash)) = record.remove("hash") else {
+            return Err(broken("no hash".into()));
+        };
+        if record.get("seq").and_then(|s| s.as_u64()) != Some(number) {
+            return Err(broken(format!(
+                "record {number} expected here; a record was dropped, added or moved"
+            )));
+        }
+        if record.get("prev").and_then(|p| p.as_str()) != Some(last.as_str()) {
+            return Err(broken(
+                "does not follow the record before it (dropped or reordered)".into(),
+            ));
+        }
+        let body = serde_json::to_vec(&record).unwrap_or_default();
+        if chain(&last, &body) != hash {
+            return Err(broken(
+                "its hash does not match its content (edited)".into(),
+            ));
+        }
+        count = number;
+        last = hash;
+        good += read as u64;
+    }
+    Ok((count, last, good))
+}
+
+/// The head written at each sync: `count hash`.
+fn read_head(directory: &Path) -> Result<Option<(u64, String)>, AuditError> {
+    let path = directory.join("HEAD");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mut parts = text.split_whitespace();
+            let count = parts.next().and_then(|c| c.parse().ok());
+            let hash = parts.next().map(str::to_owned);
+            Ok(count.zip(hash))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(io(&path)(error)),
+    }
+}
+
+/// Checks the audit log of `data_directory` whole: the chain, then the head. Returns the
+/// number of records and the last hash.
+pub fn verify(data_directory: &Path) -> Result<(u64, String), AuditError> {
+    let directory = data_directory.join("audit");
+    let (count, last, _) = check(&directory.join("audit.jsonl"), false)?;
+    if let Some((head_count, head_hash)) = read_head(&directory)? {
+        if count < head_count {
+            return Err(AuditError::Broken {
+                line: count + 1,
+                reason: format!(
+                    "the log ends after {count} records but {head_count} were synced (cut)"
+                ),
+            });
+        }
+        if count == head_count && last != head_hash {
+            return Err(AuditError::Broken {
+                line: count,
+                reason: "the last synced record is not the one the head names".into(),
+            });
+        }
+    }
+    Ok((count, last))
+}
+
+impl Audit {
+    /// Opens the audit log of `data_directory` for appending, after checking its chain (a torn
+    /// last line from a crash is cut).
+    pub fn open(data_directory: &Path) -> Result<Audit, AuditError> {
+        let directory = data_directory.join("audit");
+        std::fs::create_dir_all(&directory).map_err(io(&directory))?;
+        let path = directory.join("audit.jsonl");
+        let (count, last, good) = check(&path, true)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.set_len(good).map_err(io(&path))?;
+        Ok(Audit {
+            inner: Mutex::new(Inner {
+                file,
+                directory,
+                count,
+                last,
+                unsynced: false,
+            }),
+        })
+    }
+
+    /// Appends a record (durable at the next [`Audit::sync`]).
+    pub fn record(&self, entry: &AuditEntry) -> Result<(), AuditError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = inner.count + 1;
+        let body = serde_json::to_vec(&Line {
+            seq,
+            entry,
+            prev: &inner.last,
+        })
+        .unwrap_or_default();
+        let hash = chain(&inner.last, &body);
+        let mut line = body;
+        line.pop(); // the closing brace: the hash goes last
+        line.extend_from_slice(format!(",\"hash\":\"{hash}\"}}\n").as_bytes());
+        let path = inner.directory.join("audit.jsonl");
+        inner.file.write_all(&line).map_err(io(&path))?;
+        inner.count = seq;
+        inner.last = hash;
+        inner.unsynced = true;
+        Ok(())
+    }
+
+    /// Makes every record so far durable and writes the head.
+    pub fn sync(&self) -> Result<(), AuditError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if !inner.unsynced {
+            return Ok(());
+        }
+        let path = inner.directory.join("audit.jsonl");
+        inner.file.sync_data().map_err(io(&path))?;
+        let head = inner.directory.join("HEAD");
+        let temporary = inner.directory.join("HEAD.tmp");
+        let text = format!("{} {}\n", inner.count, inner.last);
+        std::fs::write(&temporary, text).map_err(io(&temporary))?;
+        File::open(&temporary)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&temporary))?;
+        std::fs::rename(&temporary, &head).map_err(io(&head))?;
+        inner.unsynced = false;
+        Ok(())
+    }
+
+    /// Records so far.
+    pub fn count(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).count
+    }
+}
