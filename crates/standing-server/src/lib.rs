@@ -72,7 +72,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/events", post(post_events))
         .route("/v1/subjects/{subject}/score", get(get_score))
         .route("/v1/subjects/{subject}/explanation", get(get_explanation))
+        .route(
+            "/v1/subjects/{subject}/lists/{list}",
+            get(get_list_membership),
+        )
         .route("/v1/decisions", post(post_decision))
+        .route("/v1/rank", post(post_rank))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -236,6 +241,23 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
 #[derive(Deserialize)]
 struct PurposeQuery {
     purpose: Option<String>,
+    /// The score at this occurred-time instead of now (RFC 3339).
+    at: Option<String>,
+    /// Counting only what was recorded by this instant (RFC 3339).
+    known_at: Option<String>,
+}
+
+fn instant(field: &'static str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
+    text.map(|text| {
+        Timestamp::parse(text).map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_time",
+                format!("`{field}`: {error}"),
+            )
+        })
+    })
+    .transpose()
 }
 
 async fn get_score(
@@ -258,13 +280,22 @@ async fn get_score(
     let node = read_node(&state);
     let purpose = purpose_of(key, node.model(), query.purpose.as_deref())
         .map_err(|error| refuse(&state, Some(key), &request, error))?;
-    let Some(score) = node.engine().score(&subject) else {
+    let at = instant("at", query.at.as_deref())?;
+    let known_at = instant("known_at", query.known_at.as_deref())?;
+    let Some(current) = node.engine().score(&subject) else {
         let error = ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_subject",
             format!("no events about subject `{subject}`"),
         );
         return Err(refuse(&state, Some(key), &request, error));
+    };
+    // History: the score as it was at `at`, as known at `known_at`.
+    let score = if at.is_some() || known_at.is_some() {
+        let at = at.unwrap_or(node.engine().clock());
+        node.explain(&subject, at, known_at).score
+    } else {
+        current
     };
     let Some(purpose) = purpose else {
         let answer = format!("score {:.2} grade {}", score.value, score.grade);
@@ -289,6 +320,7 @@ async fn get_score(
         "purpose": purpose.name,
         "model_version": score.model_version,
         "as_of": score.as_of.to_string(),
+        "known_at": score.known_at.map(|t| t.to_string()),
     });
     if score_allowed {
         answer["score"] = json!(json::round(score.value));
@@ -362,6 +394,131 @@ async fn post_decision(
             format!("no purpose `{}`", request.purpose),
         )),
     }
+}
+
+async fn get_list_membership(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((subject, list)): Path<(String, String)>,
+    Query(query): Query<PurposeQuery>,
+) -> ApiResult {
+    let request = Request {
+        action: "list",
+        subject: Some(&subject),
+        purpose: query.purpose.as_deref(),
+    };
+    let key = authenticate(
+        &state,
+        &headers,
+        &[Role::Consumer, Role::Operator],
+        &request,
+    )?;
+    let node = read_node(&state);
+    let purpose = purpose_of(key, node.model(), query.purpose.as_deref())
+        .map_err(|error| refuse(&state, Some(key), &request, error))?;
+    if node.model().lists.iter().all(|l| l.name != list) {
+        let error = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_list",
+            format!("the model keeps no list `{list}`"),
+        );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
+    if let Some(purpose) = purpose
+        && !purpose.may_read(&format!("list.{list}"))
+    {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "beyond_purpose",
+            format!("purpose `{}` may not read list `{list}`", purpose.name),
+        );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
+    let clock = node.engine().clock();
+    let explanation = node.explain(&subject, clock, None);
+    let membership = explanation.lists.iter().find(|m| *m.list == *list);
+    let answer = json!({
+        "subject": subject,
+        "list": list,
+        "member": membership.is_some(),
+        "since": membership.map(|m| m.since.to_string()),
+        "until": membership.map(|m| m.until.to_string()),
+        "as_of": clock.to_string(),
+    });
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        answer.to_string(),
+    )?;
+    Ok(Json(answer))
+}
+
+#[derive(Deserialize)]
+struct RankRequest {
+    purpose: String,
+    subjects: Vec<String>,
+}
+
+/// The subjects given, best first, for a purpose that ranks by score: a dating app orders
+/// its candidates. Each subject ranked is an audited read.
+async fn post_rank(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(request): Json<RankRequest>,
+) -> ApiResult {
+    let asked = Request {
+        action: "rank",
+        subject: None,
+        purpose: Some(&request.purpose),
+    };
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
+    let node = read_node(&state);
+    let purpose = purpose_of(key, node.model(), Some(&request.purpose))
+        .map_err(|error| refuse(&state, Some(key), &asked, error))?
+        .filter(|purpose| purpose.rank_by_score);
+    let Some(purpose) = purpose else {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "beyond_purpose",
+            format!("purpose `{}` does not rank by score", request.purpose),
+        );
+        return Err(refuse(&state, Some(key), &asked, error));
+    };
+    let mut known: Vec<(String, f64)> = Vec::new();
+    let mut unknown: Vec<&str> = Vec::new();
+    for subject in &request.subjects {
+        match node.engine().score(subject) {
+            Some(score) => known.push((subject.clone(), score.value)),
+            None => unknown.push(subject),
+        }
+    }
+    // Best first; ties to the smaller id, so the order never depends on the request's.
+    known.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (subject, score) in &known {
+        let read = Request {
+            action: "rank",
+            subject: Some(subject),
+            purpose: Some(&purpose.name),
+        };
+        audit(
+            &state,
+            Some(key),
+            &read,
+            "rank",
+            format!("score {score:.2}"),
+        )?;
+    }
+    Ok(Json(json!({
+        "purpose": purpose.name,
+        "ranking": known
+            .iter()
+            .enumerate()
+            .map(|(rank, (subject, score))| json!({"rank": rank + 1, "subject": subject, "score": json::round(*score)}))
+            .collect::<Vec<_>>(),
+        "unknown": unknown,
+    })))
 }
 
 /// The records of a request body: a JSON array, or one JSON object per line (NDJSON).

@@ -347,3 +347,100 @@ async fn the_auth_matrix_refuses_with_clear_bodies() {
         audited + 7
     );
 }
+
+#[tokio::test]
+async fn history_rankings_and_list_membership_stay_within_the_purpose() {
+    let fixture = fixture("history");
+    call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    let on_time = r#"{"id":"g1","source":"payments","subject":"p-8","type":"payment.on_time","occurred_at":"2026-02-01T00:00:00Z","fields":{"amount":50,"creditor":"telco"}}"#;
+    call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        on_time,
+    )
+    .await;
+
+    let score = |query: &str| format!("/v1/subjects/p-9/score?purpose=lending.consumer{query}");
+    let (_, now) = call(&fixture, "GET", &score(""), Some(&fixture.lender), "").await;
+    let (_, march) = call(
+        &fixture,
+        "GET",
+        &score("&at=2026-03-15T00:00:00Z"),
+        Some(&fixture.lender),
+        "",
+    )
+    .await;
+    // Before the court listing of April the score was higher; as known before anything was
+    // recorded it was the base.
+    assert!(
+        march["score"].as_f64().unwrap() > now["score"].as_f64().unwrap(),
+        "{march} {now}"
+    );
+    let (_, unknown_then) = call(
+        &fixture,
+        "GET",
+        &score("&known_at=2026-01-01T00:00:00Z"),
+        Some(&fixture.lender),
+        "",
+    )
+    .await;
+    assert_eq!(unknown_then["score"], 1000.0, "{unknown_then}");
+    let (status, bad) = call(
+        &fixture,
+        "GET",
+        &score("&at=yesterday"),
+        Some(&fixture.lender),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(bad["error"]["message"].as_str().unwrap().contains("`at`"));
+
+    let rank = r#"{"purpose":"dating.profile","subjects":["p-9","p-nobody","p-8"]}"#;
+    let (status, ranked) = call(&fixture, "POST", "/v1/rank", Some(&fixture.dating), rank).await;
+    assert_eq!(status, StatusCode::OK, "{ranked}");
+    assert_eq!(ranked["ranking"][0]["subject"], "p-8");
+    assert_eq!(ranked["ranking"][1]["subject"], "p-9");
+    assert_eq!(ranked["unknown"][0], "p-nobody");
+    let lending_rank = rank.replace("dating.profile", "lending.consumer");
+    let (status, refused) = call(
+        &fixture,
+        "POST",
+        "/v1/rank",
+        Some(&fixture.lender),
+        &lending_rank,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+
+    let list = |purpose: &str| format!("/v1/subjects/p-9/lists/court-defaulters?purpose={purpose}");
+    let (status, listed) = call(
+        &fixture,
+        "GET",
+        &list("rail.highspeed.booking"),
+        Some(&fixture.rail),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["member"], true);
+    let (status, refused) = call(
+        &fixture,
+        "GET",
+        &list("dating.profile"),
+        Some(&fixture.dating),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(refused["error"]["code"], "beyond_purpose");
+}
