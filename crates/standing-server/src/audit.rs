@@ -67,17 +67,24 @@ pub enum AuditError {
     Broken { line: u64, reason: String },
 }
 
+/// The chain's end and the records not yet written: what a request touches, briefly.
 struct Inner {
-    file: File,
-    directory: PathBuf,
+    /// Records since the last sync: a request costs no system call, and a sync writes and
+    /// flushes them outside this lock, so requests never wait for the disk.
+    pending: Vec<u8>,
     count: u64,
     last: String,
-    unsynced: bool,
+    /// Set when a sync failed: records taken for it may be lost, so nothing more is recorded
+    /// (and so nothing more is answered) until the server is restarted.
+    failed: Option<String>,
 }
 
 /// The audit log of a data directory, open for appending.
 pub struct Audit {
     inner: Mutex<Inner>,
+    /// The file, held by one sync at a time (which keeps the writes in chain order).
+    file: Mutex<File>,
+    directory: PathBuf,
 }
 
 impl std::fmt::Debug for Audit {
@@ -207,18 +214,25 @@ impl Audit {
         file.set_len(good).map_err(io(&path))?;
         Ok(Audit {
             inner: Mutex::new(Inner {
-                file,
-                directory,
+                pending: Vec::new(),
                 count,
                 last,
-                unsynced: false,
+                failed: None,
             }),
+            file: Mutex::new(file),
+            directory,
         })
     }
 
     /// Appends a record (durable at the next [`Audit::sync`]).
     pub fn record(&self, entry: &AuditEntry) -> Result<(), AuditError> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(reason) = &inner.failed {
+            return Err(AuditError::Io {
+                path: self.directory.join("audit.jsonl").display().to_string(),
+                source: std::io::Error::other(format!("an earlier sync failed: {reason}")),
+            });
+        }
         let seq = inner.count + 1;
         let body = serde_json::to_vec(&Line {
             seq,
@@ -230,31 +244,46 @@ impl Audit {
         let mut line = body;
         line.pop(); // the closing brace: the hash goes last
         line.extend_from_slice(format!(",\"hash\":\"{hash}\"}}\n").as_bytes());
-        let path = inner.directory.join("audit.jsonl");
-        inner.file.write_all(&line).map_err(io(&path))?;
+        inner.pending.extend_from_slice(&line);
         inner.count = seq;
         inner.last = hash;
-        inner.unsynced = true;
         Ok(())
     }
 
-    /// Makes every record so far durable and writes the head.
+    /// Makes every record so far durable and writes the head. A failure stops all further
+    /// recording.
     pub fn sync(&self) -> Result<(), AuditError> {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if !inner.unsynced {
-            return Ok(());
+        let result = self.write_pending();
+        if let Err(error) = &result {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            inner.failed.get_or_insert_with(|| error.to_string());
         }
-        let path = inner.directory.join("audit.jsonl");
-        inner.file.sync_data().map_err(io(&path))?;
-        let head = inner.directory.join("HEAD");
-        let temporary = inner.directory.join("HEAD.tmp");
-        let text = format!("{} {}\n", inner.count, inner.last);
-        std::fs::write(&temporary, text).map_err(io(&temporary))?;
+        result
+    }
+
+    fn write_pending(&self) -> Result<(), AuditError> {
+        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let (pending, count, last) = {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            if inner.pending.is_empty() {
+                return Ok(());
+            }
+            (
+                std::mem::take(&mut inner.pending),
+                inner.count,
+                inner.last.clone(),
+            )
+        };
+        let path = self.directory.join("audit.jsonl");
+        file.write_all(&pending).map_err(io(&path))?;
+        file.sync_data().map_err(io(&path))?;
+        let head = self.directory.join("HEAD");
+        let temporary = self.directory.join("HEAD.tmp");
+        std::fs::write(&temporary, format!("{count} {last}\n")).map_err(io(&temporary))?;
         File::open(&temporary)
             .and_then(|f| f.sync_all())
             .map_err(io(&temporary))?;
         std::fs::rename(&temporary, &head).map_err(io(&head))?;
-        inner.unsynced = false;
         Ok(())
     }
 

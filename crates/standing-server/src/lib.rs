@@ -662,7 +662,15 @@ pub fn serve(
         audit,
         now,
     });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = std::env::var("STANDING_WORKERS")
+        .ok()
+        .and_then(|w| w.parse::<usize>().ok())
+        .filter(|&w| w > 0)
+    {
+        builder.worker_threads(workers);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|source| ServeError::Listen {
@@ -681,7 +689,12 @@ pub fn serve(
         }
         let syncer = Arc::clone(&state);
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(std::time::Duration::from_millis(200));
+            let period = std::env::var("STANDING_AUDIT_SYNC_MS")
+                .ok()
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .filter(|&ms| ms > 0)
+                .unwrap_or(200);
+            let mut interval = tokio::time::interval(std::time::Duration::from_millis(period));
             loop {
                 interval.tick().await;
                 let state = Arc::clone(&syncer);
