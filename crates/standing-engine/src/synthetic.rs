@@ -4,32 +4,9 @@
 use standing_core::{Event, EventBody, FieldValue, Timestamp};
 use standing_rules::Model;
 
-/// A small, fast, seeded random source (SplitMix64); not for anything secret.
-#[derive(Clone, Debug)]
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    pub fn new(seed: u64) -> Self {
-        SplitMix(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound`.
-    pub fn below(&mut self, bound: u64) -> u64 {
-        ((self.next_u64() as u128 * bound as u128) >> 64) as u64
-    }
-
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// A small, fast, seeded random source (SplitMix64; the graph generator's); not for anything
+/// secret.
+pub use standing_graph::synthetic::Rng as SplitMix;
 
 /// Generates `count` events for subjects `p-0 .. p-(subjects-1)` over the two years before
 /// `end`, in occurred-time order, with the city model's event mix.
