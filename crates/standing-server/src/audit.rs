@@ -5,9 +5,9 @@
 //! the last hash as of the last sync, so a cut tail is found too; publish the head elsewhere to
 //! anchor it against someone who can rewrite both files.
 //!
-//! Records are written as requests are answered and synced in groups (every 200 ms while
-//! serving, and at shutdown): a crash can lose the last moments' records, never reorder or
-//! alter the ones before.
+//! Records are written as requests are answered and synced in groups (every 20 ms while
+//! serving, and at shutdown; the head at most once a second): a crash can lose the last
+//! moments' records, never reorder or alter the ones before.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -82,10 +82,15 @@ struct Inner {
 /// The audit log of a data directory, open for appending.
 pub struct Audit {
     inner: Mutex<Inner>,
-    /// The file, held by one sync at a time (which keeps the writes in chain order).
-    file: Mutex<File>,
+    /// The file, held by one sync at a time (which keeps the writes in chain order), and when
+    /// the head was last written and how many records it names.
+    file: Mutex<(File, Option<(std::time::Instant, u64)>)>,
     directory: PathBuf,
 }
+
+/// How often the head is rewritten while records keep coming (it is also written at the first
+/// sync and by [`Audit::sync_head`]).
+const HEAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl std::fmt::Debug for Audit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -219,7 +224,7 @@ impl Audit {
                 last,
                 failed: None,
             }),
-            file: Mutex::new(file),
+            file: Mutex::new((file, None)),
             directory,
         })
     }
@@ -253,7 +258,16 @@ impl Audit {
     /// Makes every record so far durable and writes the head. A failure stops all further
     /// recording.
     pub fn sync(&self) -> Result<(), AuditError> {
-        let result = self.write_pending();
+        self.sync_with(false)
+    }
+
+    /// [`Audit::sync`], and the head written whatever its age (at shutdown).
+    pub fn sync_head(&self) -> Result<(), AuditError> {
+        self.sync_with(true)
+    }
+
+    fn sync_with(&self, head: bool) -> Result<(), AuditError> {
+        let result = self.write_pending(head);
         if let Err(error) = &result {
             let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             inner.failed.get_or_insert_with(|| error.to_string());
@@ -261,13 +275,11 @@ impl Audit {
         result
     }
 
-    fn write_pending(&self) -> Result<(), AuditError> {
-        let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+    fn write_pending(&self, force_head: bool) -> Result<(), AuditError> {
+        let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        let (file, head) = &mut *guard;
         let (pending, count, last) = {
             let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            if inner.pending.is_empty() {
-                return Ok(());
-            }
             (
                 std::mem::take(&mut inner.pending),
                 inner.count,
@@ -275,15 +287,27 @@ impl Audit {
             )
         };
         let path = self.directory.join("audit.jsonl");
-        file.write_all(&pending).map_err(io(&path))?;
-        file.sync_data().map_err(io(&path))?;
-        let head = self.directory.join("HEAD");
+        if !pending.is_empty() {
+            file.write_all(&pending).map_err(io(&path))?;
+            file.sync_data().map_err(io(&path))?;
+        }
+        // The head: at the first sync, when asked, and at most every HEAD_EVERY otherwise.
+        let stale = head.as_ref().is_none_or(|(_, named)| *named < count);
+        let due = force_head
+            || head
+                .as_ref()
+                .is_none_or(|(at, _)| at.elapsed() >= HEAD_EVERY);
+        if !(stale && due) || count == 0 {
+            return Ok(());
+        }
+        *head = Some((std::time::Instant::now(), count));
+        let head_path = self.directory.join("HEAD");
         let temporary = self.directory.join("HEAD.tmp");
         std::fs::write(&temporary, format!("{count} {last}\n")).map_err(io(&temporary))?;
         File::open(&temporary)
             .and_then(|f| f.sync_all())
             .map_err(io(&temporary))?;
-        std::fs::rename(&temporary, &head).map_err(io(&head))?;
+        std::fs::rename(&temporary, &head_path).map_err(io(&head_path))?;
         Ok(())
     }
 

@@ -693,7 +693,7 @@ pub fn serve(
                 .ok()
                 .and_then(|ms| ms.parse::<u64>().ok())
                 .filter(|&ms| ms > 0)
-                .unwrap_or(200);
+                .unwrap_or(20);
             let mut interval = tokio::time::interval(std::time::Duration::from_millis(period));
             loop {
                 interval.tick().await;
@@ -722,7 +722,7 @@ pub fn serve(
                 source,
             })
     })?;
-    state.audit.sync()?;
+    state.audit.sync_head()?;
     let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
     node.snapshot()?;
     Ok(())
