@@ -69,14 +69,11 @@ pub(crate) fn relation_key(
 }
 
 /// The weight of a relation event: its kind's weight times the event's `weight`, quantized
-/// (intake refuses products outside the weight range; this clamps what it was not given).
+/// (intake refuses products outside `RELATION_WEIGHTS`; this clamps what it was not given).
 pub(crate) fn relation_weight(model: &Model, kind: u16, weight: f64) -> Weight {
     let value = model.network.kinds[kind as usize].weight * weight;
-    Weight::from_f64(value).unwrap_or(if value > 1.0 {
-        Weight::MAX
-    } else {
-        Weight::from_units(1).unwrap_or(Weight::ONE)
-    })
+    let range = &standing_rules::RELATION_WEIGHTS;
+    Weight::from_f64(value.clamp(*range.start(), *range.end())).unwrap_or(Weight::ONE)
 }
 
 /// The weight a relation entry carries: weight units in its points (checked on decode).

@@ -5,6 +5,7 @@
 //! does not decode whole is refused (the caller then replays the log instead).
 
 use crate::intern::Interner;
+use crate::network::is_relation;
 use crate::state::{Engine, Entry, EntryKind};
 use standing_core::Timestamp;
 use standing_rules::Model;
@@ -237,12 +238,12 @@ fn decode_entries(
                     EntryKind::ListEnter | EntryKind::ListLeave => model.lists.len(),
                     EntryKind::RelationAdd | EntryKind::RelationRemove => model.network.kinds.len(),
                 };
-                let relation = matches!(
-                    entry.kind,
-                    EntryKind::RelationAdd | EntryKind::RelationRemove
-                );
+                let relation = is_relation(&entry);
                 let weight_ok = !relation
-                    || (entry.points.fract() == 0.0 && (1.0..=16383.0).contains(&entry.points));
+                    || (entry.points.fract() == 0.0
+                        && entry.points >= 0.0
+                        && entry.points <= f64::from(u16::MAX)
+                        && standing_graph::Weight::from_units(entry.points as u16).is_some());
                 if entry.index as usize >= limit
                     || entry.event as usize >= events
                     || (relation && entry.key >= subjects as u64)

@@ -383,6 +383,8 @@ impl Engine {
         touched.sort_unstable();
         touched.dedup();
         let mut scratch = Scratch::new(&self.model);
+        // Subjects first seen in this batch join the network at the base score.
+        self.grow_network();
         for subject in touched {
             let index = subject as usize;
             let before = self.scores[index];
@@ -397,10 +399,6 @@ impl Engine {
             let grade_after = self.model.scale.grade_index(after) as u8;
             self.scores[index] = after;
             if let Some(live) = self.network.as_mut() {
-                if live.network.len() <= subject {
-                    let base = self.model.scale.clamp(self.model.scale.base);
-                    live.network.grow(self.subjects.len() as u32, base);
-                }
                 live.network.set_behaviour(subject, after);
             }
             if before.to_bits() != after.to_bits() || grade_before != grade_after {
@@ -518,10 +516,7 @@ impl Engine {
                 let target = target.unwrap_or(u32::MAX);
                 for entry in entries.iter_mut().filter(|entry| entry.event == target) {
                     entry.retracted_at = entry.retracted_at.min(event.recorded_at.0);
-                    if matches!(
-                        entry.kind,
-                        EntryKind::RelationAdd | EntryKind::RelationRemove
-                    ) {
+                    if network::is_relation(entry) {
                         relations_changed.push((entry.key as u32, entry.index));
                     }
                 }

@@ -321,3 +321,20 @@ fn a_relation_dated_after_the_clock_counts_once_the_clock_passes_it() {
     engine.advance_clock(t("2026-08-01"));
     assert!(engine.score("p-good").unwrap().network.abs() <= model.network.epsilon);
 }
+
+#[test]
+fn the_models_relation_weights_are_exactly_what_the_graph_stores() {
+    let range = standing_rules::RELATION_WEIGHTS;
+    assert_eq!(
+        standing_graph::Weight::from_f64(*range.start()),
+        standing_graph::Weight::from_units(1)
+    );
+    assert_eq!(
+        standing_graph::Weight::from_f64(*range.end()),
+        Some(standing_graph::Weight::MAX)
+    );
+    assert_eq!(
+        standing_graph::Weight::from_f64(*range.end() + 1.0 / 1024.0),
+        None
+    );
+}

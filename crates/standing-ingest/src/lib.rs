@@ -456,11 +456,11 @@ fn check_relation(model: &Model, subject: &str, fields: &[FieldValue]) -> Result
     {
         let kind = &model.network.kinds[*kind as usize];
         let effective = kind.weight * weight;
-        if !(*weight > 0.0 && (1.0 / 1024.0..=16.0).contains(&effective)) {
+        if !(*weight > 0.0 && standing_rules::RELATION_WEIGHTS.contains(&effective)) {
             return Err(RecordError::BadValue {
                 field: "weight",
                 message: format!(
-                    "must be above 0 and, times the kind's weight ({}), between 1/1024 and 16; {weight} is not",
+                    "must be above 0 and, times the kind's weight ({}), between 1/1024 and 16383/1024; {weight} is not",
                     kind.weight
                 ),
             });

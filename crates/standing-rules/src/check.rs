@@ -571,10 +571,12 @@ impl Checker<'_> {
                 );
             }
             let weight = *kind.weight.get_ref();
-            if !(1.0 / 1024.0..=16.0).contains(&weight) {
+            if !RELATION_WEIGHTS.contains(&weight) {
                 self.error(
                     kind.weight.span().start,
-                    format!("a relation kind's weight must be in [1/1024, 16], not {weight}"),
+                    format!(
+                        "a relation kind's weight must be between 1/1024 and 16383/1024 (just under 16), not {weight}"
+                    ),
                 );
             }
             network.kinds.push(RelationKind {

@@ -115,6 +115,10 @@ impl Network {
     }
 }
 
+/// The weights a relation can have (its kind's weight times its event's `weight`): what the
+/// graph stores, in steps of 1/1024 up to 16383/1024, just under 16.
+pub const RELATION_WEIGHTS: std::ops::RangeInclusive<f64> = (1.0 / 1024.0)..=(16383.0 / 1024.0);
+
 /// A kind of relation between two subjects.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RelationKind {
