@@ -185,8 +185,18 @@ fn check_key<'s>(
     Ok(key)
 }
 
-/// The purpose a consumer names, checked against its key and the model.
+/// The purpose a request names, checked against its key and the model; refusals are audited.
 fn purpose_of<'m>(
+    state: &AppState,
+    key: &Key,
+    model: &'m standing_rules::Model,
+    request: &Request<'_>,
+) -> Result<Option<&'m standing_rules::Purpose>, ApiError> {
+    check_purpose(key, model, request.purpose)
+        .map_err(|error| refuse(state, Some(key), request, error))
+}
+
+fn check_purpose<'m>(
     key: &Key,
     model: &'m standing_rules::Model,
     purpose: Option<&str>,
@@ -278,8 +288,7 @@ async fn get_score(
         &request,
     )?;
     let node = read_node(&state);
-    let purpose = purpose_of(key, node.model(), query.purpose.as_deref())
-        .map_err(|error| refuse(&state, Some(key), &request, error))?;
+    let purpose = purpose_of(&state, key, node.model(), &request)?;
     let at = instant("at", query.at.as_deref())?;
     let known_at = instant("known_at", query.known_at.as_deref())?;
     let Some(current) = node.engine().score(&subject) else {
@@ -380,8 +389,7 @@ async fn post_decision(
     };
     let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
     let node = read_node(&state);
-    purpose_of(key, node.model(), Some(&request.purpose))
-        .map_err(|error| refuse(&state, Some(key), &asked, error))?;
+    purpose_of(&state, key, node.model(), &asked)?;
     match node.engine().decide(&request.purpose, &request.subject) {
         Some(decision) => {
             let answer = format!("{:?} {}", decision.verdict, decision.id);
@@ -414,8 +422,7 @@ async fn get_list_membership(
         &request,
     )?;
     let node = read_node(&state);
-    let purpose = purpose_of(key, node.model(), query.purpose.as_deref())
-        .map_err(|error| refuse(&state, Some(key), &request, error))?;
+    let purpose = purpose_of(&state, key, node.model(), &request)?;
     if node.model().lists.iter().all(|l| l.name != list) {
         let error = ApiError::new(
             StatusCode::NOT_FOUND,
@@ -475,9 +482,8 @@ async fn post_rank(
     };
     let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
     let node = read_node(&state);
-    let purpose = purpose_of(key, node.model(), Some(&request.purpose))
-        .map_err(|error| refuse(&state, Some(key), &asked, error))?
-        .filter(|purpose| purpose.rank_by_score);
+    let purpose =
+        purpose_of(&state, key, node.model(), &asked)?.filter(|purpose| purpose.rank_by_score);
     let Some(purpose) = purpose else {
         let error = ApiError::new(
             StatusCode::FORBIDDEN,
@@ -573,9 +579,9 @@ async fn post_events(
 
 /// Checks every record, applies and syncs the good ones, and answers per record.
 fn ingest(state: &AppState, records: &[Vec<u8>]) -> ApiResult {
-    let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
+    // Records are parsed under no lock; only applying and syncing hold the node alone.
+    let model = read_node(state).model().clone();
     let now = (state.now)();
-    let model = node.model().clone();
     let mut results: Vec<Value> = Vec::with_capacity(records.len());
     let mut events = Vec::new();
     let mut bodies: Vec<&[u8]> = Vec::new();
@@ -593,6 +599,7 @@ fn ingest(state: &AppState, records: &[Vec<u8>]) -> ApiResult {
             })),
         }
     }
+    let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
     let report = node.ingest(&events, &bodies).map_err(|error| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
