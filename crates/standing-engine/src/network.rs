@@ -263,6 +263,14 @@ impl Engine {
         });
     }
 
+    /// A subject's contacts at the clock with their scores and shares, the `top` largest
+    /// effects first; `None` when the model's network is off or the subject is unknown.
+    pub fn contacts(&self, subject: &str, top: usize) -> Option<NetworkPart> {
+        let index = self.subjects.find(subject.as_bytes())?;
+        self.network_part(Some(index), self.clock, None, top)
+            .map(|(part, _)| part)
+    }
+
     /// Finishes pushes a change deferred, so every network score is within ε.
     pub fn settle_network(&mut self) {
         if let Some(live) = self.network.as_mut() {
@@ -316,6 +324,7 @@ impl Engine {
         subject: Option<u32>,
         at: Timestamp,
         known: Option<Timestamp>,
+        top: usize,
     ) -> Option<(NetworkPart, f64)> {
         let live = self.network.as_ref()?;
         let subject = subject?;
@@ -328,7 +337,7 @@ impl Engine {
             historical = self.network_at(at.0, known_value);
             &historical
         };
-        let explained = network.explain(subject, 5);
+        let explained = network.explain(subject, top);
         let model = &*self.model;
         let contacts = explained
             .contacts

@@ -748,7 +748,7 @@ impl Engine {
         let mut scratch = Scratch::new(model);
         let raw_behaviour = behaviour(model, entries, at.0, known, &mut scratch);
         let behaviour_value = model.scale.clamp(raw_behaviour);
-        let network = self.network_part(found, at, known_at);
+        let network = self.network_part(found, at, known_at, 5);
         let value = network
             .as_ref()
             .map_or(behaviour_value, |(_, served)| *served);
@@ -974,6 +974,70 @@ impl Engine {
                     .into(),
             })
             .collect()
+    }
+
+    /// The served score of every subject, by subject index (see [`Engine::subject_name`]).
+    pub fn served_scores(&self) -> Vec<f64> {
+        (0..self.scores.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|index| self.served(index))
+            .collect()
+    }
+
+    /// The id of the subject with index `index` (`0..subject_count()`).
+    pub fn subject_name(&self, index: u32) -> &str {
+        self.subjects.get(index)
+    }
+
+    /// The index of a subject, for [`Engine::served_scores`].
+    pub fn subject_index_of(&self, subject: &str) -> Option<u32> {
+        self.subjects.find(subject.as_bytes())
+    }
+
+    /// The grade (index into the model's grades, best first) of a score.
+    pub fn grade_index(&self, score: f64) -> usize {
+        self.model.scale.grade_index(score)
+    }
+
+    /// The members of each of the model's lists at the clock, by subject index, ascending.
+    pub fn list_members(&self) -> Vec<Vec<u32>> {
+        let model = &*self.model;
+        let mut lists = vec![Vec::new(); model.lists.len()];
+        if model.lists.is_empty() {
+            return lists;
+        }
+        let at = self.clock.0;
+        let found: Vec<(u32, u16)> = self
+            .entries
+            .par_iter()
+            .enumerate()
+            .with_min_len(4096)
+            .flat_map_iter(|(index, entries)| {
+                memberships(model, entries, at, NEVER)
+                    .into_iter()
+                    .map(move |(list, _)| (index as u32, list))
+            })
+            .collect();
+        for (index, list) in found {
+            lists[list as usize].push(index);
+        }
+        lists
+    }
+
+    /// A subject's behaviour score (its own data, without its contacts' part) at `at`;
+    /// `None` for an unknown subject.
+    pub fn behaviour_at(&self, subject: &str, at: Timestamp) -> Option<f64> {
+        let index = self.subjects.find(subject.as_bytes())?;
+        let mut scratch = Scratch::new(&self.model);
+        let raw = behaviour(
+            &self.model,
+            &self.entries[index as usize],
+            at.0,
+            NEVER,
+            &mut scratch,
+        );
+        Some(self.model.scale.clamp(raw))
     }
 
     /// Every subject's served score and grade, in subject-id order: for comparing engines.

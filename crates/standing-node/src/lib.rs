@@ -11,6 +11,7 @@ use standing_ingest::{RecordedAt, parse_record};
 use standing_rules::{Model, check_model};
 use standing_store::{FileBackend, Log, LogOptions, Recovery, StoreError};
 use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -324,6 +325,66 @@ impl Node {
         Ok(report)
     }
 
+    /// Rebuilds the engine from the whole log under another model text (checked first), with
+    /// its clock at `clock`: what the node would serve under it. Changes nothing.
+    pub fn candidate(&self, label: &str, text: &str, clock: Timestamp) -> Result<Candidate> {
+        let checked = check_model(label, text);
+        let Some(model) = checked.model else {
+            return Err(NodeError::Model {
+                path: label.to_owned(),
+                diagnostics: checked
+                    .diagnostics
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            });
+        };
+        let model = Arc::new(model);
+        let mut engine = Engine::new(model.clone(), clock);
+        replay(&self.log, &model, &mut engine, 0)?;
+        if engine.event_count() as u64 != self.log.next_seq() {
+            return Err(NodeError::Inconsistent {
+                log: self.log.next_seq(),
+                engine: engine.event_count() as u64,
+            });
+        }
+        engine.advance_clock(clock);
+        Ok(Candidate {
+            fingerprint: fingerprint(text),
+            text: text.to_owned(),
+            model,
+            engine,
+        })
+    }
+
+    /// Makes a candidate the node's model: `model.toml` is replaced (atomically, by rename) and
+    /// the engine swapped, then a snapshot is stored under the new model.
+    pub fn activate(&mut self, candidate: Candidate) -> Result<()> {
+        // Records accepted since the candidate was built.
+        let mut engine = candidate.engine;
+        let from = engine.event_count() as u64;
+        replay(&self.log, &candidate.model, &mut engine, from)?;
+        let path = self.directory.join("model.toml");
+        let staged = self.directory.join("model.toml.new");
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&staged)?;
+            file.write_all(candidate.text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&staged, &path)?;
+            File::open(&self.directory)?.sync_all()
+        };
+        write().map_err(|source| NodeError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        engine.advance_clock(self.engine.clock());
+        self.model = candidate.model;
+        self.model_fingerprint = candidate.fingerprint;
+        self.engine = engine;
+        self.snapshot()
+    }
+
     /// Stores a snapshot of the engine covering the whole log, so the next open replays nothing.
     pub fn snapshot(&mut self) -> Result<()> {
         let (fingerprint, engine) = (self.model_fingerprint, &self.engine);
@@ -333,6 +394,15 @@ impl Node {
         })?;
         Ok(())
     }
+}
+
+/// A model checked and the engine rebuilt under it, not yet active: see [`Node::candidate`].
+#[derive(Debug)]
+pub struct Candidate {
+    pub model: Arc<Model>,
+    pub engine: Engine,
+    fingerprint: u64,
+    text: String,
 }
 
 /// Event bodies read back from the log: event `n` is record `n`.

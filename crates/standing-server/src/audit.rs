@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -77,7 +78,15 @@ struct Inner {
     /// Set when a sync failed: records taken for it may be lost, so nothing more is recorded
     /// (and so nothing more is answered) until the server is restarted.
     failed: Option<String>,
+    /// The latest records about each subject, newest last: for subject pages. The file is
+    /// the record; this index forgets (see [`RECENT_PER_SUBJECT`], [`RECENT_SUBJECTS`]).
+    recent: HashMap<String, VecDeque<(u64, AuditEntry)>>,
 }
+
+/// Records kept in memory per subject for [`Audit::recent`].
+const RECENT_PER_SUBJECT: usize = 64;
+/// Subjects kept in memory for [`Audit::recent`]; past this the index starts over.
+const RECENT_SUBJECTS: usize = 100_000;
 
 /// The audit log of a data directory, open for appending.
 pub struct Audit {
@@ -223,6 +232,7 @@ impl Audit {
                 count,
                 last,
                 failed: None,
+                recent: HashMap::new(),
             }),
             file: Mutex::new((file, None)),
             directory,
@@ -252,6 +262,16 @@ impl Audit {
         inner.pending.extend_from_slice(&line);
         inner.count = seq;
         inner.last = hash;
+        if let Some(subject) = &entry.subject {
+            if inner.recent.len() >= RECENT_SUBJECTS && !inner.recent.contains_key(subject) {
+                inner.recent.clear();
+            }
+            let records = inner.recent.entry(subject.clone()).or_default();
+            if records.len() == RECENT_PER_SUBJECT {
+                records.pop_front();
+            }
+            records.push_back((seq, entry.clone()));
+        }
         Ok(())
     }
 
@@ -309,6 +329,24 @@ impl Audit {
             .map_err(io(&temporary))?;
         std::fs::rename(&temporary, &head_path).map_err(io(&head_path))?;
         Ok(())
+    }
+
+    /// The latest records (at most `limit`) about `subject` since the server started, newest
+    /// first, each with its sequence number.
+    pub fn recent(&self, subject: &str, limit: usize) -> Vec<serde_json::Value> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.recent.get(subject).map_or_else(Vec::new, |records| {
+            records
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|(seq, entry)| {
+                    let mut value = serde_json::to_value(entry).unwrap_or_default();
+                    value["seq"] = (*seq).into();
+                    value
+                })
+                .collect()
+        })
     }
 
     /// Records so far.

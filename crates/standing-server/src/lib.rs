@@ -6,22 +6,29 @@
 //! The node (model, log, engine) sits behind one lock: reads share it, intake takes it alone
 //! and answers only once the accepted events are on stable storage.
 
+pub mod activity;
 pub mod audit;
+mod consumer;
+mod intake;
 pub mod json;
 pub mod keys;
+pub mod openapi;
+mod operator;
+mod subscriptions;
+pub mod versions;
+pub mod watch;
+
+pub use operator::model_json;
 
 use audit::{Audit, AuditEntry};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use keys::{Key, KeyStore, Role};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use standing_core::Timestamp;
-use standing_engine::ApplyOutcome;
-use standing_ingest::{RecordedAt, parse_record};
 use standing_node::Node;
 use std::sync::{Arc, RwLock};
 
@@ -34,6 +41,33 @@ pub struct AppState {
     pub audit: Audit,
     /// The wall clock (a parameter, so tests can fix it).
     pub now: fn() -> Timestamp,
+    /// Counters for the overview and `/metrics`.
+    pub activity: activity::Activity,
+    /// The once-a-second look at every score: subscriptions and the overview.
+    pub watch: watch::Watch,
+    /// Every model version given to the server.
+    pub versions: versions::Versions,
+}
+
+impl AppState {
+    /// The state of a server on `node`'s data directory.
+    pub fn new(
+        node: Node,
+        keys: KeyStore,
+        audit: Audit,
+        now: fn() -> Timestamp,
+    ) -> Result<AppState, ServeError> {
+        let versions = versions::Versions::open(node.directory())?;
+        Ok(AppState {
+            node: RwLock::new(node),
+            keys,
+            audit,
+            now,
+            activity: activity::Activity::new(),
+            watch: watch::Watch::new(),
+            versions,
+        })
+    }
 }
 
 /// An error answer: a status and a JSON body `{"error": {"code", "message"}}`.
@@ -45,7 +79,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -61,29 +99,111 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult = Result<Json<Value>, ApiError>;
+pub(crate) type ApiResult = Result<Json<Value>, ApiError>;
 
 /// The largest request body: 64 MiB of events.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 pub fn router(state: Arc<AppState>) -> Router {
+    use consumer::*;
+    use operator::*;
     Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{file}", get(assets::asset))
         .route("/healthz", get(healthz))
-        .route("/v1/events", post(post_events))
+        .route("/openapi.json", get(openapi_json))
+        .route("/metrics", get(get_metrics))
+        .route("/v1/events", post(intake::post_events))
         .route("/v1/subjects/{subject}/score", get(get_score))
         .route("/v1/subjects/{subject}/explanation", get(get_explanation))
+        .route("/v1/subjects/{subject}/history", get(get_history))
+        .route("/v1/subjects/{subject}/contacts", get(get_contacts))
+        .route("/v1/subjects/{subject}/audit", get(get_subject_audit))
         .route(
             "/v1/subjects/{subject}/lists/{list}",
             get(get_list_membership),
         )
         .route("/v1/decisions", post(post_decision))
         .route("/v1/rank", post(post_rank))
+        .route("/v1/changes", get(subscriptions::get_changes))
+        .route("/v1/overview", get(get_overview))
+        .route("/v1/model", get(get_model))
+        .route("/v1/models", get(get_models).post(post_model))
+        .route("/v1/models/{version}/impact", get(get_impact))
+        .route("/v1/models/{version}/activate", post(post_activate))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            count_requests,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
+/// Counts every answer by route and status, with its latency.
+async fn count_requests(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    state.activity.answered(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// The OpenAPI document of this API.
+#[utoipa::path(get, path = "/openapi.json", tag = "operators",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+async fn openapi_json() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi::document(),
+    )
+        .into_response()
+}
+
+/// The dashboard: static files that use the public API with an operator key.
+pub(crate) mod assets {
+    use axum::extract::Path;
+    use axum::http::{StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+
+    const INDEX: &str = include_str!("../assets/index.html");
+    const APP: &str = include_str!("../assets/app.js");
+    const STYLE: &str = include_str!("../assets/style.css");
+
+    /// The dashboard's page.
+    #[utoipa::path(get, path = "/", tag = "operators",
+        responses((status = 200, description = "The dashboard (HTML)", body = String, content_type = "text/html")))]
+    pub(crate) async fn index() -> Response {
+        ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX).into_response()
+    }
+
+    /// The dashboard's script and style sheet.
+    #[utoipa::path(get, path = "/assets/{file}", tag = "operators",
+        params(("file" = String, Path, description = "`app.js` or `style.css`")),
+        responses((status = 200, description = "The file", body = String),
+            (status = 404, description = "No such asset", body = String)))]
+    pub(crate) async fn asset(Path(file): Path<String>) -> Response {
+        let (kind, body) = match file.as_str() {
+            "app.js" => ("text/javascript; charset=utf-8", APP),
+            "style.css" => ("text/css; charset=utf-8", STYLE),
+            _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+        };
+        ([(header::CONTENT_TYPE, kind)], body).into_response()
+    }
+}
+
 /// What a request is about, for the audit log.
-struct Request<'r> {
+pub(crate) struct Request<'r> {
     action: &'static str,
     subject: Option<&'r str>,
     purpose: Option<&'r str>,
@@ -91,7 +211,7 @@ struct Request<'r> {
 
 /// Records a request's answer (or refusal) in the audit log. A failure to write the audit log
 /// fails the request: nothing is answered unrecorded.
-fn audit(
+pub(crate) fn audit(
     state: &AppState,
     key: Option<&Key>,
     request: &Request<'_>,
@@ -117,7 +237,12 @@ fn audit(
 }
 
 /// Records a refusal and returns it.
-fn refuse(state: &AppState, key: Option<&Key>, request: &Request<'_>, error: ApiError) -> ApiError {
+pub(crate) fn refuse(
+    state: &AppState,
+    key: Option<&Key>,
+    request: &Request<'_>,
+    error: ApiError,
+) -> ApiError {
     let action = format!("refused:{}", error.code);
     match audit(state, key, request, &action, error.message.clone()) {
         Ok(()) => error,
@@ -126,7 +251,7 @@ fn refuse(state: &AppState, key: Option<&Key>, request: &Request<'_>, error: Api
 }
 
 /// The key a request carries, checked against the roles allowed; refusals are audited.
-fn authenticate<'s>(
+pub(crate) fn authenticate<'s>(
     state: &'s AppState,
     headers: &HeaderMap,
     allowed: &[Role],
@@ -186,7 +311,7 @@ fn check_key<'s>(
 }
 
 /// The purpose a request names, checked against its key and the model; refusals are audited.
-fn purpose_of<'m>(
+pub(crate) fn purpose_of<'m>(
     state: &AppState,
     key: &Key,
     model: &'m standing_rules::Model,
@@ -229,7 +354,7 @@ fn check_purpose<'m>(
     Ok(Some(purpose))
 }
 
-fn read_node(state: &AppState) -> std::sync::RwLockReadGuard<'_, Node> {
+pub(crate) fn read_node(state: &AppState) -> std::sync::RwLockReadGuard<'_, Node> {
     // A writer that panicked leaves the node as it was before its batch, or poisoned (which
     // intake reports); reads go on.
     state
@@ -238,6 +363,9 @@ fn read_node(state: &AppState) -> std::sync::RwLockReadGuard<'_, Node> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Whether the server is up, with its model version and sizes (no key needed).
+#[utoipa::path(get, path = "/healthz", tag = "operators",
+    responses((status = 200, description = "Up", body = Object)))]
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
     let node = read_node(&state);
     Json(json!({
@@ -246,393 +374,6 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
         "events": node.log_records(),
         "subjects": node.engine().subject_count(),
     }))
-}
-
-#[derive(Deserialize)]
-struct PurposeQuery {
-    purpose: Option<String>,
-    /// The score at this occurred-time instead of now (RFC 3339).
-    at: Option<String>,
-    /// Counting only what was recorded by this instant (RFC 3339).
-    known_at: Option<String>,
-}
-
-fn instant(field: &'static str, text: Option<&str>) -> Result<Option<Timestamp>, ApiError> {
-    text.map(|text| {
-        Timestamp::parse(text).map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_time",
-                format!("`{field}`: {error}"),
-            )
-        })
-    })
-    .transpose()
-}
-
-async fn get_score(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(subject): Path<String>,
-    Query(query): Query<PurposeQuery>,
-) -> ApiResult {
-    let request = Request {
-        action: "score",
-        subject: Some(&subject),
-        purpose: query.purpose.as_deref(),
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[Role::Consumer, Role::Operator],
-        &request,
-    )?;
-    let node = read_node(&state);
-    let purpose = purpose_of(&state, key, node.model(), &request)?;
-    let at = instant("at", query.at.as_deref())?;
-    let known_at = instant("known_at", query.known_at.as_deref())?;
-    let Some(current) = node.engine().score(&subject) else {
-        let error = ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_subject",
-            format!("no events about subject `{subject}`"),
-        );
-        return Err(refuse(&state, Some(key), &request, error));
-    };
-    // History: the score as it was at `at`, as known at `known_at`.
-    let score = if at.is_some() || known_at.is_some() {
-        let at = at.unwrap_or(node.engine().clock());
-        node.explain(&subject, at, known_at).score
-    } else {
-        current
-    };
-    let Some(purpose) = purpose else {
-        let answer = format!("score {:.2} grade {}", score.value, score.grade);
-        audit(&state, Some(key), &request, request.action, answer)?;
-        return Ok(Json(json::score_json(&score)));
-    };
-    // A consumer sees what its purpose may read, and nothing else.
-    let (score_allowed, grade_allowed) = (purpose.may_read("score"), purpose.may_read("grade"));
-    if !score_allowed && !grade_allowed {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "beyond_purpose",
-            format!(
-                "purpose `{}` may not read scores or grades; ask for its decision",
-                purpose.name
-            ),
-        );
-        return Err(refuse(&state, Some(key), &request, error));
-    }
-    let mut answer = json!({
-        "subject": score.subject,
-        "purpose": purpose.name,
-        "model_version": score.model_version,
-        "as_of": score.as_of.to_string(),
-        "known_at": score.known_at.map(|t| t.to_string()),
-    });
-    if score_allowed {
-        answer["score"] = json!(json::round(score.value));
-    }
-    if grade_allowed {
-        answer["grade"] = json!(score.grade);
-    }
-    audit(
-        &state,
-        Some(key),
-        &request,
-        request.action,
-        answer.to_string(),
-    )?;
-    Ok(Json(answer))
-}
-
-async fn get_explanation(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path(subject): Path<String>,
-) -> ApiResult {
-    let request = Request {
-        action: "explanation",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
-    let node = read_node(&state);
-    let clock = node.engine().clock();
-    let explanation = node.explain(&subject, clock, None);
-    let answer = format!(
-        "score {:.2} grade {}, {} key factors",
-        explanation.score.value,
-        explanation.score.grade,
-        explanation.key_factors.len()
-    );
-    audit(&state, Some(key), &request, request.action, answer)?;
-    Ok(Json(json::explanation_json(&explanation)))
-}
-
-#[derive(Deserialize)]
-struct DecisionRequest {
-    purpose: String,
-    subject: String,
-}
-
-async fn post_decision(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Json(request): Json<DecisionRequest>,
-) -> ApiResult {
-    let asked = Request {
-        action: "decision",
-        subject: Some(&request.subject),
-        purpose: Some(&request.purpose),
-    };
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
-    let node = read_node(&state);
-    purpose_of(&state, key, node.model(), &asked)?;
-    match node.engine().decide(&request.purpose, &request.subject) {
-        Some(decision) => {
-            let answer = format!("{:?} {}", decision.verdict, decision.id);
-            audit(&state, Some(key), &asked, asked.action, answer)?;
-            Ok(Json(json::decision_json(&decision)))
-        }
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_purpose",
-            format!("no purpose `{}`", request.purpose),
-        )),
-    }
-}
-
-async fn get_list_membership(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Path((subject, list)): Path<(String, String)>,
-    Query(query): Query<PurposeQuery>,
-) -> ApiResult {
-    let request = Request {
-        action: "list",
-        subject: Some(&subject),
-        purpose: query.purpose.as_deref(),
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[Role::Consumer, Role::Operator],
-        &request,
-    )?;
-    let node = read_node(&state);
-    let purpose = purpose_of(&state, key, node.model(), &request)?;
-    if node.model().lists.iter().all(|l| l.name != list) {
-        let error = ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_list",
-            format!("the model keeps no list `{list}`"),
-        );
-        return Err(refuse(&state, Some(key), &request, error));
-    }
-    if let Some(purpose) = purpose
-        && !purpose.may_read(&format!("list.{list}"))
-    {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "beyond_purpose",
-            format!("purpose `{}` may not read list `{list}`", purpose.name),
-        );
-        return Err(refuse(&state, Some(key), &request, error));
-    }
-    let clock = node.engine().clock();
-    let explanation = node.explain(&subject, clock, None);
-    let membership = explanation.lists.iter().find(|m| *m.list == *list);
-    let answer = json!({
-        "subject": subject,
-        "list": list,
-        "member": membership.is_some(),
-        "since": membership.map(|m| m.since.to_string()),
-        "until": membership.map(|m| m.until.to_string()),
-        "as_of": clock.to_string(),
-    });
-    audit(
-        &state,
-        Some(key),
-        &request,
-        request.action,
-        answer.to_string(),
-    )?;
-    Ok(Json(answer))
-}
-
-#[derive(Deserialize)]
-struct RankRequest {
-    purpose: String,
-    subjects: Vec<String>,
-}
-
-/// The subjects given, best first, for a purpose that ranks by score: a dating app orders
-/// its candidates. Each subject ranked is an audited read.
-async fn post_rank(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Json(request): Json<RankRequest>,
-) -> ApiResult {
-    let asked = Request {
-        action: "rank",
-        subject: None,
-        purpose: Some(&request.purpose),
-    };
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
-    let node = read_node(&state);
-    let purpose =
-        purpose_of(&state, key, node.model(), &asked)?.filter(|purpose| purpose.rank_by_score);
-    let Some(purpose) = purpose else {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "beyond_purpose",
-            format!("purpose `{}` does not rank by score", request.purpose),
-        );
-        return Err(refuse(&state, Some(key), &asked, error));
-    };
-    let mut known: Vec<(String, f64)> = Vec::new();
-    let mut unknown: Vec<&str> = Vec::new();
-    for subject in &request.subjects {
-        match node.engine().score(subject) {
-            Some(score) => known.push((subject.clone(), score.value)),
-            None => unknown.push(subject),
-        }
-    }
-    // Best first; ties to the smaller id, so the order never depends on the request's.
-    known.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    for (subject, score) in &known {
-        let read = Request {
-            action: "rank",
-            subject: Some(subject),
-            purpose: Some(&purpose.name),
-        };
-        audit(
-            &state,
-            Some(key),
-            &read,
-            "rank",
-            format!("score {score:.2}"),
-        )?;
-    }
-    Ok(Json(json!({
-        "purpose": purpose.name,
-        "ranking": known
-            .iter()
-            .enumerate()
-            .map(|(rank, (subject, score))| json!({"rank": rank + 1, "subject": subject, "score": json::round(*score)}))
-            .collect::<Vec<_>>(),
-        "unknown": unknown,
-    })))
-}
-
-/// The records of a request body: a JSON array, or one JSON object per line (NDJSON).
-fn records(body: &[u8]) -> Result<Vec<Vec<u8>>, ApiError> {
-    let trimmed = body.trim_ascii_start();
-    if trimmed.first() == Some(&b'[') {
-        let values: Vec<Value> = serde_json::from_slice(trimmed).map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_body",
-                format!("the body is not a JSON array of events: {error}"),
-            )
-        })?;
-        Ok(values
-            .iter()
-            .map(|value| serde_json::to_vec(value).unwrap_or_default())
-            .collect())
-    } else {
-        Ok(body
-            .split(|&b| b == b'\n')
-            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-            .filter(|line| !line.trim_ascii().is_empty())
-            .map(<[u8]>::to_vec)
-            .collect())
-    }
-}
-
-async fn post_events(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult {
-    let request = Request {
-        action: "events",
-        subject: None,
-        purpose: None,
-    };
-    authenticate(&state, &headers, &[Role::Source, Role::Operator], &request)?;
-    let records = records(&body)?;
-    let worker = Arc::clone(&state);
-    // Intake syncs the log: off the async workers.
-    tokio::task::spawn_blocking(move || ingest(&worker, &records))
-        .await
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                error.to_string(),
-            )
-        })?
-}
-
-/// Checks every record, applies and syncs the good ones, and answers per record.
-fn ingest(state: &AppState, records: &[Vec<u8>]) -> ApiResult {
-    // Records are parsed under no lock; only applying and syncing hold the node alone.
-    let model = read_node(state).model().clone();
-    let now = (state.now)();
-    let mut results: Vec<Value> = Vec::with_capacity(records.len());
-    let mut events = Vec::new();
-    let mut bodies: Vec<&[u8]> = Vec::new();
-    let mut slots = Vec::new();
-    for (index, record) in records.iter().enumerate() {
-        match parse_record(&model, record, RecordedAt::FromRecordOr(now)) {
-            Ok(event) => {
-                results.push(json!({"index": index, "id": &*event.id, "source": &*event.source}));
-                slots.push(index);
-                events.push(event);
-                bodies.push(record);
-            }
-            Err(error) => results.push(json!({
-                "index": index, "status": "rejected", "reason": error.to_string(),
-            })),
-        }
-    }
-    let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
-    let report = node.ingest(&events, &bodies).map_err(|error| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_durable",
-            format!("nothing of this request was acknowledged: {error}"),
-        )
-    })?;
-    let (mut accepted, mut duplicate, mut rejected) = (0, 0, records.len() - events.len());
-    for (slot, outcome) in slots.into_iter().zip(&report.outcomes) {
-        let result = &mut results[slot];
-        match outcome {
-            ApplyOutcome::Accepted => {
-                accepted += 1;
-                result["status"] = json!("accepted");
-            }
-            ApplyOutcome::Duplicate => {
-                duplicate += 1;
-                result["status"] = json!("duplicate");
-            }
-            refused => {
-                rejected += 1;
-                result["status"] = json!("rejected");
-                result["reason"] = json!(refused.to_string());
-            }
-        }
-    }
-    Ok(Json(json!({
-        "accepted": accepted,
-        "duplicate": duplicate,
-        "rejected": rejected,
-        "durable": true,
-        "results": results,
-    })))
 }
 
 /// Errors that stop the server from starting or ending cleanly.
@@ -644,6 +385,8 @@ pub enum ServeError {
     Keys(#[from] keys::KeyError),
     #[error(transparent)]
     Audit(#[from] audit::AuditError),
+    #[error(transparent)]
+    Versions(#[from] versions::VersionError),
     #[error("listening on {address}: {source}")]
     Listen {
         address: String,
@@ -663,12 +406,7 @@ pub fn serve(
     let (node, _) = Node::open(directory, now())?;
     let keys = KeyStore::open(directory)?;
     let audit = Audit::open(directory)?;
-    let state = Arc::new(AppState {
-        node: RwLock::new(node),
-        keys,
-        audit,
-        now,
-    });
+    let state = Arc::new(AppState::new(node, keys, audit, now)?);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(workers) = std::env::var("STANDING_WORKERS")
         .ok()
@@ -706,6 +444,19 @@ pub fn serve(
                 interval.tick().await;
                 let state = Arc::clone(&syncer);
                 let _ = tokio::task::spawn_blocking(move || state.audit.sync()).await;
+            }
+        });
+        let watcher = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                interval.tick().await;
+                let state = Arc::clone(&watcher);
+                let _ = tokio::task::spawn_blocking(move || {
+                    state.activity.sample();
+                    watch::look(&state);
+                })
+                .await;
             }
         });
         let ticker = Arc::clone(&state);

@@ -1,0 +1,525 @@
+//! What consumers and operators read about a subject: score (now, at an instant, as known at an
+//! instant), explanation, history, contacts, list membership, decisions for a purpose and
+//! rankings. A consumer sees only what its purpose may read; every answer and every refusal is
+//! audited.
+
+use crate::json as forms;
+use crate::keys::Role;
+use crate::{
+    ApiError, ApiResult, AppState, Request, audit, authenticate, purpose_of, read_node, refuse,
+};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use standing_core::Timestamp;
+use std::sync::Arc;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PurposeQuery {
+    /// The purpose of the request (a consumer must name one of its key's purposes).
+    purpose: Option<String>,
+    /// The score at this occurred-time instead of now (RFC 3339).
+    at: Option<String>,
+    /// Counting only what was recorded by this instant (RFC 3339).
+    known_at: Option<String>,
+}
+
+pub(crate) fn instant(
+    field: &'static str,
+    text: Option<&str>,
+) -> Result<Option<Timestamp>, ApiError> {
+    text.map(|text| {
+        Timestamp::parse(text).map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_time",
+                format!("`{field}`: {error}"),
+            )
+        })
+    })
+    .transpose()
+}
+
+fn unknown_subject(subject: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_subject",
+        format!("no events about subject `{subject}`"),
+    )
+}
+
+/// A subject's score and grade (what the purpose may read of them).
+#[utoipa::path(get, path = "/v1/subjects/{subject}/score", tag = "consumers",
+    params(("subject" = String, Path, description = "The subject's id"), PurposeQuery),
+    responses(
+        (status = 200, description = "The score (operator: everything; consumer: what its purpose may read)", body = Object),
+        (status = 400, description = "Missing purpose or a bad time", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Wrong role, purpose not granted, or beyond the purpose's binding", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown subject or purpose", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_score(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+    Query(query): Query<PurposeQuery>,
+) -> ApiResult {
+    let request = Request {
+        action: "score",
+        subject: Some(&subject),
+        purpose: query.purpose.as_deref(),
+    };
+    let key = authenticate(
+        &state,
+        &headers,
+        &[Role::Consumer, Role::Operator],
+        &request,
+    )?;
+    let node = read_node(&state);
+    let purpose = purpose_of(&state, key, node.model(), &request)?;
+    let at = instant("at", query.at.as_deref())?;
+    let known_at = instant("known_at", query.known_at.as_deref())?;
+    let Some(current) = node.engine().score(&subject) else {
+        return Err(refuse(
+            &state,
+            Some(key),
+            &request,
+            unknown_subject(&subject),
+        ));
+    };
+    // History: the score as it was at `at`, as known at `known_at`.
+    let score = if at.is_some() || known_at.is_some() {
+        let at = at.unwrap_or(node.engine().clock());
+        node.explain(&subject, at, known_at).score
+    } else {
+        current
+    };
+    let Some(purpose) = purpose else {
+        let answer = format!("score {:.2} grade {}", score.value, score.grade);
+        audit(&state, Some(key), &request, request.action, answer)?;
+        return Ok(Json(forms::score_json(&score)));
+    };
+    // A consumer sees what its purpose may read, and nothing else.
+    let (score_allowed, grade_allowed) = (purpose.may_read("score"), purpose.may_read("grade"));
+    if !score_allowed && !grade_allowed {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "beyond_purpose",
+            format!(
+                "purpose `{}` may not read scores or grades; ask for its decision",
+                purpose.name
+            ),
+        );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
+    let mut answer = json!({
+        "subject": score.subject,
+        "purpose": purpose.name,
+        "model_version": score.model_version,
+        "as_of": score.as_of.to_string(),
+        "known_at": score.known_at.map(|t| t.to_string()),
+    });
+    if score_allowed {
+        answer["score"] = json!(forms::round(score.value));
+    }
+    if grade_allowed {
+        answer["grade"] = json!(score.grade);
+    }
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        answer.to_string(),
+    )?;
+    Ok(Json(answer))
+}
+
+/// A subject's score with every contribution, key factors, lists and contacts' part (operators).
+#[utoipa::path(get, path = "/v1/subjects/{subject}/explanation", tag = "operators",
+    params(("subject" = String, Path, description = "The subject's id")),
+    responses((status = 200, description = "The explanation", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Wrong role, purpose not granted, or beyond the purpose's binding", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown subject, purpose or list", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_explanation(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+) -> ApiResult {
+    let request = Request {
+        action: "explanation",
+        subject: Some(&subject),
+        purpose: None,
+    };
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let node = read_node(&state);
+    let clock = node.engine().clock();
+    let explanation = node.explain(&subject, clock, None);
+    let answer = format!(
+        "score {:.2} grade {}, {} key factors",
+        explanation.score.value,
+        explanation.score.grade,
+        explanation.key_factors.len()
+    );
+    audit(&state, Some(key), &request, request.action, answer)?;
+    Ok(Json(forms::explanation_json(&explanation)))
+}
+
+/// A decision asked for.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct DecisionRequest {
+    /// The purpose deciding (one of the key's).
+    purpose: String,
+    subject: String,
+}
+
+/// A purpose's decision for a subject: allow or deny, with reasons, model version and id.
+#[utoipa::path(post, path = "/v1/decisions", tag = "consumers", request_body = DecisionRequest,
+    responses((status = 200, description = "The decision", body = Object),
+        (status = 400, description = "Bad request", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Wrong role, purpose not granted, or beyond the purpose's binding", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown subject, purpose or list", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn post_decision(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(request): Json<DecisionRequest>,
+) -> ApiResult {
+    let asked = Request {
+        action: "decision",
+        subject: Some(&request.subject),
+        purpose: Some(&request.purpose),
+    };
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
+    let node = read_node(&state);
+    purpose_of(&state, key, node.model(), &asked)?;
+    match node.engine().decide(&request.purpose, &request.subject) {
+        Some(decision) => {
+            state.activity.decided(&decision.purpose, decision.verdict);
+            let answer = format!("{:?} {}", decision.verdict, decision.id);
+            audit(&state, Some(key), &asked, asked.action, answer)?;
+            Ok(Json(forms::decision_json(&decision)))
+        }
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_purpose",
+            format!("no purpose `{}`", request.purpose),
+        )),
+    }
+}
+
+/// Whether a subject is on a list now, since when and until when.
+#[utoipa::path(get, path = "/v1/subjects/{subject}/lists/{list}", tag = "consumers",
+    params(("subject" = String, Path, description = "The subject's id"),
+        ("list" = String, Path, description = "The list's name"), PurposeQuery),
+    responses((status = 200, description = "The membership", body = Object),
+        (status = 400, description = "Bad request", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Wrong role, purpose not granted, or beyond the purpose's binding", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown subject, purpose or list", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_list_membership(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((subject, list)): Path<(String, String)>,
+    Query(query): Query<PurposeQuery>,
+) -> ApiResult {
+    let request = Request {
+        action: "list",
+        subject: Some(&subject),
+        purpose: query.purpose.as_deref(),
+    };
+    let key = authenticate(
+        &state,
+        &headers,
+        &[Role::Consumer, Role::Operator],
+        &request,
+    )?;
+    let node = read_node(&state);
+    let purpose = purpose_of(&state, key, node.model(), &request)?;
+    if node.model().lists.iter().all(|l| l.name != list) {
+        let error = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_list",
+            format!("the model keeps no list `{list}`"),
+        );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
+    if let Some(purpose) = purpose
+        && !purpose.may_read(&format!("list.{list}"))
+    {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "beyond_purpose",
+            format!("purpose `{}` may not read list `{list}`", purpose.name),
+        );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
+    let clock = node.engine().clock();
+    let explanation = node.explain(&subject, clock, None);
+    let membership = explanation.lists.iter().find(|m| *m.list == *list);
+    let answer = json!({
+        "subject": subject,
+        "list": list,
+        "member": membership.is_some(),
+        "since": membership.map(|m| m.since.to_string()),
+        "until": membership.map(|m| m.until.to_string()),
+        "as_of": clock.to_string(),
+    });
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        answer.to_string(),
+    )?;
+    Ok(Json(answer))
+}
+
+/// Subjects to rank for a purpose.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct RankRequest {
+    purpose: String,
+    subjects: Vec<String>,
+}
+
+/// The subjects given, best first, for a purpose that ranks by score: a dating app orders
+/// its candidates. Each subject ranked is an audited read.
+#[utoipa::path(post, path = "/v1/rank", tag = "consumers", request_body = RankRequest,
+    responses((status = 200, description = "The subjects known, best first, and those unknown", body = Object),
+        (status = 400, description = "Bad request", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Wrong role, purpose not granted, or beyond the purpose's binding", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown subject, purpose or list", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn post_rank(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Json(request): Json<RankRequest>,
+) -> ApiResult {
+    let asked = Request {
+        action: "rank",
+        subject: None,
+        purpose: Some(&request.purpose),
+    };
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
+    let node = read_node(&state);
+    let purpose =
+        purpose_of(&state, key, node.model(), &asked)?.filter(|purpose| purpose.rank_by_score);
+    let Some(purpose) = purpose else {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "beyond_purpose",
+            format!("purpose `{}` does not rank by score", request.purpose),
+        );
+        return Err(refuse(&state, Some(key), &asked, error));
+    };
+    let mut known: Vec<(String, f64)> = Vec::new();
+    let mut unknown: Vec<&str> = Vec::new();
+    for subject in &request.subjects {
+        match node.engine().score(subject) {
+            Some(score) => known.push((subject.clone(), score.value)),
+            None => unknown.push(subject),
+        }
+    }
+    // Best first; ties to the smaller id, so the order never depends on the request's.
+    known.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    for (subject, score) in &known {
+        let read = Request {
+            action: "rank",
+            subject: Some(subject),
+            purpose: Some(&purpose.name),
+        };
+        audit(
+            &state,
+            Some(key),
+            &read,
+            "rank",
+            format!("score {score:.2}"),
+        )?;
+    }
+    Ok(Json(json!({
+        "purpose": purpose.name,
+        "ranking": known
+            .iter()
+            .enumerate()
+            .map(|(rank, (subject, score))| json!({"rank": rank + 1, "subject": subject, "score": forms::round(*score)}))
+            .collect::<Vec<_>>(),
+        "unknown": unknown,
+    })))
+}
+
+/// Subject pages of operators: `history`, `contacts` and `audit`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// Monthly points back from now (at most 120, default 24).
+    months: Option<u32>,
+}
+
+/// A subject's own-data (behaviour) score month by month, and its served score now.
+#[utoipa::path(get, path = "/v1/subjects/{subject}/history", tag = "operators",
+    params(("subject" = String, Path, description = "The subject's id"), HistoryQuery),
+    responses((status = 200, description = "Monthly points, oldest first, and the current score", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Wrong role, purpose not granted, or beyond the purpose's binding", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown subject, purpose or list", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_history(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> ApiResult {
+    let request = Request {
+        action: "history",
+        subject: Some(&subject),
+        purpose: None,
+    };
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let node = read_node(&state);
+    let engine = node.engine();
+    let Some(current) = engine.score(&subject) else {
+        return Err(refuse(
+            &state,
+            Some(key),
+            &request,
+            unknown_subject(&subject),
+        ));
+    };
+    let months = query.months.unwrap_or(24).clamp(1, 120) as i64;
+    let clock = engine.clock();
+    let points: Vec<_> = (0..=months)
+        .rev()
+        .filter_map(|back| {
+            let at = Timestamp(clock.0 - back * 30 * 86_400);
+            engine
+                .behaviour_at(&subject, at)
+                .map(|value| json!({"at": at.to_string(), "behaviour": forms::round(value)}))
+        })
+        .collect();
+    let answer = format!(
+        "{} monthly points, score {:.2}",
+        points.len(),
+        current.value
+    );
+    audit(&state, Some(key), &request, request.action, answer)?;
+    Ok(Json(json!({
+        "subject": subject,
+        "points": points,
+        "current": {
+            "at": clock.to_string(),
+            "score": forms::round(current.value),
+            "behaviour": forms::round(current.behaviour),
+            "grade": current.grade,
+        },
+    })))
+}
+
+/// How many contacts a contacts answer lists at most.
+const MAX_CONTACTS: usize = 60;
+
+/// A subject's contacts with their scores and what each moves the subject's score.
+#[utoipa::path(get, path = "/v1/subjects/{subject}/contacts", tag = "operators",
+    params(("subject" = String, Path, description = "The subject's id")),
+    responses((status = 200, description = "At most 60 contacts, largest effect first", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Wrong role, purpose not granted, or beyond the purpose's binding", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown subject, purpose or list", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_contacts(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+) -> ApiResult {
+    let request = Request {
+        action: "contacts",
+        subject: Some(&subject),
+        purpose: None,
+    };
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let node = read_node(&state);
+    let engine = node.engine();
+    if engine.subject_index_of(&subject).is_none() {
+        return Err(refuse(
+            &state,
+            Some(key),
+            &request,
+            unknown_subject(&subject),
+        ));
+    }
+    let part = engine.contacts(&subject, MAX_CONTACTS);
+    let grades = &node.model().scale.grades;
+    let contacts: Vec<_> = part
+        .iter()
+        .flat_map(|part| &part.contacts)
+        .map(|c| {
+            json!({
+                "subject": c.subject,
+                "kind": c.kind,
+                "weight": c.weight,
+                "score": forms::round(c.score),
+                "grade": grades[engine.grade_index(c.score)].name,
+                "share": forms::round(c.share),
+            })
+        })
+        .collect();
+    let count = part.as_ref().map_or(0, |p| p.contact_count);
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        format!("{count} contacts"),
+    )?;
+    Ok(Json(json!({
+        "subject": subject,
+        "contact_count": count,
+        "points": part.as_ref().map(|p| forms::round(p.points)),
+        "contacts": contacts,
+    })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditQuery {
+    /// At most this many records, newest first (default 50, at most 500).
+    limit: Option<usize>,
+}
+
+/// Who read a subject's data recently, and what they were told (from the audit log).
+#[utoipa::path(get, path = "/v1/subjects/{subject}/audit", tag = "operators",
+    params(("subject" = String, Path, description = "The subject's id"), AuditQuery),
+    responses((status = 200, description = "Audit records about the subject, newest first", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Wrong role, purpose not granted, or beyond the purpose's binding", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_subject_audit(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+    Query(query): Query<AuditQuery>,
+) -> ApiResult {
+    let request = Request {
+        action: "audit",
+        subject: Some(&subject),
+        purpose: None,
+    };
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let entries = state.audit.recent(&subject, limit);
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        format!("{} records", entries.len()),
+    )?;
+    Ok(Json(json!({"subject": subject, "entries": entries})))
+}

@@ -1,0 +1,408 @@
+//! What operators run the system with: the overview, the model and its versions (upload and
+//! check, impact on current scores and decisions, activation), and `/metrics`.
+
+use crate::keys::Role;
+use crate::versions::VersionError;
+use crate::{ApiError, ApiResult, AppState, Request, audit, authenticate, read_node};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use standing_engine::Engine;
+use standing_rules::Model;
+use std::sync::Arc;
+
+fn operator_only(action: &'static str) -> Request<'static> {
+    Request {
+        action,
+        subject: None,
+        purpose: None,
+    }
+}
+
+/// The population at a glance: score histogram, grades, lists, events by source, decisions.
+#[utoipa::path(get, path = "/v1/overview", tag = "operators",
+    responses((status = 200, description = "Figures as of the last look (once a second)", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_overview(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    authenticate(
+        &state,
+        &headers,
+        &[Role::Operator],
+        &operator_only("overview"),
+    )?;
+    let mut overview = match state.watch.overview() {
+        Some(overview) => overview,
+        None => {
+            let worker = Arc::clone(&state);
+            tokio::task::spawn_blocking(move || crate::watch::look(&worker))
+                .await
+                .map_err(internal)?;
+            state.watch.overview().unwrap_or(Value::Null)
+        }
+    };
+    overview["sources"] = state
+        .activity
+        .sources()
+        .into_iter()
+        .map(|s| json!({"source": s.source, "events": s.events, "per_second": crate::json::round(s.per_second)}))
+        .collect();
+    overview["decisions"] = state
+        .activity
+        .decisions()
+        .into_iter()
+        .map(|(purpose, allow, deny)| json!({"purpose": purpose, "allow": allow, "deny": deny}))
+        .collect();
+    Ok(Json(overview))
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        error.to_string(),
+    )
+}
+
+/// A model as JSON: what it scores, how, and what each purpose may read.
+pub fn model_json(model: &Model) -> Value {
+    let duration = |d: Option<standing_core::Duration>| d.map(|d| d.to_string());
+    let total = |value: f64| value.is_finite().then_some(value);
+    json!({
+        "name": model.name,
+        "version": model.version,
+        "description": model.description,
+        "scale": {"base": model.scale.base, "min": model.scale.min, "max": model.scale.max},
+        "grades": model.scale.grades.iter().map(|g| json!({"name": g.name, "min": g.min})).collect::<Vec<_>>(),
+        "dimensions": model.dimensions.iter().enumerate().map(|(index, d)| json!({
+            "name": d.name,
+            "description": d.description,
+            "lower": d.lower,
+            "upper": d.upper,
+            "rules": model.rules.iter().filter(|r| r.dimension as usize == index).map(|r| json!({
+                "code": r.code,
+                "on": model.event_type(r.event_type).name,
+                "description": r.description,
+                "half_life": duration(r.decay.half_life),
+                "expires_after": duration(r.decay.expires_after),
+                "max_total": total(r.max_total),
+                "min_total": total(r.min_total),
+                "until": r.until.as_ref().map(|u| model.event_type(u.event_type).name.clone()),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "lists": model.lists.iter().map(|l| json!({
+            "name": l.name, "description": l.description, "max_duration": l.max_duration.to_string(),
+        })).collect::<Vec<_>>(),
+        "purposes": model.purposes.iter().map(|p| json!({
+            "name": p.name,
+            "description": p.description,
+            "reads": p.reads,
+            "rank_by_score": p.rank_by_score,
+            "deny": p.deny.iter().map(|d| json!({"code": d.code, "reason": d.reason})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "network": model.network.is_active().then(|| json!({
+            "alpha": model.network.alpha,
+            "epsilon": model.network.epsilon,
+            "kinds": model.network.kinds.iter().map(|k| json!({"name": k.name, "weight": k.weight, "mutual": k.mutual})).collect::<Vec<_>>(),
+        })),
+        "event_types": model.event_types.iter().map(|t| json!({
+            "name": t.name,
+            "category": t.category.name(),
+            "description": t.description,
+            "fields": t.fields.iter().map(|f| json!({"name": f.name, "type": match &f.ty { standing_core::FieldType::Enum(names) => json!(names), ty => json!(ty.name()) }})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn versions_json(state: &AppState, active: &str) -> Result<Value, ApiError> {
+    let versions = state.versions.list(active).map_err(internal)?;
+    Ok(versions
+        .iter()
+        .map(|v| {
+            json!({
+                "version": v.version,
+                "name": v.name,
+                "active": v.active,
+                "stored_at": v.stored_at.map(|t| {
+                    let seconds = t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+                    standing_core::Timestamp(seconds).to_string()
+                }),
+            })
+        })
+        .collect())
+}
+
+/// The active model, and every stored version.
+#[utoipa::path(get, path = "/v1/model", tag = "operators",
+    responses((status = 200, description = "The active model and the versions stored", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_model(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
+    // Any key may read the model: it is the published rulebook.
+    authenticate(
+        &state,
+        &headers,
+        &[Role::Source, Role::Consumer, Role::Operator],
+        &operator_only("model"),
+    )?;
+    let model = read_node(&state).model().clone();
+    let mut answer = model_json(&model);
+    answer["versions"] = versions_json(&state, &model.version)?;
+    Ok(Json(answer))
+}
+
+fn version_error(error: VersionError) -> ApiError {
+    match error {
+        VersionError::Invalid(diagnostics) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "model_invalid",
+            diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        VersionError::Conflict(_) => {
+            ApiError::new(StatusCode::CONFLICT, "version_exists", error.to_string())
+        }
+        VersionError::BadName(_) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_version",
+            error.to_string(),
+        ),
+        VersionError::Unknown(_) => {
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_version", error.to_string())
+        }
+        VersionError::Io { .. } => internal(error),
+    }
+}
+
+/// Uploads a model version (TOML): checked, stored, not active.
+#[utoipa::path(post, path = "/v1/models", tag = "operators",
+    request_body(content = String, description = "The model, TOML", content_type = "application/toml"),
+    responses((status = 201, description = "Stored; the checker's warnings", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The version is stored with other text", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The model does not check: every problem with its line and column", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn post_model(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    let request = operator_only("model.upload");
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let (version, warnings) = state.versions.store(&body).map_err(version_error)?;
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        format!("stored version {version}"),
+    )?;
+    let answer = json!({
+        "version": version,
+        "warnings": warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// Every stored model version.
+#[utoipa::path(get, path = "/v1/models", tag = "operators",
+    responses((status = 200, description = "Versions, oldest first", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_models(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    authenticate(
+        &state,
+        &headers,
+        &[Role::Operator],
+        &operator_only("models"),
+    )?;
+    let active = read_node(&state).model().version.clone();
+    Ok(Json(json!({"versions": versions_json(&state, &active)?})))
+}
+
+/// What activating a candidate would change: grade moves, and decisions flipped per purpose.
+fn impact(current: &Engine, candidate: &Engine) -> Value {
+    let (now, next) = (current.model(), candidate.model());
+    let subjects = current.subject_count();
+    let grade_of = |engine: &Engine, index: u32| -> String {
+        let score = engine
+            .score(engine.subject_name(index))
+            .map_or(0.0, |s| s.value);
+        engine.model().scale.grades[engine.grade_index(score)]
+            .name
+            .clone()
+    };
+    let moves: Vec<(String, String)> = (0..subjects as u32)
+        .into_par_iter()
+        .with_min_len(4096)
+        .filter_map(|index| {
+            let before = grade_of(current, index);
+            let after = grade_of(candidate, index);
+            (before != after).then_some((before, after))
+        })
+        .collect();
+    let mut transitions: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for step in &moves {
+        *transitions.entry(step.clone()).or_default() += 1;
+    }
+    let purposes: Vec<Value> = next
+        .purposes
+        .iter()
+        .map(|purpose| {
+            let existed = now.purpose(&purpose.name).is_some();
+            let (to_deny, to_allow) = (0..subjects as u32)
+                .into_par_iter()
+                .with_min_len(1024)
+                .map(|index| {
+                    let subject = current.subject_name(index);
+                    let before = current.decide(&purpose.name, subject).map(|d| d.verdict);
+                    let after = candidate.decide(&purpose.name, subject).map(|d| d.verdict);
+                    match (before, after) {
+                        (Some(b), Some(a)) if b != a && a == standing_core::Verdict::Deny => (1u64, 0u64),
+                        (Some(b), Some(a)) if b != a => (0, 1),
+                        _ => (0, 0),
+                    }
+                })
+                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            json!({"purpose": purpose.name, "new": !existed, "allow_to_deny": to_deny, "deny_to_allow": to_allow})
+        })
+        .collect();
+    json!({
+        "from": now.version_label(),
+        "to": next.version_label(),
+        "subjects": subjects,
+        "grade_changes": moves.len(),
+        "transitions": transitions.iter().map(|((from, to), count)| json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
+        "purposes": purposes,
+        "dropped_purposes": now.purposes.iter().filter(|p| next.purpose(&p.name).is_none()).map(|p| p.name.clone()).collect::<Vec<_>>(),
+    })
+}
+
+fn node_error(error: standing_node::NodeError) -> ApiError {
+    match error {
+        standing_node::NodeError::Model { .. } | standing_node::NodeError::Replay { .. } => {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "model_does_not_fit",
+                error.to_string(),
+            )
+        }
+        error => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "node_failed",
+            error.to_string(),
+        ),
+    }
+}
+
+/// The impact of a stored version on current scores and decisions, before activating it. Costs
+/// a replay of the whole log under the candidate (intake waits meanwhile; reads go on).
+#[utoipa::path(get, path = "/v1/models/{version}/impact", tag = "operators",
+    params(("version" = String, Path, description = "A stored version")),
+    responses((status = 200, description = "Grade changes and decisions flipped per purpose", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such version", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The log's events do not fit the version", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_impact(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(version): Path<String>,
+) -> ApiResult {
+    let request = operator_only("model.impact");
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let text = state.versions.text(&version).map_err(version_error)?;
+    let worker = Arc::clone(&state);
+    let answer = tokio::task::spawn_blocking(move || {
+        let node = read_node(&worker);
+        let clock = node.engine().clock();
+        let candidate = node
+            .candidate(&format!("models/{version}.toml"), &text, clock)
+            .map_err(node_error)?;
+        Ok::<_, ApiError>(impact(node.engine(), &candidate.engine))
+    })
+    .await
+    .map_err(internal)??;
+    let summary = format!("{} grade changes", answer["grade_changes"]);
+    audit(&state, Some(key), &request, request.action, summary)?;
+    Ok(Json(answer))
+}
+
+/// Makes a stored version the active model: the engine is rebuilt from the log under it.
+#[utoipa::path(post, path = "/v1/models/{version}/activate", tag = "operators",
+    params(("version" = String, Path, description = "A stored version")),
+    responses((status = 200, description = "Active; what changed", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such version", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The log's events do not fit the version", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn post_activate(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(version): Path<String>,
+) -> ApiResult {
+    let request = operator_only("model.activate");
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let text = state.versions.text(&version).map_err(version_error)?;
+    let worker = Arc::clone(&state);
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut node = worker.node.write().unwrap_or_else(|p| p.into_inner());
+        let clock = node.engine().clock();
+        let candidate = node
+            .candidate(&format!("models/{version}.toml"), &text, clock)
+            .map_err(node_error)?;
+        let answer = impact(node.engine(), &candidate.engine);
+        node.activate(candidate).map_err(node_error)?;
+        Ok::<_, ApiError>(answer)
+    })
+    .await
+    .map_err(internal)??;
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        format!("activated {}", answer["to"]),
+    )?;
+    Ok(Json(json!({"active": answer["to"], "impact": answer})))
+}
+
+/// Counters and gauges in Prometheus' text format (no key: scrape it from a trusted network).
+#[utoipa::path(get, path = "/metrics", tag = "operators",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
+pub(crate) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
+    {
+        let node = read_node(&state);
+        state
+            .activity
+            .subjects
+            .set(node.engine().subject_count() as i64);
+        state.activity.log_records.set(node.log_records() as i64);
+    }
+    state.activity.audit_records.set(state.audit.count() as i64);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.activity.render(),
+    )
+        .into_response()
+}

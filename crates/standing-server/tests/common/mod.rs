@@ -1,0 +1,108 @@
+//! What the API tests share: a data directory with the city model, keys of every kind, and a
+//! call through the router.
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use standing_core::Timestamp;
+use standing_node::Node;
+use standing_server::audit::Audit;
+use standing_server::keys::{KeyStore, Role};
+use standing_server::{AppState, router};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+pub fn fixed_now() -> Timestamp {
+    Timestamp::parse("2026-11-25T00:00:00Z").unwrap()
+}
+
+pub struct Fixture {
+    pub state: Arc<AppState>,
+    pub source: String,
+    pub lender: String,
+    pub dating: String,
+    pub rail: String,
+    pub operator: String,
+    pub directory: std::path::PathBuf,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+pub fn fixture(name: &str) -> Fixture {
+    let directory =
+        std::env::temp_dir().join(format!("standing-api-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).unwrap();
+    std::fs::write(
+        directory.join("model.toml"),
+        standing_rules::SAMPLE_CITY_MODEL,
+    )
+    .unwrap();
+    let mut keys = KeyStore::open(&directory).unwrap();
+    let (_, source) = keys.create(Role::Source, vec![]).unwrap();
+    let (_, lender) = keys
+        .create(Role::Consumer, vec!["lending.consumer".into()])
+        .unwrap();
+    let (_, dating) = keys
+        .create(Role::Consumer, vec!["dating.profile".into()])
+        .unwrap();
+    let (_, rail) = keys
+        .create(Role::Consumer, vec!["rail.highspeed.booking".into()])
+        .unwrap();
+    let (_, operator) = keys.create(Role::Operator, vec![]).unwrap();
+    // Keys are read back from disk, hashed: the secrets were never stored.
+    let stored = std::fs::read_to_string(directory.join("keys.json")).unwrap();
+    assert!(!stored.contains(&source) && !stored.contains(&operator));
+    let keys = KeyStore::open(&directory).unwrap();
+    let (node, _) = Node::open(&directory, fixed_now()).unwrap();
+    Fixture {
+        state: Arc::new(
+            AppState::new(node, keys, Audit::open(&directory).unwrap(), fixed_now).unwrap(),
+        ),
+        source,
+        lender,
+        dating,
+        rail,
+        operator,
+        directory,
+    }
+}
+
+pub async fn call(
+    fixture: &Fixture,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if let Some(key) = key {
+        request = request.header("authorization", format!("Bearer {key}"));
+    }
+    if method == "POST" && body.starts_with('{') && !body.contains('\n') {
+        request = request.header("content-type", "application/json");
+    }
+    let response = router(Arc::clone(&fixture.state))
+        .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, value)
+}
+
+pub const EVENTS: &str = concat!(
+    r#"{"id":"p1","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"2026-03-01T10:00:00Z","fields":{"amount":120,"creditor":"telco","days_late":40}}"#,
+    "\n",
+    r#"{"id":"c1","source":"payments","subject":"p-9","type":"court.defaulter_listed","occurred_at":"2026-04-01T00:00:00Z","fields":{"case_id":"C-1","court":"district"}}"#,
+    "\n",
+    r#"{"id":"bad","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"not a time","fields":{}}"#,
+    "\n",
+);
