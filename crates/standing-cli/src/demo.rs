@@ -1,136 +1,428 @@
-//! `standing demo`: a synthetic city scored end to end, with the time each phase takes.
+//! `standing demo`: a synthetic country generated, ingested durably, propagated through its
+//! social graph and served — API and dashboard — while its sources keep sending events and its
+//! consumers keep deciding. Run again, it reopens the same data directory.
 
-use crate::output;
-use anyhow::{Result, bail};
-use standing_core::Timestamp;
-use standing_engine::Engine;
-use standing_engine::synthetic::{city_events, city_relations};
+use anyhow::{Context, Result, bail};
+use axum::body::Body;
+use axum::http::Request;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use standing_core::{Event, Timestamp};
+use standing_engine::country::Country;
+use standing_engine::synthetic::{SplitMix, city_events};
+use standing_node::Node;
 use standing_rules::check_model;
+use standing_server::AppState;
+use standing_server::keys::{KeyStore, Role};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
 
-pub fn run(people: u64, events_per_person: u64, seed: u64, now: Timestamp) -> Result<ExitCode> {
-    if people == 0 {
-        bail!("--people must be at least 1");
-    }
-    let Some(model) = check_model("models/city.toml", standing_rules::SAMPLE_CITY_MODEL).model
-    else {
-        bail!("the built-in sample model does not check; this is a bug");
+/// What `standing demo` is asked for.
+#[derive(Debug)]
+pub struct DemoOptions<'a> {
+    pub data: &'a Path,
+    pub people: u64,
+    pub contacts: f64,
+    pub seed: u64,
+    pub listen: &'a str,
+    /// Live events per second once serving.
+    pub rate: u64,
+    /// Stop once ready instead of serving (for timing the phases).
+    pub exit_when_ready: bool,
+}
+
+/// The demo's keys, secrets included: kept in `DIR/demo-keys.json` so a second run can print
+/// them again (a demo convenience; `standing keys create` never stores a secret).
+#[derive(Clone, Debug)]
+struct DemoKeys {
+    operator: String,
+    source: String,
+    rail: String,
+    lender: String,
+    dating: String,
+}
+
+const KEYS_FILE: &str = "demo-keys.json";
+
+fn create_keys(data: &Path) -> Result<DemoKeys> {
+    let mut store = KeyStore::open(data)?;
+    let mut create = |role, purposes: &[&str]| -> Result<String> {
+        let (_, secret) = store.create(role, purposes.iter().map(|p| (*p).to_owned()).collect())?;
+        Ok(secret)
     };
-    let model = Arc::new(model);
-    let count = (people * events_per_person) as usize;
-    outln!(
-        "Standing demo: a city of {people} people under model {}",
-        model.version_label()
-    );
+    let keys = DemoKeys {
+        operator: create(Role::Operator, &[])?,
+        source: create(Role::Source, &[])?,
+        rail: create(Role::Consumer, &["rail.highspeed.booking"])?,
+        lender: create(Role::Consumer, &["lending.consumer"])?,
+        dating: create(Role::Consumer, &["dating.profile"])?,
+    };
+    let text = json!({
+        "operator": keys.operator, "source": keys.source, "rail": keys.rail,
+        "lender": keys.lender, "dating": keys.dating,
+    });
+    let path = data.join(KEYS_FILE);
+    std::fs::write(&path, serde_json::to_string_pretty(&text)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(keys)
+}
 
-    let started = Instant::now();
-    let mut events = city_events(&model, people, count, now, seed);
-    let relations = city_relations(&model, people, 8.0, now, seed);
-    let relation_count = relations.len();
-    events.extend(relations);
-    events.sort_by_key(|event| event.occurred_at);
-    outln!(
-        "  generated {count} behaviour events from 6 sources and {relation_count} relations in {:.2} s (seed {seed})",
-        started.elapsed().as_secs_f64()
-    );
+fn read_keys(data: &Path) -> Result<DemoKeys> {
+    let path = data.join(KEYS_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{} holds data not made by `standing demo` (no {KEYS_FILE}); give the demo another directory with -d",
+            data.display()
+        )
+    })?;
+    let value: Value =
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
+    let key = |name: &str| -> Result<String> {
+        value[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{}: no `{name}` key", path.display()))
+    };
+    Ok(DemoKeys {
+        operator: key("operator")?,
+        source: key("source")?,
+        rail: key("rail")?,
+        lender: key("lender")?,
+        dating: key("dating")?,
+    })
+}
 
+fn bar(total: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {human_pos}/{human_len} {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_owned());
+    bar
+}
+
+/// Time spent per phase.
+#[derive(Debug, Default)]
+struct Phases {
+    generate: Duration,
+    ingest: Duration,
+}
+
+/// Applies and logs a batch durably, timing generation (done by the caller) and intake.
+fn ingest(
+    node: &mut Node,
+    model: &standing_rules::Model,
+    events: &[Event],
+    phases: &mut Phases,
+) -> Result<()> {
     let started = Instant::now();
-    let mut engine = Engine::new(model.clone(), now);
-    let mut rule_errors = 0;
-    for chunk in events.chunks(250_000) {
-        rule_errors += engine.apply(chunk).rule_errors;
+    let bodies: Vec<Vec<u8>> = events
+        .par_iter()
+        .with_min_len(1024)
+        .map(|event| standing_ingest::to_wire(model, event, true))
+        .collect();
+    let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    let report = node.ingest(events, &slices)?;
+    let refused = report
+        .outcomes
+        .iter()
+        .filter(|o| **o != standing_engine::ApplyOutcome::Accepted)
+        .count();
+    if refused > 0 {
+        bail!("the generator made {refused} events the engine refused; this is a bug");
     }
-    let seconds = started.elapsed().as_secs_f64();
-    outln!(
-        "  scored {} events for {} people in {:.2} s ({:.0} events/s, {rule_errors} rule errors)",
-        engine.event_count(),
-        engine.subject_count(),
-        seconds,
-        engine.event_count() as f64 / seconds
-    );
-    drop(events);
-    let stats = engine.stats();
-    if stats.network_bytes > 0 {
-        let mut moved: Vec<f64> = (0..people)
-            .filter_map(|index| engine.score(&format!("p-{index}")))
-            .map(|score| score.network)
+    phases.ingest += started.elapsed();
+    Ok(())
+}
+
+/// Generates the country and ingests it into a fresh data directory; returns the node.
+fn build(options: &DemoOptions, now: Timestamp, phases: &mut Phases) -> Result<Node> {
+    let (mut node, _) = Node::open(options.data, now)?;
+    let model = node.model().clone();
+    let country = Country::new(&model, options.people, options.seed, now)?;
+    node.start_bulk();
+    const PEOPLE_PER_BATCH: u64 = 25_000;
+    let progress = bar(options.people, "people");
+    let mut events_total = 0usize;
+    let mut first = 0;
+    while first < options.people {
+        let last = (first + PEOPLE_PER_BATCH).min(options.people);
+        let started = Instant::now();
+        let events: Vec<Event> = (first as u32..last as u32)
+            .into_par_iter()
+            .with_min_len(256)
+            .flat_map_iter(|person| country.person_events(u64::from(person)))
             .collect();
-        moved.sort_by(|a, b| a.total_cmp(b));
-        let mean = moved.iter().map(|m| m.abs()).sum::<f64>() / moved.len().max(1) as f64;
-        outln!(
-            "  contacts' scores (α = {}): moved scores by {mean:.1} points on average, from {:+.1} to {:+.1}",
-            model.network.alpha,
-            moved.first().copied().unwrap_or(0.0),
-            moved.last().copied().unwrap_or(0.0),
-        );
+        phases.generate += started.elapsed();
+        events_total += events.len();
+        ingest(&mut node, &model, &events, phases)?;
+        progress.set_position(last);
+        first = last;
     }
+    progress.finish_and_clear();
+    outln!(
+        "  behaviour   {events_total} events from 8 sources about {} people",
+        options.people
+    );
+    let started = Instant::now();
+    let relations = country.relations(options.contacts);
+    phases.generate += started.elapsed();
+    let progress = bar(relations.len() as u64, "relations");
+    for (batch, chunk) in relations.chunks(250_000).enumerate() {
+        let started = Instant::now();
+        let events: Vec<Event> = chunk
+            .par_iter()
+            .enumerate()
+            .with_min_len(1024)
+            .filter_map(|(offset, &relation)| {
+                country.relation_event(batch * 250_000 + offset, relation)
+            })
+            .collect();
+        phases.generate += started.elapsed();
+        ingest(&mut node, &model, &events, phases)?;
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    outln!(
+        "  social      {} relations (friends, family, colleagues)",
+        relations.len()
+    );
+    Ok(node)
+}
 
-    let ranking = engine.rank(engine.subject_count(), true);
-    let mut by_grade = vec![0usize; model.scale.grades.len()];
-    for ranked in &ranking {
-        if let Some(index) = model
-            .scale
-            .grades
-            .iter()
-            .position(|g| *g.name == *ranked.grade)
+pub fn run(options: &DemoOptions, now: fn() -> Timestamp) -> Result<ExitCode> {
+    if options.people < 2 {
+        bail!("--people must be at least 2");
+    }
+    let started = Instant::now();
+    let data = options.data;
+    let fresh = !data.join("model.toml").exists();
+    let (node, keys) = if fresh {
+        outln!(
+            "Standing demo: a country of {} people in {} (seed {})",
+            options.people,
+            data.display(),
+            options.seed
+        );
+        std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+        if check_model("models/city.toml", standing_rules::SAMPLE_CITY_MODEL)
+            .model
+            .is_none()
         {
-            by_grade[index] += 1;
+            bail!("the built-in sample model does not check; this is a bug");
         }
-    }
-    outln!("\nGrades:");
-    let widest = by_grade.iter().copied().max().unwrap_or(1).max(1);
-    for (grade, count) in model.scale.grades.iter().zip(&by_grade) {
-        let bar = "#".repeat((count * 50).div_ceil(widest));
-        outln!("  {:<4} {:>9}  {bar}", grade.name, count);
-    }
-    outln!("\nHighest:");
-    out!("{}", output::ranking_text(&ranking[..3.min(ranking.len())]));
-    outln!("Lowest:");
-    out!("{}", output::ranking_text(&engine.rank(3, false)));
-
-    let lowest = &ranking[ranking.len() - 1].subject;
-    outln!("\nWhy {lowest} is lowest:\n");
-    let explanation = engine.explain(lowest, now, None, &standing_engine::NoEventFields);
-    for (rank, factor) in explanation.key_factors.iter().enumerate() {
-        let counted = if &*factor.code == "NETWORK" {
-            "contact"
-        } else {
-            "event"
-        };
+        std::fs::write(data.join("model.toml"), standing_rules::SAMPLE_CITY_MODEL)?;
+        let keys = create_keys(data)?;
+        let mut phases = Phases::default();
+        let mut node = build(options, now(), &mut phases)?;
+        let propagate = Instant::now();
+        node.finish_bulk();
+        let propagate = propagate.elapsed();
+        let snapshot = Instant::now();
+        node.snapshot()?;
+        let snapshot = snapshot.elapsed();
         outln!(
-            "  {}. {:<26} {:>+8.1}  ({} {counted}{})",
-            rank + 1,
-            factor.code,
-            factor.points,
-            factor.events,
-            if factor.events == 1 { "" } else { "s" }
+            "  phases      generate {:.1} s · ingest (durable) {:.1} s · propagate {:.1} s · snapshot {:.1} s",
+            phases.generate.as_secs_f64(),
+            phases.ingest.as_secs_f64(),
+            propagate.as_secs_f64(),
+            snapshot.as_secs_f64()
         );
-    }
-    if let Some(network) = &explanation.network {
+        (node, keys)
+    } else {
+        let keys = read_keys(data)?;
+        outln!("Standing demo: reopening {}", data.display());
+        let (node, report) = Node::open(data, now())?;
         outln!(
-            "\n  Contacts moved {lowest}'s score by {:+.1} points ({} contacts); the largest shares:",
-            network.points,
-            network.contact_count
+            "  reopened    {} events, {} subjects (snapshot {}, {} records replayed)",
+            node.log_records(),
+            node.engine().subject_count(),
+            report
+                .snapshot
+                .map_or("none".to_owned(), |s| format!("at record {s}")),
+            report.replayed
         );
-        for contact in network.contacts.iter().take(3) {
+        (node, keys)
+    };
+    let stats = node.engine().stats();
+    outln!(
+        "  ready       {} subjects, {} events in the log",
+        stats.subjects,
+        node.log_records()
+    );
+    if options.exit_when_ready {
+        outln!("  ready in {:.1} s", started.elapsed().as_secs_f64());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let model = node.model().clone();
+    let country = Arc::new(Country::new(&model, options.people, options.seed, now())?);
+    let rate = options.rate;
+    let printed = keys.clone();
+    standing_server::serve_node(
+        node,
+        options.listen,
+        now,
+        |address| {
             outln!(
-                "    {:>+7.2}  {} ({}), score {:.1}",
-                contact.share,
-                contact.subject,
-                contact.kind,
-                contact.score
+                "  serving     in {:.1} s from the start\n",
+                started.elapsed().as_secs_f64()
             );
-        }
-    }
-    for purpose in &model.purposes {
-        if let Some(decision) = engine.decide(&purpose.name, lowest) {
-            out!("\n{}", output::decision_text(&decision));
-        }
-    }
-    outln!("\nExplore one person: standing init city && standing explain p-2 -d city");
+            print_welcome(address, &printed, rate);
+        },
+        move |state| {
+            tokio::spawn(simulate(state, country, keys, rate, now));
+        },
+    )?;
+    outln!(
+        "stopped; snapshot stored. Run `standing demo -d {}` again to resume.",
+        data.display()
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_welcome(address: std::net::SocketAddr, keys: &DemoKeys, rate: u64) {
+    let base = format!("http://{address}");
+    outln!("Dashboard:  {base}/?key={}", keys.operator);
+    outln!("API:        {base}/openapi.json   metrics: {base}/metrics\n");
+    outln!("Keys (demo only; kept in demo-keys.json):");
+    outln!("  operator                 {}", keys.operator);
+    outln!("  source                   {}", keys.source);
+    outln!("  rail.highspeed.booking   {}", keys.rail);
+    outln!("  lending.consumer         {}", keys.lender);
+    outln!("  dating.profile           {}\n", keys.dating);
+    outln!("Try:");
+    outln!(
+        "  curl -s -H 'Authorization: Bearer {}' '{base}/v1/subjects/p-42/score?purpose=lending.consumer'",
+        keys.lender
+    );
+    outln!(
+        "  curl -s -H 'Authorization: Bearer {}' -d '{{\"purpose\":\"rail.highspeed.booking\",\"subject\":\"p-42\"}}' -H 'Content-Type: application/json' {base}/v1/decisions",
+        keys.rail
+    );
+    outln!(
+        "  curl -s -H 'Authorization: Bearer {}' '{base}/v1/subjects/p-42/explanation'",
+        keys.operator
+    );
+    outln!(
+        "  curl -sN -H 'Authorization: Bearer {}' '{base}/v1/changes?purpose=rail.highspeed.booking'",
+        keys.rail
+    );
+    outln!(
+        "\nSources send {rate} events/s; rail, lending and dating consumers ask as they go. Ctrl-C stops."
+    );
+}
+
+/// One request through the router, as a client would send it.
+async fn send(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    key: &str,
+    kind: &str,
+    body: String,
+) -> Option<Value> {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", kind)
+        .body(Body::from(body))
+        .ok()?;
+    let response = router.clone().oneshot(request).await.ok()?;
+    let bytes = axum::body::to_bytes(response.into_body(), 64 << 20)
+        .await
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The country going on: sources send `rate` events a second; a rail operator checks
+/// bookings, a lender decides applications (each also a credit enquiry), a dating app ranks
+/// candidates. All through the public API, so all of it is counted and audited.
+async fn simulate(
+    state: Arc<AppState>,
+    country: Arc<Country>,
+    keys: DemoKeys,
+    rate: u64,
+    now: fn() -> Timestamp,
+) {
+    let router = standing_server::router(Arc::clone(&state));
+    let model = state.node.read().map(|n| n.model().clone()).ok();
+    let Some(model) = model else { return };
+    let mut random = SplitMix::new(country.seed ^ now().0 as u64);
+    let mut ticker = tokio::time::interval(Duration::from_millis(100));
+    let mut serial = 0u64;
+    let per_tick = rate.div_ceil(10);
+    loop {
+        ticker.tick().await;
+        let at = now();
+        let mut body = Vec::new();
+        for _ in 0..per_tick {
+            serial += 1;
+            let event = country.live_event(&mut random, at, serial);
+            body.extend_from_slice(&standing_ingest::to_wire(&model, &event, false));
+            body.push(b'\n');
+        }
+        if per_tick > 0 {
+            let body = String::from_utf8_lossy(&body).into_owned();
+            send(
+                &router,
+                "POST",
+                "/v1/events",
+                &keys.source,
+                "application/x-ndjson",
+                body,
+            )
+            .await;
+        }
+        let person = |random: &mut SplitMix| format!("p-{}", random.below(country.people));
+        for _ in 0..3 {
+            let body = json!({"purpose": "rail.highspeed.booking", "subject": person(&mut random)})
+                .to_string();
+            send(
+                &router,
+                "POST",
+                "/v1/decisions",
+                &keys.rail,
+                "application/json",
+                body,
+            )
+            .await;
+        }
+        if random.below(2) == 0 {
+            let subject = person(&mut random);
+            let body = json!({"purpose": "lending.consumer", "subject": subject}).to_string();
+            send(
+                &router,
+                "POST",
+                "/v1/decisions",
+                &keys.lender,
+                "application/json",
+                body,
+            )
+            .await;
+        }
+        if random.below(4) == 0 {
+            let subjects: Vec<String> = (0..8).map(|_| person(&mut random)).collect();
+            let body = json!({"purpose": "dating.profile", "subjects": subjects}).to_string();
+            send(
+                &router,
+                "POST",
+                "/v1/rank",
+                &keys.dating,
+                "application/json",
+                body,
+            )
+            .await;
+        }
+    }
 }
 
 /// Writes `count` synthetic city events as NDJSON, in occurred-time order.

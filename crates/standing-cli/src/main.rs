@@ -66,17 +66,31 @@ struct DataArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Score a synthetic city: generate a population's events, score them, show the results.
+    /// Run a synthetic country: generate its people, events and social graph, ingest them
+    /// durably, propagate, then serve the API and dashboard while sources keep sending events.
+    /// Run again, it reopens the same data directory.
     Demo {
-        /// How many people live in the synthetic city.
-        #[arg(long, default_value_t = 100_000)]
+        /// The data directory (created on the first run, reused after).
+        #[arg(long, short = 'd', default_value = "standing-demo")]
+        data: PathBuf,
+        /// How many people live in the country.
+        #[arg(long, default_value_t = 1_000_000)]
         people: u64,
-        /// Events per person, on average, over the last two years.
-        #[arg(long, default_value_t = 20)]
-        events_per_person: u64,
-        /// The seed of the generator: the same seed gives the same city.
+        /// Contacts per person, on average (power-law: most have a few, some many).
+        #[arg(long, default_value_t = 8.0)]
+        contacts: f64,
+        /// The seed of the generator: the same seed gives the same country.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Address to serve the API and dashboard on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Live events per second the sources send once serving.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// Stop when ready to serve (prints the time per phase) instead of serving.
+        #[arg(long)]
+        exit_when_ready: bool,
     },
     /// Write a synthetic city's events as NDJSON (for trying intake and for benchmarks).
     Generate {
@@ -324,10 +338,25 @@ fn print_json(value: &serde_json::Value) {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Demo {
+            data,
             people,
-            events_per_person,
+            contacts,
             seed,
-        } => demo::run(people, events_per_person, seed, now()),
+            listen,
+            rate,
+            exit_when_ready,
+        } => demo::run(
+            &demo::DemoOptions {
+                data: &data,
+                people,
+                contacts,
+                seed,
+                listen: &listen,
+                rate,
+                exit_when_ready,
+            },
+            now,
+        ),
         Command::Generate {
             people,
             events,

@@ -10,6 +10,7 @@
 //! whatever the thread count. Sums run in event order within a subject; parallel work is split
 //! by subject and never merges floating-point values across threads.
 
+pub mod country;
 mod intern;
 mod network;
 mod snapshot;

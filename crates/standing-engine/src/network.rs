@@ -271,6 +271,25 @@ impl Engine {
             .map(|(part, _)| part)
     }
 
+    /// Relations in the live social graph (0 when the network is off or during a bulk load).
+    pub fn relation_count(&self) -> usize {
+        self.network.as_ref().map_or(0, |live| live.present.len())
+    }
+
+    /// Stops keeping the social graph live, for a bulk load: relation events are kept as entries
+    /// only, and [`Engine::finish_bulk`] builds and solves the graph once. Until then served
+    /// scores are behaviour scores. Far faster than a live update per relation when millions
+    /// arrive at once.
+    pub fn start_bulk(&mut self) {
+        self.network = None;
+    }
+
+    /// Ends a bulk load: the live network rebuilt from the entries, renumbered for locality
+    /// and solved in full (as after a restore).
+    pub fn finish_bulk(&mut self) {
+        self.rebuild_network();
+    }
+
     /// Finishes pushes a change deferred, so every network score is within ε.
     pub fn settle_network(&mut self) {
         if let Some(live) = self.network.as_mut() {

@@ -241,6 +241,27 @@ fn live_pushes_snapshots_and_a_full_solve_agree_within_two_epsilon() {
     let mut whole = Engine::new(model.clone(), end);
     whole.apply(&events);
     assert_eq!(small.first_difference(&whole), None);
+    // A bulk load (the graph built once at the end, then kept live again): the same.
+    let mut bulk = Engine::new(model.clone(), end);
+    bulk.start_bulk();
+    for chunk in events.chunks(1000) {
+        bulk.apply(chunk);
+    }
+    bulk.finish_bulk();
+    assert_eq!(small.first_difference(&bulk), None);
+    let mut late = city_events(&model, 400, 50, end, 4);
+    for (index, event) in late.iter_mut().enumerate() {
+        event.id = format!("late-{index}").into();
+    }
+    let report = bulk.apply(&late);
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| *o == standing_engine::ApplyOutcome::Accepted)
+    );
+    small.apply(&late);
+    assert_eq!(small.first_difference(&bulk), None);
     // Restored from a snapshot (network rebuilt and solved in full): the same.
     let restored = Engine::decode_snapshot(model.clone(), &small.encode_snapshot()).unwrap();
     assert_eq!(small.first_difference(&restored), None);
@@ -336,5 +357,63 @@ fn the_models_relation_weights_are_exactly_what_the_graph_stores() {
     assert_eq!(
         standing_graph::Weight::from_f64(*range.end() + 1.0 / 1024.0),
         None
+    );
+}
+
+#[test]
+fn the_synthetic_country_is_reproducible_and_fits_the_city_model() {
+    use standing_engine::country::Country;
+    let model = city();
+    let end = t("2026-11-25");
+    let country = Country::new(&model, 2_000, 7, end).unwrap();
+    // A person's history depends on the seed and the person only.
+    let forwards: Vec<Event> = (0..2_000).flat_map(|p| country.person_events(p)).collect();
+    let backwards: Vec<Event> = (0..2_000)
+        .rev()
+        .flat_map(|p| country.person_events(p))
+        .collect();
+    assert_eq!(forwards.len(), backwards.len());
+    assert_eq!(country.person_events(17), country.person_events(17));
+    let other_seed = Country::new(&model, 2_000, 8, end).unwrap();
+    assert_ne!(country.person_events(17), other_seed.person_events(17));
+    // Every event fits the model and is accepted; sources are the country's.
+    let relations = country.relations(8.0);
+    assert!(relations.len() > 5_000, "{}", relations.len());
+    let mut events = forwards;
+    events.extend(
+        relations
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &r)| country.relation_event(i, r)),
+    );
+    let mut engine = Engine::new(model.clone(), end);
+    let report = engine.apply(&events);
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| *o == standing_engine::ApplyOutcome::Accepted)
+    );
+    let sources: std::collections::BTreeSet<&str> = events.iter().map(|e| &*e.source).collect();
+    assert_eq!(sources.len(), 9, "{sources:?}");
+    // Profiles show: some people end on the defaulter list, and scores spread over grades.
+    let grades: std::collections::BTreeSet<String> = (0..2_000)
+        .filter_map(|p| engine.score(&format!("p-{p}")))
+        .map(|s| s.grade.to_string())
+        .collect();
+    assert!(grades.len() >= 3, "{grades:?}");
+    assert!(!engine.list_members()[0].is_empty());
+    // Live events are new (unique ids) and dated now.
+    let mut random = standing_engine::synthetic::SplitMix::new(1);
+    let live: Vec<Event> = (0..100)
+        .map(|i| country.live_event(&mut random, end, i))
+        .collect();
+    assert!(live.iter().all(|e| e.occurred_at == end));
+    let report = engine.apply(&live);
+    assert!(
+        report
+            .outcomes
+            .iter()
+            .all(|o| *o == standing_engine::ApplyOutcome::Accepted)
     );
 }

@@ -105,7 +105,10 @@ pub fn load_model(directory: &Path) -> Result<(Arc<Model>, u64)> {
     }
 }
 
-/// Applies every record of the log with `seq >= from` to `engine`, in order.
+/// Replays of more records than this build the social graph once, at the end.
+const BULK_REPLAY: u64 = 100_000;
+
+/// Records of a replay batch, back to back: `(seq, recorded_at, body range)`.
 type Pending = Vec<(u64, i64, std::ops::Range<usize>)>;
 
 /// Parses a batch of logged records on all cores.
@@ -236,7 +239,15 @@ impl Node {
             }
         };
         let mut engine = engine.unwrap_or_else(|| Engine::new(model.clone(), clock));
+        // Many records: the social graph is built once at the end, not kept live throughout.
+        let bulk = log.next_seq().saturating_sub(from) > BULK_REPLAY;
+        if bulk {
+            engine.start_bulk();
+        }
         report.replayed = replay(&log, &model, &mut engine, from)?;
+        if bulk {
+            engine.finish_bulk();
+        }
         // Event n of the engine is record n of the log: explanations read bodies by it.
         if engine.event_count() as u64 != log.next_seq() {
             return Err(NodeError::Inconsistent {
@@ -262,7 +273,9 @@ impl Node {
     /// Rebuilds the engine from the log alone, ignoring snapshots, with its clock at `clock`.
     pub fn replay_log_only(&self, clock: Timestamp) -> Result<Engine> {
         let mut engine = Engine::new(self.model.clone(), clock);
+        engine.start_bulk();
         replay(&self.log, &self.model, &mut engine, 0)?;
+        engine.finish_bulk();
         engine.advance_clock(clock);
         Ok(engine)
     }
@@ -342,7 +355,9 @@ impl Node {
         };
         let model = Arc::new(model);
         let mut engine = Engine::new(model.clone(), clock);
+        engine.start_bulk();
         replay(&self.log, &model, &mut engine, 0)?;
+        engine.finish_bulk();
         if engine.event_count() as u64 != self.log.next_seq() {
             return Err(NodeError::Inconsistent {
                 log: self.log.next_seq(),
@@ -383,6 +398,16 @@ impl Node {
         self.model_fingerprint = candidate.fingerprint;
         self.engine = engine;
         self.snapshot()
+    }
+
+    /// Starts a bulk load: see [`Engine::start_bulk`]; end it with [`Node::finish_bulk`].
+    pub fn start_bulk(&mut self) {
+        self.engine.start_bulk();
+    }
+
+    /// Ends a bulk load: the social graph built and solved once.
+    pub fn finish_bulk(&mut self) {
+        self.engine.finish_bulk();
     }
 
     /// Stores a snapshot of the engine covering the whole log, so the next open replays nothing.

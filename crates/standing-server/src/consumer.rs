@@ -158,6 +158,14 @@ pub(crate) async fn get_explanation(
     };
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
     let node = read_node(&state);
+    if node.engine().subject_index_of(&subject).is_none() {
+        return Err(refuse(
+            &state,
+            Some(key),
+            &request,
+            unknown_subject(&subject),
+        ));
+    }
     let clock = node.engine().clock();
     let explanation = node.explain(&subject, clock, None);
     let answer = format!(

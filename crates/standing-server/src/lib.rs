@@ -404,6 +404,20 @@ pub fn serve(
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), ServeError> {
     let (node, _) = Node::open(directory, now())?;
+    serve_node(node, listen, now, ready, |_| {})
+}
+
+/// [`serve`] for a node already open; `started` runs on the server's runtime once it listens
+/// (the demo starts its simulated sources and consumers there).
+pub fn serve_node(
+    node: Node,
+    listen: &str,
+    now: fn() -> Timestamp,
+    ready: impl FnOnce(std::net::SocketAddr),
+    started: impl FnOnce(Arc<AppState>),
+) -> Result<(), ServeError> {
+    let directory = node.directory().to_owned();
+    let directory = directory.as_path();
     let keys = KeyStore::open(directory)?;
     let audit = Audit::open(directory)?;
     let state = Arc::new(AppState::new(node, keys, audit, now)?);
@@ -432,6 +446,7 @@ pub fn serve(
         if let Ok(address) = listener.local_addr() {
             ready(address);
         }
+        started(Arc::clone(&state));
         let syncer = Arc::clone(&state);
         tokio::spawn(async move {
             let period = std::env::var("STANDING_AUDIT_SYNC_MS")

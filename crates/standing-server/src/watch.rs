@@ -138,7 +138,7 @@ pub fn look(state: &AppState) {
     let network = model
         .network
         .is_active()
-        .then(|| json!({"alpha": model.network.alpha, "kinds": model.network.kinds.len()}));
+        .then(|| json!({"alpha": model.network.alpha, "relations": engine.relation_count()}));
     let overview = json!({
         "model_version": version,
         "as_of": engine.clock().to_string(),

@@ -149,3 +149,73 @@ fn check_reports_every_problem_and_fails() {
     assert!(output.status.success());
     assert!(stdout(&output).contains("model city-points@2026.1 is valid"));
 }
+
+#[test]
+fn the_demo_builds_a_country_once_and_reopens_it() {
+    let dir = std::env::temp_dir().join(format!("standing-cli-demo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args = [
+        "demo",
+        "-d",
+        path(&dir),
+        "--people",
+        "3000",
+        "--exit-when-ready",
+    ];
+    let output = standing(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let first = stdout(&output);
+    for phase in [
+        "generate",
+        "ingest (durable)",
+        "propagate",
+        "snapshot",
+        "ready in",
+    ] {
+        assert!(first.contains(phase), "no `{phase}` in:\n{first}");
+    }
+    assert!(first.contains("about 3000 people"), "{first}");
+    // Every event generated went to the durable log, and the log replays to the same state.
+    let replay = standing(&["replay", "-d", path(&dir)]);
+    assert!(
+        replay.status.success(),
+        "{}{}",
+        stdout(&replay),
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let events = |text: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.contains("events in the log"))
+            .unwrap();
+        line.split_whitespace()
+            .rev()
+            .nth(4)
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Run again: the same directory reopened from its snapshot, nothing generated twice.
+    let output = standing(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let second = stdout(&output);
+    assert!(
+        second.contains("reopening") && second.contains("0 records replayed"),
+        "{second}"
+    );
+    assert_eq!(events(&first), events(&second));
+    // A directory the demo did not make is left alone.
+    let other = data_dir("demo-foreign");
+    let output = standing(&["demo", "-d", path(&other), "--exit-when-ready"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not made by `standing demo`"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
