@@ -287,6 +287,7 @@ impl Engine {
     /// Ends a bulk load: the live network rebuilt from the entries, renumbered for locality
     /// and solved in full (as after a restore).
     pub fn finish_bulk(&mut self) {
+        self.mutations += 1;
         self.rebuild_network();
     }
 

@@ -188,6 +188,9 @@ pub struct Engine {
     pub(crate) key_buffer: Vec<u8>,
     /// The social graph and network scores at the clock, when the model's network is on.
     pub(crate) network: Option<LiveNetwork>,
+    /// Counts the calls that may have changed served scores: watchers skip a look when it has
+    /// not moved.
+    pub(crate) mutations: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -337,7 +340,14 @@ impl Engine {
             clock,
             key_buffer: Vec::new(),
             network,
+            mutations: 0,
         }
+    }
+
+    /// A number that changes whenever served scores may have (an apply, a clock step, a bulk
+    /// load's end): equal numbers mean nothing moved in between.
+    pub fn mutations(&self) -> u64 {
+        self.mutations
     }
 
     /// Makes room for `additional` more subjects with `id_bytes` bytes of ids in all, so a
@@ -369,6 +379,7 @@ impl Engine {
 
     /// Applies events in order and rescores the subjects they touched at the engine's clock.
     pub fn apply(&mut self, events: &[Event]) -> ApplyReport {
+        self.mutations += 1;
         let mut report = ApplyReport {
             outcomes: Vec::with_capacity(events.len()),
             ..Default::default()
@@ -677,13 +688,35 @@ impl Engine {
 
     /// Moves the clock to `now` and rescores every subject there (in parallel; deterministic).
     pub fn advance_clock(&mut self, now: Timestamp) {
+        self.start_clock(now);
+        self.rescore(0..self.scores.len());
+        self.finish_clock();
+    }
+
+    /// [`Engine::advance_clock`] in steps, for a caller that holds a lock and wants to let
+    /// readers in between: `start_clock` moves the clock and re-decides the relations dated
+    /// between the two clocks; [`Engine::rescore`] rescores a range of subjects at the new
+    /// clock; [`Engine::finish_clock`] solves the network warm. Events applied in between are
+    /// applied at the new clock, so the end state is the same as `advance_clock`'s. Until every
+    /// range is rescored, the others serve their scores at the old clock.
+    pub fn start_clock(&mut self, now: Timestamp) {
+        self.mutations += 1;
         let old = self.clock.0;
         self.clock = now;
+        // Relations dated between the two clocks begin or end now.
+        self.relations_crossed(old);
+    }
+
+    /// Rescores the subjects in `range` (clamped to the subjects there are) at the clock.
+    pub fn rescore(&mut self, range: std::ops::Range<usize>) {
+        self.mutations += 1;
         let model = &*self.model;
-        let at = now.0;
-        self.scores
+        let at = self.clock.0;
+        let end = range.end.min(self.scores.len());
+        let start = range.start.min(end);
+        self.scores[start..end]
             .par_iter_mut()
-            .zip(self.entries.par_iter())
+            .zip(self.entries[start..end].par_iter())
             .with_min_len(4096)
             .for_each_init(
                 || Scratch::new(model),
@@ -693,9 +726,12 @@ impl Engine {
                         .clamp(behaviour(model, entries, at, NEVER, scratch));
                 },
             );
-        // Relations dated between the two clocks begin or end now.
-        self.relations_crossed(old);
-        // Every behaviour score may have moved: one warm full solve rather than a push each.
+    }
+
+    /// Ends a stepped clock move: every behaviour score may have moved, so one warm full solve
+    /// rather than a push each.
+    pub fn finish_clock(&mut self) {
+        self.mutations += 1;
         self.grow_network();
         if let Some(live) = self.network.as_mut() {
             live.network.set_behaviours(&self.scores);
@@ -978,7 +1014,13 @@ impl Engine {
 
     /// The served score of every subject, by subject index (see [`Engine::subject_name`]).
     pub fn served_scores(&self) -> Vec<f64> {
-        (0..self.scores.len())
+        self.served_range(0..self.scores.len())
+    }
+
+    /// The served scores of the subjects in `range` (clamped to the subjects there are).
+    pub fn served_range(&self, range: std::ops::Range<usize>) -> Vec<f64> {
+        let end = range.end.min(self.scores.len());
+        (range.start.min(end)..end)
             .into_par_iter()
             .with_min_len(4096)
             .map(|index| self.served(index))
@@ -1002,21 +1044,27 @@ impl Engine {
 
     /// The members of each of the model's lists at the clock, by subject index, ascending.
     pub fn list_members(&self) -> Vec<Vec<u32>> {
+        self.list_members_in(0..self.entries.len())
+    }
+
+    /// [`Engine::list_members`] among the subjects in `range`.
+    pub fn list_members_in(&self, range: std::ops::Range<usize>) -> Vec<Vec<u32>> {
         let model = &*self.model;
         let mut lists = vec![Vec::new(); model.lists.len()];
         if model.lists.is_empty() {
             return lists;
         }
         let at = self.clock.0;
-        let found: Vec<(u32, u16)> = self
-            .entries
+        let end = range.end.min(self.entries.len());
+        let start = range.start.min(end);
+        let found: Vec<(u32, u16)> = self.entries[start..end]
             .par_iter()
             .enumerate()
             .with_min_len(4096)
-            .flat_map_iter(|(index, entries)| {
+            .flat_map_iter(|(offset, entries)| {
                 memberships(model, entries, at, NEVER)
                     .into_iter()
-                    .map(move |(list, _)| (index as u32, list))
+                    .map(move |(list, _)| ((start + offset) as u32, list))
             })
             .collect();
         for (index, list) in found {

@@ -417,3 +417,41 @@ fn the_synthetic_country_is_reproducible_and_fits_the_city_model() {
             .all(|o| *o == standing_engine::ApplyOutcome::Accepted)
     );
 }
+
+#[test]
+fn a_clock_moved_in_steps_with_events_between_them_ends_where_one_move_does() {
+    let model = city();
+    let end = t("2026-11-25");
+    let events = city_with_relations(&model, end);
+    let mut whole = Engine::new(model.clone(), end);
+    whole.apply(&events);
+    let mut stepped = Engine::new(model.clone(), end);
+    stepped.apply(&events);
+    let later = t("2027-03-01");
+    let mut extra = city_events(&model, 400, 30, later, 9);
+    for (index, event) in extra.iter_mut().enumerate() {
+        event.id = format!("step-{index}").into();
+    }
+    whole.advance_clock(later);
+    whole.apply(&extra);
+    let before = stepped.mutations();
+    stepped.start_clock(later);
+    stepped.rescore(0..150);
+    // Events applied mid-move are applied at the new clock.
+    stepped.apply(&extra);
+    stepped.rescore(150..10_000);
+    stepped.finish_clock();
+    assert!(stepped.mutations() > before);
+    assert_eq!(whole.first_difference(&stepped), None);
+    // Decay moved scores: the move was not a no-op.
+    let mut unmoved = Engine::new(model.clone(), end);
+    unmoved.apply(&events);
+    let moved = (0..400)
+        .filter(|i| {
+            let subject = format!("p-{i}");
+            unmoved.score(&subject).map(|s| s.behaviour)
+                != stepped.score(&subject).map(|s| s.behaviour)
+        })
+        .count();
+    assert!(moved > 100, "{moved}");
+}

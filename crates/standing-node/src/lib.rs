@@ -299,6 +299,22 @@ impl Node {
         self.engine.advance_clock(now);
     }
 
+    /// Moves the clock in steps (see [`Engine::start_clock`]): a server lets readers in
+    /// between them.
+    pub fn start_clock(&mut self, now: Timestamp) {
+        self.engine.start_clock(now);
+    }
+
+    /// See [`Engine::rescore`].
+    pub fn rescore(&mut self, range: std::ops::Range<usize>) {
+        self.engine.rescore(range);
+    }
+
+    /// See [`Engine::finish_clock`].
+    pub fn finish_clock(&mut self) {
+        self.engine.finish_clock();
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

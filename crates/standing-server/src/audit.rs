@@ -11,11 +11,14 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+/// The file, when the head was last written and how many records it names, and the file's
+/// length (the head names it too).
+type Written = (File, Option<(std::time::Instant, u64)>, u64);
 
 /// The hash before the first record.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -78,22 +81,29 @@ struct Inner {
     /// Set when a sync failed: records taken for it may be lost, so nothing more is recorded
     /// (and so nothing more is answered) until the server is restarted.
     failed: Option<String>,
-    /// The latest records about each subject, newest last: for subject pages. The file is
-    /// the record; this index forgets (see [`RECENT_PER_SUBJECT`], [`RECENT_SUBJECTS`]).
-    recent: HashMap<String, VecDeque<(u64, AuditEntry)>>,
+    /// The latest records about a subject, as written, in a ring: for subject pages. The file
+    /// is the record; this keeps the last [`RECENT`] at a constant cost per request (one copy
+    /// of the line), and is searched by the subject's hash.
+    recent: Vec<(u64, Box<[u8]>)>,
+    /// Where the next record goes in `recent`.
+    next_recent: usize,
 }
 
-/// Records kept in memory per subject for [`Audit::recent`].
-const RECENT_PER_SUBJECT: usize = 64;
-/// Subjects kept in memory for [`Audit::recent`]; past this the index starts over.
-const RECENT_SUBJECTS: usize = 100_000;
+/// Records about subjects kept in memory for [`Audit::recent`].
+const RECENT: usize = 100_000;
+
+fn subject_hash(subject: &str) -> u64 {
+    standing_core::StableHasher::new()
+        .write_str(subject)
+        .finish()
+}
 
 /// The audit log of a data directory, open for appending.
 pub struct Audit {
     inner: Mutex<Inner>,
     /// The file, held by one sync at a time (which keeps the writes in chain order), and when
     /// the head was last written and how many records it names.
-    file: Mutex<(File, Option<(std::time::Instant, u64)>)>,
+    file: Mutex<Written>,
     directory: PathBuf,
 }
 
@@ -118,15 +128,26 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> AuditError + '_ {
 /// crash) instead of reporting it. Returns the count, the last hash and the length of the good
 /// part of the file.
 fn check(path: &Path, cut_torn: bool) -> Result<(u64, String, u64), AuditError> {
-    let file = match File::open(path) {
+    check_from(path, cut_torn, (0, GENESIS.to_owned(), 0))
+}
+
+/// [`check`] of the records after a point known good: `(count, last hash, byte offset)`.
+fn check_from(
+    path: &Path,
+    cut_torn: bool,
+    from: (u64, String, u64),
+) -> Result<(u64, String, u64), AuditError> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Ok((0, GENESIS.to_owned(), 0));
         }
         Err(error) => return Err(io(path)(error)),
     };
+    file.seek(SeekFrom::Start(from.2)).map_err(io(path))?;
     let mut reader = BufReader::new(file);
-    let (mut count, mut last, mut good) = (0u64, GENESIS.to_owned(), 0u64);
+    let (mut count, mut last, mut good) = from;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -173,15 +194,17 @@ fn check(path: &Path, cut_torn: bool) -> Result<(u64, String, u64), AuditError> 
     Ok((count, last, good))
 }
 
-/// The head written at each sync: `count hash`.
-fn read_head(directory: &Path) -> Result<Option<(u64, String)>, AuditError> {
+/// The head written at each sync: `count hash`, and the byte length of the log up to that
+/// record (absent in heads written before it was kept).
+fn read_head(directory: &Path) -> Result<Option<(u64, String, Option<u64>)>, AuditError> {
     let path = directory.join("HEAD");
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let mut parts = text.split_whitespace();
             let count = parts.next().and_then(|c| c.parse().ok());
             let hash = parts.next().map(str::to_owned);
-            Ok(count.zip(hash))
+            let offset = parts.next().and_then(|o| o.parse().ok());
+            Ok(count.zip(hash).map(|(count, hash)| (count, hash, offset)))
         }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(io(&path)(error)),
@@ -193,7 +216,7 @@ fn read_head(directory: &Path) -> Result<Option<(u64, String)>, AuditError> {
 pub fn verify(data_directory: &Path) -> Result<(u64, String), AuditError> {
     let directory = data_directory.join("audit");
     let (count, last, _) = check(&directory.join("audit.jsonl"), false)?;
-    if let Some((head_count, head_hash)) = read_head(&directory)? {
+    if let Some((head_count, head_hash, _)) = read_head(&directory)? {
         if count < head_count {
             return Err(AuditError::Broken {
                 line: count + 1,
@@ -213,13 +236,21 @@ pub fn verify(data_directory: &Path) -> Result<(u64, String), AuditError> {
 }
 
 impl Audit {
-    /// Opens the audit log of `data_directory` for appending, after checking its chain (a torn
-    /// last line from a crash is cut).
+    /// Opens the audit log of `data_directory` for appending, after checking the chain from
+    /// the head on (a torn last line from a crash is cut): the records up to the head were
+    /// checked when they were written, and `standing audit verify` checks them all. Without a
+    /// head that names its place, the whole chain is checked.
     pub fn open(data_directory: &Path) -> Result<Audit, AuditError> {
         let directory = data_directory.join("audit");
         std::fs::create_dir_all(&directory).map_err(io(&directory))?;
         let path = directory.join("audit.jsonl");
-        let (count, last, good) = check(&path, true)?;
+        let length = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let (count, last, good) = match read_head(&directory)? {
+            Some((count, hash, Some(offset))) if offset <= length => {
+                check_from(&path, true, (count, hash, offset))?
+            }
+            _ => check(&path, true)?,
+        };
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -232,9 +263,10 @@ impl Audit {
                 count,
                 last,
                 failed: None,
-                recent: HashMap::new(),
+                recent: Vec::new(),
+                next_recent: 0,
             }),
-            file: Mutex::new((file, None)),
+            file: Mutex::new((file, None, good)),
             directory,
         })
     }
@@ -263,14 +295,14 @@ impl Audit {
         inner.count = seq;
         inner.last = hash;
         if let Some(subject) = &entry.subject {
-            if inner.recent.len() >= RECENT_SUBJECTS && !inner.recent.contains_key(subject) {
-                inner.recent.clear();
+            let record = (subject_hash(subject), line.clone().into_boxed_slice());
+            let slot = inner.next_recent;
+            if slot == inner.recent.len() {
+                inner.recent.push(record);
+            } else {
+                inner.recent[slot] = record;
             }
-            let records = inner.recent.entry(subject.clone()).or_default();
-            if records.len() == RECENT_PER_SUBJECT {
-                records.pop_front();
-            }
-            records.push_back((seq, entry.clone()));
+            inner.next_recent = (slot + 1) % RECENT;
         }
         Ok(())
     }
@@ -297,7 +329,7 @@ impl Audit {
 
     fn write_pending(&self, force_head: bool) -> Result<(), AuditError> {
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        let (file, head) = &mut *guard;
+        let (file, head, length) = &mut *guard;
         let (pending, count, last) = {
             let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
             (
@@ -310,6 +342,7 @@ impl Audit {
         if !pending.is_empty() {
             file.write_all(&pending).map_err(io(&path))?;
             file.sync_data().map_err(io(&path))?;
+            *length += pending.len() as u64;
         }
         // The head: at the first sync, when asked, and at most every HEAD_EVERY otherwise.
         let stale = head.as_ref().is_none_or(|(_, named)| *named < count);
@@ -323,7 +356,7 @@ impl Audit {
         *head = Some((std::time::Instant::now(), count));
         let head_path = self.directory.join("HEAD");
         let temporary = self.directory.join("HEAD.tmp");
-        std::fs::write(&temporary, format!("{count} {last}\n")).map_err(io(&temporary))?;
+        std::fs::write(&temporary, format!("{count} {last} {length}\n")).map_err(io(&temporary))?;
         File::open(&temporary)
             .and_then(|f| f.sync_all())
             .map_err(io(&temporary))?;
@@ -334,19 +367,25 @@ impl Audit {
     /// The latest records (at most `limit`) about `subject` since the server started, newest
     /// first, each with its sequence number.
     pub fn recent(&self, subject: &str, limit: usize) -> Vec<serde_json::Value> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.recent.get(subject).map_or_else(Vec::new, |records| {
-            records
+        let hash = subject_hash(subject);
+        let lines: Vec<Box<[u8]>> = {
+            let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let (newer, older) = inner.recent.split_at(inner.next_recent);
+            newer
                 .iter()
                 .rev()
-                .take(limit)
-                .map(|(seq, entry)| {
-                    let mut value = serde_json::to_value(entry).unwrap_or_default();
-                    value["seq"] = (*seq).into();
-                    value
-                })
+                .chain(older.iter().rev())
+                .filter(|(h, _)| *h == hash)
+                .map(|(_, line)| line.clone())
+                .take(limit * 2)
                 .collect()
-        })
+        };
+        lines
+            .iter()
+            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
+            .filter(|value| value["subject"] == subject)
+            .take(limit)
+            .collect()
     }
 
     /// Records so far.

@@ -476,15 +476,16 @@ pub fn serve_node(
         });
         let ticker = Arc::clone(&state);
         tokio::spawn(async move {
-            let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+            let seconds = std::env::var("STANDING_CLOCK_SECS")
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .filter(|&s| s > 0)
+                .unwrap_or(60);
+            let mut interval = tokio::time::interval(std::time::Duration::from_secs(seconds));
             loop {
                 interval.tick().await;
                 let state = Arc::clone(&ticker);
-                let _ = tokio::task::spawn_blocking(move || {
-                    let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
-                    node.advance_clock((state.now)());
-                })
-                .await;
+                let _ = tokio::task::spawn_blocking(move || advance_clock(&state)).await;
             }
         });
         axum::serve(listener, router(Arc::clone(&state)))
@@ -499,6 +500,22 @@ pub fn serve_node(
     let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
     node.snapshot()?;
     Ok(())
+}
+
+/// Subjects rescored per hold of the write lock when the clock moves.
+const CLOCK_STEP: usize = 2_048;
+
+/// Moves the engine's clock to now in steps, releasing the node between them so reads and
+/// intake go on (a move rescores every subject: about a second per million).
+fn advance_clock(state: &AppState) {
+    let write = || state.node.write().unwrap_or_else(|p| p.into_inner());
+    write().start_clock((state.now)());
+    let mut start = 0;
+    while start < read_node(state).engine().subject_count() {
+        write().rescore(start..start + CLOCK_STEP);
+        start += CLOCK_STEP;
+    }
+    write().finish_clock();
 }
 
 async fn shutdown_signal() {

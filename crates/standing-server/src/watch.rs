@@ -52,6 +52,9 @@ struct Seen {
     model_version: String,
     /// The overview's figures, as JSON.
     overview: Option<Value>,
+    /// The engine's mutation count at the last look: a look at an unchanged engine would find
+    /// nothing, so it is skipped.
+    looked_at: Option<u64>,
 }
 
 /// The watcher: its last look and the subscribers' channel.
@@ -105,17 +108,50 @@ fn sorted_difference(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
+/// Subjects looked at per hold of the read lock: a writer waiting for the lock holds up the
+/// readers behind it, so no hold may be long.
+const LOOK_STEP: usize = 16_384;
+
 /// Looks at the engine once: keeps the overview and sends the changes since the last look.
+/// Reads the engine in steps of [`LOOK_STEP`] subjects; a subject's score is compared with its
+/// own score at the last look, so steps seeing slightly different moments change nothing.
 pub fn look(state: &AppState) {
-    let node = crate::read_node(state);
-    let engine = node.engine();
-    let model = node.model();
-    let scores = engine.served_scores();
-    let lists = engine.list_members();
+    let started = std::time::Instant::now();
+    let (model, looked_at, subjects, clock, events) = {
+        let node = crate::read_node(state);
+        (
+            node.model().clone(),
+            node.engine().mutations(),
+            node.engine().subject_count(),
+            node.engine().clock(),
+            node.log_records(),
+        )
+    };
     let version = model.version_label();
+    {
+        let seen = state.watch.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.looked_at == Some(looked_at) && seen.model_version == version {
+            return;
+        }
+    }
+    let mut scores = Vec::with_capacity(subjects);
+    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); model.lists.len()];
+    let mut start = 0;
+    while start < subjects {
+        let node = crate::read_node(state);
+        if node.model().version_label() != version {
+            // A new model was activated meanwhile: the next look starts over.
+            return;
+        }
+        let range = start..(start + LOOK_STEP).min(subjects);
+        scores.extend(node.engine().served_range(range.clone()));
+        for (all, found) in lists.iter_mut().zip(node.engine().list_members_in(range)) {
+            all.extend(found);
+        }
+        start += LOOK_STEP;
+    }
     let grades = &model.scale.grades;
-    let grade_name =
-        |score: f64| -> Box<str> { grades[engine.grade_index(score)].name.as_str().into() };
+    let grade_of = |score: f64| model.scale.grade_index(score);
 
     // The overview.
     let (min, max) = (model.scale.min, model.scale.max);
@@ -126,74 +162,115 @@ pub fn look(state: &AppState) {
     for &score in &scores {
         let bin = (((score - min) / width) as usize).min(bins - 1);
         histogram[bin] += 1;
-        by_grade[engine.grade_index(score)] += 1;
+        by_grade[grade_of(score)] += 1;
     }
-    let ranked = |highest: bool| -> Vec<Value> {
-        engine
-            .rank(EXTREMES, highest)
-            .iter()
-            .map(|r| json!({"subject": r.subject, "score": crate::json::round(r.score), "grade": r.grade}))
-            .collect()
+    // The extremes: lowest and highest scores, ties to the earlier subject.
+    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+    let by_score = |a: &u32, b: &u32| {
+        scores[*a as usize]
+            .total_cmp(&scores[*b as usize])
+            .then(a.cmp(b))
     };
-    let network = model
-        .network
-        .is_active()
-        .then(|| json!({"alpha": model.network.alpha, "relations": engine.relation_count()}));
+    let count = EXTREMES.min(order.len());
+    let mut lowest: Vec<u32> = Vec::new();
+    let mut highest: Vec<u32> = Vec::new();
+    if count > 0 {
+        order.select_nth_unstable_by(count - 1, by_score);
+        lowest = order[..count].to_vec();
+        lowest.sort_by(by_score);
+        let last = order.len() - count;
+        order.select_nth_unstable_by(last, by_score);
+        highest = order[last..].to_vec();
+        highest.sort_by(|a, b| by_score(b, a));
+    }
+
+    // The changes: a subject new since the last look moved from the base score.
+    let mut seen = state.watch.seen.lock().unwrap_or_else(|p| p.into_inner());
+    let base = model.scale.clamp(model.scale.base);
+    let compare = seen.model_version == version;
+    let mut moved: Vec<(u32, f64, f64)> = Vec::new();
+    let mut list_changes: Vec<(u32, usize, bool)> = Vec::new();
+    if compare {
+        for (index, &after) in scores.iter().enumerate() {
+            let before = seen.scores.get(index).copied().unwrap_or(base);
+            if (after - before).abs() >= SCORE_STEP {
+                moved.push((index as u32, before, after));
+            }
+        }
+        for (list, (old, new)) in seen.lists.iter().zip(&lists).enumerate() {
+            for (members, entered) in [
+                (sorted_difference(new, old), true),
+                (sorted_difference(old, new), false),
+            ] {
+                list_changes.extend(members.into_iter().map(|index| (index, list, entered)));
+            }
+        }
+    }
+    // Names, under the lock once more.
+    let (changes, named) = {
+        let node = crate::read_node(state);
+        let engine = node.engine();
+        let name = |index: u32| -> Box<str> { engine.subject_name(index).into() };
+        let grade_name = |score: f64| -> Box<str> { grades[grade_of(score)].name.as_str().into() };
+        let mut changes: Vec<Change> = moved
+            .iter()
+            .map(|&(index, before, after)| Change::Score {
+                subject: name(index),
+                before,
+                after,
+                grade_before: grade_name(before),
+                grade_after: grade_name(after),
+            })
+            .collect();
+        changes.extend(
+            list_changes
+                .iter()
+                .map(|&(index, list, entered)| Change::List {
+                    subject: name(index),
+                    list: model.lists[list].name.as_str().into(),
+                    entered,
+                }),
+        );
+        let named = |indices: &[u32]| -> Vec<Value> {
+            indices
+                .iter()
+                .map(|&i| {
+                    let score = scores[i as usize];
+                    json!({"subject": engine.subject_name(i), "score": crate::json::round(score), "grade": grades[grade_of(score)].name})
+                })
+                .collect()
+        };
+        (changes, (named(&lowest), named(&highest)))
+    };
+    let network = model.network.is_active().then(|| {
+        let relations = crate::read_node(state).engine().relation_count();
+        json!({"alpha": model.network.alpha, "relations": relations})
+    });
     let overview = json!({
         "model_version": version,
-        "as_of": engine.clock().to_string(),
-        "subjects": engine.subject_count(),
-        "events": node.log_records(),
+        "as_of": clock.to_string(),
+        "subjects": subjects,
+        "events": events,
         "scale": {"base": model.scale.base, "min": min, "max": max},
         "histogram": {"lower": min, "width": width, "counts": histogram},
         "grades": grades.iter().zip(&by_grade).map(|(g, count)| json!({"name": g.name, "min": g.min, "count": count})).collect::<Vec<_>>(),
         "lists": model.lists.iter().zip(&lists).map(|(l, members)| json!({"name": l.name, "description": l.description, "members": members.len()})).collect::<Vec<_>>(),
         "network": network,
-        "lowest": ranked(false),
-        "highest": ranked(true),
+        "lowest": named.0,
+        "highest": named.1,
+        "looked_in_ms": started.elapsed().as_millis() as u64,
     });
-
-    // The changes.
-    let mut seen = state.watch.seen.lock().unwrap_or_else(|p| p.into_inner());
-    let mut changes = Vec::new();
-    if seen.model_version == version {
-        // A subject new since the last look moved from the base score, where everyone starts.
-        let base = model.scale.clamp(model.scale.base);
-        let before_of = |index: usize| seen.scores.get(index).copied().unwrap_or(base);
-        for (index, &after) in scores.iter().enumerate() {
-            let before = before_of(index);
-            if (after - before).abs() >= SCORE_STEP {
-                changes.push(Change::Score {
-                    subject: engine.subject_name(index as u32).into(),
-                    before,
-                    after,
-                    grade_before: grade_name(before),
-                    grade_after: grade_name(after),
-                });
-            }
-        }
-        for (list, (old, new)) in model.lists.iter().zip(seen.lists.iter().zip(&lists)) {
-            for (members, entered) in [
-                (sorted_difference(new, old), true),
-                (sorted_difference(old, new), false),
-            ] {
-                changes.extend(members.into_iter().map(|index| Change::List {
-                    subject: engine.subject_name(index).into(),
-                    list: list.name.as_str().into(),
-                    entered,
-                }));
-            }
-        }
-    }
-    let at = engine.clock();
-    drop(node);
     seen.scores = scores;
     seen.lists = lists;
     seen.model_version = version;
     seen.overview = Some(overview);
+    seen.looked_at = Some(looked_at);
     drop(seen);
     if !changes.is_empty() {
         // No subscriber is no error.
-        let _ = state.watch.sender.send(Arc::new(Changes { at, changes }));
+        let _ = state
+            .watch
+            .sender
+            .send(Arc::new(Changes { at: clock, changes }));
     }
 }
