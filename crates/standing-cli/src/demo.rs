@@ -409,6 +409,73 @@ async fn simulate(
             )
             .await;
         }
+        // People enrol in the dating app (its purpose rests on consent); a few object to
+        // lending (legitimate interest).
+        for _ in 0..20 {
+            let uri = format!(
+                "/v1/subjects/{}/consent/dating.profile",
+                person(&mut random)
+            );
+            let body = json!({"choice": "opted_in"}).to_string();
+            send(
+                &router,
+                "PUT",
+                &uri,
+                &keys.operator,
+                "application/json",
+                body,
+            )
+            .await;
+        }
+        if random.below(50) == 0 {
+            let uri = format!(
+                "/v1/subjects/{}/consent/lending.consumer",
+                person(&mut random)
+            );
+            let body = json!({"choice": "opted_out"}).to_string();
+            send(
+                &router,
+                "PUT",
+                &uri,
+                &keys.operator,
+                "application/json",
+                body,
+            )
+            .await;
+        }
+        // A reviewer at the lender's operator upholds or overturns refused applications.
+        if random.below(20) == 0
+            && let Some(pending) = send(
+                &router,
+                "GET",
+                "/v1/reviews",
+                &keys.operator,
+                "application/json",
+                String::new(),
+            )
+            .await
+        {
+            for review in pending["pending"].as_array().into_iter().flatten().take(5) {
+                let Some(id) = review["decision_id"].as_str() else {
+                    continue;
+                };
+                let (verdict, note) = if random.below(4) == 0 {
+                    ("allow", "income and repayment plan verified by a person")
+                } else {
+                    ("deny", "refusal confirmed by a person")
+                };
+                let body = json!({"verdict": verdict, "note": note}).to_string();
+                send(
+                    &router,
+                    "POST",
+                    &format!("/v1/reviews/{id}"),
+                    &keys.operator,
+                    "application/json",
+                    body,
+                )
+                .await;
+            }
+        }
         if random.below(4) == 0 {
             let subjects: Vec<String> = (0..8).map(|_| person(&mut random)).collect();
             let body = json!({"purpose": "dating.profile", "subjects": subjects}).to_string();

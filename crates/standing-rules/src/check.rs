@@ -177,6 +177,15 @@ struct RawPurpose {
     deny: Vec<RawPolicyRule>,
     #[serde(default)]
     rank_by: Option<Spanned<String>>,
+    /// `law`, `consent` or `legitimate_interest` (the default).
+    #[serde(default)]
+    basis: Option<Spanned<String>>,
+    /// The law or contract the purpose rests on; required when `basis = "law"`.
+    #[serde(default)]
+    legal_basis: Option<Spanned<String>>,
+    /// `adverse`: deny decisions wait for a person's review.
+    #[serde(default)]
+    review: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1372,12 +1381,48 @@ impl Checker<'_> {
                 }
                 None => false,
             };
+            let reference = purpose
+                .legal_basis
+                .as_ref()
+                .map(|text| text.get_ref().trim().to_owned())
+                .filter(|text| !text.is_empty());
+            let basis = match purpose.basis.as_ref().map(|b| (b, b.get_ref().as_str())) {
+                None | Some((_, "legitimate_interest")) => Basis::LegitimateInterest,
+                Some((_, "consent")) => Basis::Consent,
+                Some((basis, "law")) => match &reference {
+                    Some(reference) => Basis::Law(reference.clone()),
+                    None => {
+                        self.error(
+                            basis.span().start,
+                            format!("purpose `{name}` rests on law: name it with `legal_basis`"),
+                        );
+                        Basis::Law(String::new())
+                    }
+                },
+                Some((basis, other)) => {
+                    self.error(basis.span().start, format!("purpose `{name}` has basis `{other}`; use `law`, `consent` or `legitimate_interest`"));
+                    Basis::LegitimateInterest
+                }
+            };
+            let review_adverse = match purpose.review.as_ref().map(|r| (r, r.get_ref().as_str())) {
+                None | Some((_, "none")) => false,
+                Some((_, "adverse")) => true,
+                Some((review, other)) => {
+                    self.error(
+                        review.span().start,
+                        format!("purpose `{name}` has review `{other}`; use `adverse` or `none`"),
+                    );
+                    false
+                }
+            };
             purposes.push(Purpose {
                 name: name.clone(),
                 description: purpose.description.clone(),
                 reads,
                 deny,
                 rank_by_score,
+                basis,
+                review_adverse,
             });
         }
         purposes

@@ -260,6 +260,32 @@ pub struct Purpose {
     pub deny: Vec<PolicyRule>,
     /// Whether the purpose ranks subjects by score.
     pub rank_by_score: bool,
+    /// Why the purpose may process a subject's data at all, and so what the subject's consent
+    /// decides.
+    pub basis: Basis,
+    /// Adverse decisions (deny) wait for a person's review before they are final.
+    pub review_adverse: bool,
+}
+
+/// The legal basis of a purpose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Basis {
+    /// Required by law (the reference given): consent is not asked and cannot be withdrawn.
+    Law(String),
+    /// The subject's consent: nothing without an opt-in, and withdrawal stops it at once.
+    Consent,
+    /// The operator's legitimate interest: processed unless the subject objects (opts out).
+    LegitimateInterest,
+}
+
+impl Basis {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Basis::Law(_) => "law",
+            Basis::Consent => "consent",
+            Basis::LegitimateInterest => "legitimate_interest",
+        }
+    }
 }
 
 impl Purpose {

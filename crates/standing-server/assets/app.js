@@ -462,8 +462,11 @@ function renderModel(model) {
         table(['Purpose', ...readable.map((item) => `.${item.replace('.', '.\u200b')}`)], model.purposes.map((purpose) => [el('strong', {}, purpose.name),
           ...readable.map((item) => (purpose.reads.includes(item) ? el('span', { role: 'img', 'aria-label': 'reads', title: `${purpose.name} reads ${item}` }, '●') : ''))]), 'matrix'),
         model.purposes.map((purpose) => el('section', { class: 'purpose' },
-          el('h3', {}, purpose.name, purpose.rank_by_score && el('span', { class: 'tag' }, 'ranks by score')),
+          el('h3', {}, purpose.name, purpose.rank_by_score && el('span', { class: 'tag' }, 'ranks by score'),
+            purpose.review_adverse && el('span', { class: 'tag' }, 'denials reviewed by a person')),
           el('p', { class: 'muted' }, purpose.description),
+          purpose.basis && el('p', {}, 'Basis: ', el('strong', {}, ({ law: 'required by law', consent: 'consent (opt-in)', legitimate_interest: 'legitimate interest (subjects may object)' })[purpose.basis] || purpose.basis),
+            purpose.legal_basis ? ` — ${purpose.legal_basis}` : ''),
           purpose.deny.length ? el('ul', { class: 'deny' }, purpose.deny.map((rule) => el('li', {}, el('code', {}, rule.code), ' ', rule.reason)))
             : empty('Never denies.'))))),
       wide(card('Dimensions', 'Rules award or deduct points; each dimension is held within its limits', model.dimensions.map((dimension) => el('section', { class: 'dimension' },

@@ -102,6 +102,10 @@ pub(crate) async fn get_score(
         audit(&state, Some(key), &request, request.action, answer)?;
         return Ok(Json(forms::score_json(&score)));
     };
+    if !state.consents.permits(&subject, purpose) {
+        let error = crate::consent::no_consent(&subject, purpose);
+        return Err(refuse(&state, Some(key), &request, error));
+    }
     // A consumer sees what its purpose may read, and nothing else.
     let (score_allowed, grade_allowed) = (purpose.may_read("score"), purpose.may_read("grade"));
     if !score_allowed && !grade_allowed {
@@ -206,8 +210,40 @@ pub(crate) async fn post_decision(
     };
     let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
     let node = read_node(&state);
-    purpose_of(&state, key, node.model(), &asked)?;
+    let purpose = purpose_of(&state, key, node.model(), &asked)?;
+    if let Some(purpose) = purpose
+        && !state.consents.permits(&request.subject, purpose)
+    {
+        let error = crate::consent::no_consent(&request.subject, purpose);
+        return Err(refuse(&state, Some(key), &asked, error));
+    }
+    let review_adverse = purpose.is_some_and(|p| p.review_adverse);
     match node.engine().decide(&request.purpose, &request.subject) {
+        Some(decision) if review_adverse && decision.verdict == standing_core::Verdict::Deny => {
+            // An adverse decision waits for a person.
+            let review = crate::review::Review {
+                decision_id: decision.id.to_string(),
+                purpose: request.purpose.clone(),
+                subject: request.subject.clone(),
+                proposed: forms::decision_json(&decision),
+                asked_by: key.id.clone(),
+                opened_at: (state.now)().to_string(),
+                status: "pending_review".into(),
+                reviewed_by: None,
+                reviewed_at: None,
+                note: None,
+            };
+            let review = state.reviews.open_review(review).map_err(|error| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not_durable",
+                    format!("the review was not recorded: {error}"),
+                )
+            })?;
+            let answer = format!("{} {}", review.status, decision.id);
+            audit(&state, Some(key), &asked, asked.action, answer)?;
+            Ok(Json(crate::review::review_json(&review)))
+        }
         Some(decision) => {
             state.activity.decided(&decision.purpose, decision.verdict);
             let answer = format!("{:?} {}", decision.verdict, decision.id);
@@ -257,6 +293,12 @@ pub(crate) async fn get_list_membership(
             "unknown_list",
             format!("the model keeps no list `{list}`"),
         );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
+    if let Some(purpose) = purpose
+        && !state.consents.permits(&subject, purpose)
+    {
+        let error = crate::consent::no_consent(&subject, purpose);
         return Err(refuse(&state, Some(key), &request, error));
     }
     if let Some(purpose) = purpose
@@ -330,7 +372,13 @@ pub(crate) async fn post_rank(
     };
     let mut known: Vec<(String, f64)> = Vec::new();
     let mut unknown: Vec<&str> = Vec::new();
+    // Subjects whose consent does not permit the purpose are left out, not read.
+    let mut withheld: Vec<&str> = Vec::new();
     for subject in &request.subjects {
+        if !state.consents.permits(subject, purpose) {
+            withheld.push(subject);
+            continue;
+        }
         match node.engine().score(subject) {
             Some(score) => known.push((subject.clone(), score.value)),
             None => unknown.push(subject),
@@ -360,6 +408,7 @@ pub(crate) async fn post_rank(
             .map(|(rank, (subject, score))| json!({"rank": rank + 1, "subject": subject, "score": forms::round(*score)}))
             .collect::<Vec<_>>(),
         "unknown": unknown,
+        "withheld": withheld,
     })))
 }
 

@@ -8,12 +8,15 @@
 
 pub mod activity;
 pub mod audit;
+pub mod consent;
 mod consumer;
 mod intake;
 pub mod json;
 pub mod keys;
+pub mod ledger;
 pub mod openapi;
 mod operator;
+pub mod review;
 mod subscriptions;
 pub mod versions;
 pub mod watch;
@@ -24,7 +27,7 @@ use audit::{Audit, AuditEntry};
 use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use keys::{Key, KeyStore, Role};
 use serde_json::{Value, json};
@@ -47,6 +50,10 @@ pub struct AppState {
     pub watch: watch::Watch,
     /// Every model version given to the server.
     pub versions: versions::Versions,
+    /// Subjects' consent per purpose.
+    pub consents: consent::Consents,
+    /// Adverse decisions held for a person's review.
+    pub reviews: review::Reviews,
 }
 
 impl AppState {
@@ -58,7 +65,11 @@ impl AppState {
         now: fn() -> Timestamp,
     ) -> Result<AppState, ServeError> {
         let versions = versions::Versions::open(node.directory())?;
+        let consents = consent::Consents::open(node.directory())?;
+        let reviews = review::Reviews::open(node.directory())?;
         Ok(AppState {
+            consents,
+            reviews,
             node: RwLock::new(node),
             keys,
             audit,
@@ -124,6 +135,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(get_list_membership),
         )
         .route("/v1/decisions", post(post_decision))
+        .route("/v1/decisions/{decision_id}", get(review::get_decision))
+        .route("/v1/reviews", get(review::get_reviews))
+        .route("/v1/reviews/{decision_id}", post(review::post_review))
+        .route("/v1/subjects/{subject}/consent", get(consent::get_consent))
+        .route(
+            "/v1/subjects/{subject}/consent/{purpose}",
+            put(consent::put_consent),
+        )
         .route("/v1/rank", post(post_rank))
         .route("/v1/changes", get(subscriptions::get_changes))
         .route("/v1/overview", get(get_overview))
@@ -387,6 +406,8 @@ pub enum ServeError {
     Audit(#[from] audit::AuditError),
     #[error(transparent)]
     Versions(#[from] versions::VersionError),
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
     #[error("listening on {address}: {source}")]
     Listen {
         address: String,

@@ -105,6 +105,9 @@ pub fn model_json(model: &Model) -> Value {
             "description": p.description,
             "reads": p.reads,
             "rank_by_score": p.rank_by_score,
+            "basis": p.basis.name(),
+            "legal_basis": match &p.basis { standing_rules::Basis::Law(reference) => Some(reference.clone()), _ => None },
+            "review_adverse": p.review_adverse,
             "deny": p.deny.iter().map(|d| json!({"code": d.code, "reason": d.reason})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "network": model.network.is_active().then(|| json!({

@@ -207,6 +207,8 @@ fn deliver(
 ) -> Vec<Event> {
     let at = changes.at.to_string();
     let mut events = Vec::new();
+    let model = read_node(state).model().clone();
+    let declared = purpose.and_then(|name| model.purpose(name));
     for change in &changes.changes {
         let subject = match change {
             Change::Score { subject, .. } | Change::List { subject, .. } => subject,
@@ -216,6 +218,9 @@ fn deliver(
             .as_ref()
             .is_some_and(|s| !s.contains(&**subject))
         {
+            continue;
+        }
+        if declared.is_some_and(|p| !state.consents.permits(subject, p)) {
             continue;
         }
         let mut send = |kind: &str, data: serde_json::Value| {

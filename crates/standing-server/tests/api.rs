@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 
 mod common;
-use common::{EVENTS, call, fixture};
+use common::{EVENTS, call, fixture, opt_in};
 
 #[tokio::test]
 async fn sources_send_events_and_get_a_durable_answer_per_record() {
@@ -91,7 +91,8 @@ async fn consumers_see_what_their_purpose_may_read_and_nothing_else() {
     );
     assert!(lender.get("behaviour").is_none() && lender.get("network").is_none());
 
-    // dating.profile reads the score, not the grade.
+    // dating.profile reads the score, not the grade (for subjects who opted in).
+    opt_in(&fixture, "p-9", "dating.profile").await;
     let (status, dating) = call(
         &fixture,
         "GET",
@@ -129,8 +130,9 @@ async fn consumers_see_what_their_purpose_may_read_and_nothing_else() {
     assert_eq!(status, StatusCode::OK, "{verdict}");
     assert_eq!(verdict["verdict"], "deny", "{verdict}");
 
-    // Every read and decision was audited: two reads, one refusal, one decision so far.
-    assert_eq!(fixture.state.audit.count(), 4);
+    // Every read and decision was audited: two reads, one refusal, one decision so far (and
+    // the consent recorded for the dating purpose).
+    assert_eq!(fixture.state.audit.count(), 5);
     // Operators read explanations.
     let (status, explained) = call(
         &fixture,
@@ -302,6 +304,9 @@ async fn history_rankings_and_list_membership_stay_within_the_purpose() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(bad["error"]["message"].as_str().unwrap().contains("`at`"));
 
+    for subject in ["p-8", "p-9", "p-nobody"] {
+        opt_in(&fixture, subject, "dating.profile").await;
+    }
     let rank = r#"{"purpose":"dating.profile","subjects":["p-9","p-nobody","p-8"]}"#;
     let (status, ranked) = call(&fixture, "POST", "/v1/rank", Some(&fixture.dating), rank).await;
     assert_eq!(status, StatusCode::OK, "{ranked}");

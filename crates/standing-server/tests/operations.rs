@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 mod common;
-use common::{EVENTS, call, fixture};
+use common::{EVENTS, call, fixture, opt_in};
 
 #[tokio::test]
 async fn operators_see_the_overview_the_model_and_a_subjects_page() {
@@ -338,6 +338,7 @@ async fn subscribers_hear_of_list_and_grade_changes_within_their_purpose() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     assert_eq!(refused["error"]["code"], "beyond_purpose");
 
+    opt_in(&fixture, "p-9", "dating.profile").await;
     watch::look(&fixture.state);
     let response = router(Arc::clone(&fixture.state))
         .oneshot(subscribe(
@@ -409,7 +410,7 @@ fn routed() -> Vec<(String, String)> {
         let call = &text[..end];
         let path = call.split('"').nth(1).unwrap().to_owned();
         let handlers = &call[call.find(',').unwrap()..];
-        for method in ["get", "post"] {
+        for method in ["get", "post", "put"] {
             if handlers.contains(&format!("{method}(")) {
                 routes.push((method.to_owned(), path.clone()));
             }
@@ -475,6 +476,8 @@ async fn the_openapi_document_describes_every_route_and_only_those() {
             .replace("{subject}", "p-9")
             .replace("{list}", "court-defaulters")
             .replace("{version}", "2026.1")
+            .replace("{purpose}", "dating.profile")
+            .replace("{decision_id}", "dec-0")
             .replace("{file}", "app.js");
         let request = Request::builder()
             .method(method.to_uppercase().as_str())

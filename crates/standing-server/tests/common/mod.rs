@@ -85,7 +85,7 @@ pub async fn call(
     if let Some(key) = key {
         request = request.header("authorization", format!("Bearer {key}"));
     }
-    if method == "POST" && body.starts_with('{') && !body.contains('\n') {
+    if (method == "POST" || method == "PUT") && body.starts_with('{') && !body.contains('\n') {
         request = request.header("content-type", "application/json");
     }
     let response = router(Arc::clone(&fixture.state))
@@ -106,3 +106,17 @@ pub const EVENTS: &str = concat!(
     r#"{"id":"bad","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"not a time","fields":{}}"#,
     "\n",
 );
+
+/// Records, as an operator, that `subject` opted in to `purpose`.
+pub async fn opt_in(fixture: &Fixture, subject: &str, purpose: &str) {
+    let uri = format!("/v1/subjects/{subject}/consent/{purpose}");
+    let (status, answer) = call(
+        fixture,
+        "PUT",
+        &uri,
+        Some(&fixture.operator),
+        r#"{"choice":"opted_in"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}

@@ -1,0 +1,234 @@
+//! Accountability duties through the HTTP API: consent per subject and purpose (withdrawal
+//! refuses the very next request), and human review of adverse decisions.
+
+use axum::http::StatusCode;
+use standing_server::consent::Consents;
+use standing_server::review::Reviews;
+
+mod common;
+use common::{EVENTS, Fixture, call, fixture};
+
+async fn set_consent(
+    fixture: &Fixture,
+    subject: &str,
+    purpose: &str,
+    choice: &str,
+) -> (StatusCode, serde_json::Value) {
+    let body = format!(r#"{{"choice":"{choice}"}}"#);
+    let uri = format!("/v1/subjects/{subject}/consent/{purpose}");
+    call(fixture, "PUT", &uri, Some(&fixture.operator), &body).await
+}
+
+#[tokio::test]
+async fn consent_decides_per_purpose_basis_and_a_withdrawal_refuses_the_next_request() {
+    let fixture = fixture("consent");
+    call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    let dating_score = "/v1/subjects/p-9/score?purpose=dating.profile";
+
+    // dating.profile rests on consent: nothing before an opt-in.
+    let (status, refused) = call(&fixture, "GET", dating_score, Some(&fixture.dating), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["code"], "no_consent");
+    let (status, answer) = set_consent(&fixture, "p-9", "dating.profile", "opted_in").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["state"], "opted_in");
+    let (status, score) = call(&fixture, "GET", dating_score, Some(&fixture.dating), "").await;
+    assert_eq!(status, StatusCode::OK, "{score}");
+    assert!(score["score"].is_number());
+    // Withdrawn: the very next request is refused.
+    set_consent(&fixture, "p-9", "dating.profile", "opted_out").await;
+    let (status, refused) = call(&fixture, "GET", dating_score, Some(&fixture.dating), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(refused["error"]["code"], "no_consent");
+    // Rankings leave out whoever has not consented, without reading them.
+    let rank = r#"{"purpose":"dating.profile","subjects":["p-9"]}"#;
+    let (status, ranked) = call(&fixture, "POST", "/v1/rank", Some(&fixture.dating), rank).await;
+    assert_eq!(status, StatusCode::OK, "{ranked}");
+    assert_eq!(ranked["withheld"][0], "p-9");
+    assert_eq!(ranked["ranking"].as_array().unwrap().len(), 0);
+
+    // lending.consumer rests on legitimate interest: it answers until the subject objects.
+    let decision = r#"{"purpose":"lending.consumer","subject":"p-8"}"#;
+    let (status, _) = call(
+        &fixture,
+        "POST",
+        "/v1/decisions",
+        Some(&fixture.lender),
+        decision,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    set_consent(&fixture, "p-8", "lending.consumer", "opted_out").await;
+    let (status, refused) = call(
+        &fixture,
+        "POST",
+        "/v1/decisions",
+        Some(&fixture.lender),
+        decision,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["code"], "no_consent");
+
+    // The rail purpose is required by law: no consent to give or withdraw.
+    let (status, conflict) =
+        set_consent(&fixture, "p-9", "rail.highspeed.booking", "opted_out").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{conflict}");
+    let decision = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
+    let (status, _) = call(
+        &fixture,
+        "POST",
+        "/v1/decisions",
+        Some(&fixture.rail),
+        decision,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, states) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/consent",
+        Some(&fixture.operator),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let state_of = |purpose: &str| {
+        states["purposes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["purpose"] == purpose)
+            .map(|p| p["state"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(state_of("dating.profile"), "opted_out");
+    assert_eq!(state_of("rail.highspeed.booking"), "required_by_law");
+    assert_eq!(state_of("lending.consumer"), "not_enrolled");
+    // Consumers do not manage consent.
+    let (status, _) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/consent",
+        Some(&fixture.dating),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Every refusal for want of consent was audited; choices are durable.
+    fixture.state.audit.sync().unwrap();
+    let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
+    assert_eq!(log.matches("refused:no_consent").count(), 3, "{log}");
+    let reopened = Consents::open(&fixture.directory).unwrap();
+    assert_eq!(
+        reopened.choice("p-9", "dating.profile").map(|c| c.0),
+        Some(standing_server::consent::Choice::OptedOut)
+    );
+}
+
+#[tokio::test]
+async fn an_adverse_decision_waits_for_a_person_and_the_consumer_reads_the_outcome() {
+    let fixture = fixture("review");
+    call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    // p-9 is a listed defaulter: lending denies, and lending reviews adverse decisions.
+    let decision = r#"{"purpose":"lending.consumer","subject":"p-9"}"#;
+    let (status, held) = call(
+        &fixture,
+        "POST",
+        "/v1/decisions",
+        Some(&fixture.lender),
+        decision,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{held}");
+    assert_eq!(held["verdict"], "pending_review", "{held}");
+    assert_eq!(held["review"]["proposed_verdict"], "deny");
+    assert!(held["reasons"].as_array().is_some_and(|r| !r.is_empty()));
+    let id = held["decision_id"].as_str().unwrap().to_owned();
+    // Asked again: the same review, not a second one.
+    let (_, again) = call(
+        &fixture,
+        "POST",
+        "/v1/decisions",
+        Some(&fixture.lender),
+        decision,
+    )
+    .await;
+    assert_eq!(again["decision_id"], id.as_str());
+    let (_, pending) = call(&fixture, "GET", "/v1/reviews", Some(&fixture.operator), "").await;
+    assert_eq!(pending["pending"].as_array().unwrap().len(), 1, "{pending}");
+
+    let status_uri = format!("/v1/decisions/{id}");
+    let (status, waiting) = call(&fixture, "GET", &status_uri, Some(&fixture.lender), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(waiting["verdict"], "pending_review");
+    let (status, _) = call(&fixture, "GET", &status_uri, Some(&fixture.dating), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another consumer's decision");
+
+    // A consumer cannot resolve; an operator can, once.
+    let resolution = r#"{"verdict":"allow","note":"listing is under appeal; income verified"}"#;
+    let review_uri = format!("/v1/reviews/{id}");
+    let (status, _) = call(
+        &fixture,
+        "POST",
+        &review_uri,
+        Some(&fixture.lender),
+        resolution,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, resolved) = call(
+        &fixture,
+        "POST",
+        &review_uri,
+        Some(&fixture.operator),
+        resolution,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(resolved["verdict"], "allow");
+    let (status, _) = call(
+        &fixture,
+        "POST",
+        &review_uri,
+        Some(&fixture.operator),
+        resolution,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, outcome) = call(&fixture, "GET", &status_uri, Some(&fixture.lender), "").await;
+    assert_eq!(outcome["verdict"], "allow");
+    assert_eq!(
+        outcome["review"]["note"],
+        "listing is under appeal; income verified"
+    );
+    let (_, pending) = call(&fixture, "GET", "/v1/reviews", Some(&fixture.operator), "").await;
+    assert_eq!(pending["pending"].as_array().unwrap().len(), 0);
+
+    // A purpose without review answers adverse decisions at once.
+    let rail = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
+    let (_, denied) = call(&fixture, "POST", "/v1/decisions", Some(&fixture.rail), rail).await;
+    assert_eq!(denied["verdict"], "deny");
+    // Reviews are durable and audited.
+    let reopened = Reviews::open(&fixture.directory).unwrap();
+    assert_eq!(reopened.get(&id).unwrap().status, "allow");
+    fixture.state.audit.sync().unwrap();
+    let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
+    assert!(log.contains("\"action\":\"review\"") && log.contains("pending_review"));
+}
