@@ -125,9 +125,52 @@ async function main() {
   try {
     await keyChecks(browser);
     await dashboardChecks(browser, model, overviewBefore, explanation, contacts);
+    await portalChecks(browser);
   } finally {
     await browser.close();
   }
+}
+
+// The subject portal: a person signs in with their own key ($PORTAL_KEY, which .ci/browser
+// passes) and reads what is held about them, then changes a consent.
+async function portalChecks(browser) {
+  const portalKey = process.env.PORTAL_KEY;
+  if (!portalKey) {
+    check('portal: PORTAL_KEY names a subject key to sign in with', false, 'unset');
+    return;
+  }
+  const context = await browser.newContext({ viewport: VIEWPORT });
+  const page = await context.newPage();
+  const problems = watch(page, () => false);
+  await step('portal', async () => {
+    await timed('portal', async () => {
+      await page.goto(`${baseUrl}/portal`);
+      await page.fill('#key', portalKey);
+      await page.click('#signin button');
+      await page.waitForSelector('[data-page="portal"][data-ready="true"]', { timeout: 10000 });
+    });
+    const text = await page.locator('#portal').innerText();
+    check('portal: shows the score and grade', /\d/.test(await page.locator('#score').innerText()) && (await page.locator('#grade').innerText()).length > 0);
+    const rows = await page.locator('#events tbody tr').count();
+    check('portal: lists the events recorded about the subject', rows > 0, `${rows} rows`);
+    check('portal: names who received the data', text.includes('Who received your data'));
+    const buttons = page.locator('#consent button');
+    const before = await buttons.count();
+    check('portal: offers consent choices for purposes not required by law', before > 0, `${before} buttons`);
+    if (before > 0) {
+      const label = (await buttons.first().innerText()).trim();
+      await buttons.first().click();
+      await page.waitForFunction((old) => {
+        const first = document.querySelector('#consent button');
+        return first && first.textContent.trim() !== old;
+      }, label, { timeout: 10000 });
+      const after = (await buttons.first().innerText()).trim();
+      check('portal: a consent change takes effect and shows at once', after !== label, `${label} → ${after}`);
+    }
+    await screenshot(page, 'portal');
+  });
+  checkQuiet('portal', problems);
+  await context.close();
 }
 
 // Without a key the dashboard asks for one (and calls no API); a refused key brings the form back.

@@ -44,7 +44,12 @@ struct DemoKeys {
     rail: String,
     lender: String,
     dating: String,
+    /// The portal key of one person, p-42 (absent in directories made before it was kept).
+    subject: Option<String>,
 }
+
+/// The person whose portal key the demo prints.
+const PORTAL_SUBJECT: &str = "p-42";
 
 const KEYS_FILE: &str = "demo-keys.json";
 
@@ -60,10 +65,11 @@ fn create_keys(data: &Path) -> Result<DemoKeys> {
         rail: create(Role::Consumer, &["rail.highspeed.booking"])?,
         lender: create(Role::Consumer, &["lending.consumer"])?,
         dating: create(Role::Consumer, &["dating.profile"])?,
+        subject: Some(store.create_for_subject(PORTAL_SUBJECT)?.1),
     };
     let text = json!({
         "operator": keys.operator, "source": keys.source, "rail": keys.rail,
-        "lender": keys.lender, "dating": keys.dating,
+        "lender": keys.lender, "dating": keys.dating, "subject": keys.subject,
     });
     let path = data.join(KEYS_FILE);
     std::fs::write(&path, serde_json::to_string_pretty(&text)? + "\n")
@@ -93,6 +99,7 @@ fn read_keys(data: &Path) -> Result<DemoKeys> {
         rail: key("rail")?,
         lender: key("lender")?,
         dating: key("dating")?,
+        subject: value["subject"].as_str().map(str::to_owned),
     })
 }
 
@@ -291,6 +298,9 @@ pub fn run(options: &DemoOptions, now: fn() -> Timestamp) -> Result<ExitCode> {
 fn print_welcome(address: std::net::SocketAddr, keys: &DemoKeys, rate: u64) {
     let base = format!("http://{address}");
     outln!("Dashboard:  {base}/?key={}", keys.operator);
+    if let Some(subject) = &keys.subject {
+        outln!("Portal:     {base}/portal   ({PORTAL_SUBJECT}'s own key: {subject})");
+    }
     outln!("API:        {base}/openapi.json   metrics: {base}/metrics\n");
     outln!("Keys (demo only; kept in demo-keys.json):");
     outln!("  operator                 {}", keys.operator);

@@ -219,12 +219,16 @@ enum KeysAction {
     Create {
         #[arg(long, short = 'd', default_value = "standing-data")]
         data: PathBuf,
-        /// source (sends events), consumer (scores and decisions for its purposes), operator.
+        /// source (sends events), consumer (scores and decisions for its purposes), operator,
+        /// or subject (one person's own access report and portal).
         #[arg(long)]
         role: String,
         /// A purpose a consumer key may use (repeat for more).
         #[arg(long = "purpose")]
         purposes: Vec<String>,
+        /// The person a subject key belongs to.
+        #[arg(long)]
+        subject: Option<String>,
     },
     /// List the keys: id, role, purposes.
     List {
@@ -246,10 +250,16 @@ fn keys(action: KeysAction) -> Result<ExitCode> {
             data,
             role,
             purposes,
+            subject,
         } => {
             let Some(role) = Role::parse(&role) else {
-                bail!("--role must be source, consumer or operator, not `{role}`");
+                bail!("--role must be source, consumer, operator or subject, not `{role}`");
             };
+            if (role == Role::Subject) != subject.is_some() {
+                bail!(
+                    "a subject key, and only a subject key, names its person: --role subject --subject ID"
+                );
+            }
             if !data.join("model.toml").exists() {
                 bail!(
                     "no data directory at {}; create one with `standing init`",
@@ -273,7 +283,10 @@ fn keys(action: KeysAction) -> Result<ExitCode> {
                 }
             }
             let mut store = KeyStore::open(&data)?;
-            let (key, secret) = store.create(role, purposes)?;
+            let (key, secret) = match &subject {
+                Some(subject) => store.create_for_subject(subject)?,
+                None => store.create(role, purposes)?,
+            };
             eprintln!(
                 "created {} ({:?}); its secret, shown only now:",
                 key.id, key.role
@@ -286,7 +299,9 @@ fn keys(action: KeysAction) -> Result<ExitCode> {
                     "{}  {:<8}  {}",
                     key.id,
                     key.role.name(),
-                    key.purposes.join(",")
+                    key.subject
+                        .clone()
+                        .unwrap_or_else(|| key.purposes.join(","))
                 );
             }
         }

@@ -1032,6 +1032,19 @@ impl Engine {
         self.subjects.get(index)
     }
 
+    /// Every event accepted about `subject`, by event number (= log record), oldest first.
+    pub fn events_about(&self, subject: &str) -> Vec<u32> {
+        let Some(index) = self.subjects.find(subject.as_bytes()) else {
+            return Vec::new();
+        };
+        self.event_subjects
+            .iter()
+            .enumerate()
+            .filter(|(_, owner)| **owner == index)
+            .map(|(event, _)| event as u32)
+            .collect()
+    }
+
     /// The index of a subject, for [`Engine::served_scores`].
     pub fn subject_index_of(&self, subject: &str) -> Option<u32> {
         self.subjects.find(subject.as_bytes())

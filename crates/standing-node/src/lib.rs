@@ -299,6 +299,17 @@ impl Node {
         self.engine.advance_clock(now);
     }
 
+    /// Every record the log holds about `subject`: `(seq, recorded_at, body)`, oldest first.
+    pub fn records_about(&self, subject: &str) -> Result<Vec<(u64, i64, Vec<u8>)>> {
+        let mut records = Vec::new();
+        for event in self.engine.events_about(subject) {
+            if let Some((recorded_at, body)) = self.log.read(u64::from(event))? {
+                records.push((u64::from(event), recorded_at, body));
+            }
+        }
+        Ok(records)
+    }
+
     /// Moves the clock in steps (see [`Engine::start_clock`]): a server lets readers in
     /// between them.
     pub fn start_clock(&mut self, now: Timestamp) {

@@ -388,6 +388,33 @@ impl Audit {
             .collect()
     }
 
+    /// Every record about `subject` at or after `since` (RFC 3339, compared as text), oldest
+    /// first, read from the file after a sync: for access reports. Reads the whole file.
+    pub fn about(&self, subject: &str, since: &str) -> Result<Vec<serde_json::Value>, AuditError> {
+        self.sync()?;
+        let path = self.directory.join("audit.jsonl");
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(io(&path)(error)),
+        };
+        let needle = format!("\"subject\":{}", serde_json::Value::from(subject));
+        let mut found = Vec::new();
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(io(&path))?;
+            if !line.contains(&needle) {
+                continue;
+            }
+            let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if record["subject"] == subject && record["at"].as_str().is_some_and(|at| at >= since) {
+                found.push(record);
+            }
+        }
+        Ok(found)
+    }
+
     /// Records so far.
     pub fn count(&self) -> u64 {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).count

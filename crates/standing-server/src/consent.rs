@@ -87,6 +87,24 @@ impl Consents {
     }
 }
 
+/// A subject key acts for its own subject only.
+fn own_subject(
+    state: &AppState,
+    key: &crate::keys::Key,
+    request: &Request<'_>,
+    subject: &str,
+) -> Result<(), ApiError> {
+    if key.role == Role::Subject && key.subject.as_deref() != Some(subject) {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_yours",
+            "a subject key manages its own consent only",
+        );
+        return Err(refuse(state, Some(key), request, error));
+    }
+    Ok(())
+}
+
 /// The refusal when a purpose may not use a subject's data for want of consent.
 pub(crate) fn no_consent(subject: &str, purpose: &Purpose) -> ApiError {
     let why = match purpose.basis {
@@ -101,7 +119,7 @@ pub(crate) fn no_consent(subject: &str, purpose: &Purpose) -> ApiError {
 }
 
 /// State of a subject's consent for a purpose, as the API names it.
-fn state_name(basis: &Basis, choice: Option<Choice>) -> &'static str {
+pub(crate) fn state_name(basis: &Basis, choice: Option<Choice>) -> &'static str {
     match (basis, choice) {
         (Basis::Law(_), _) => "required_by_law",
         (_, Some(Choice::OptedIn)) => "opted_in",
@@ -115,7 +133,7 @@ fn state_name(basis: &Basis, choice: Option<Choice>) -> &'static str {
     params(("subject" = String, Path, description = "The subject's id")),
     responses((status = 200, description = "Per purpose: basis, state, and whether it may use the subject's data now", body = Object),
         (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody)),
+        (status = 403, description = "Not an operator key, or another subject's key", body = crate::openapi::ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn get_consent(
     State(state): State<Arc<AppState>>,
@@ -127,7 +145,8 @@ pub(crate) async fn get_consent(
         subject: Some(&subject),
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
+    own_subject(&state, key, &request, &subject)?;
     let model = read_node(&state).model().clone();
     let purposes: Vec<_> = model
         .purposes
@@ -161,7 +180,8 @@ pub(crate) struct ConsentChange {
     choice: Choice,
 }
 
-/// Records a subject's choice for a purpose; it takes effect at once (the next request sees
+/// Records a subject's choice for a purpose (an operator, or the subject's own key); it takes
+/// effect at once (the next request sees
 /// it). A purpose required by law cannot be opted out of.
 #[utoipa::path(put, path = "/v1/subjects/{subject}/consent/{purpose}", tag = "operators",
     params(("subject" = String, Path, description = "The subject's id"),
@@ -169,7 +189,7 @@ pub(crate) struct ConsentChange {
     request_body = ConsentChange,
     responses((status = 200, description = "Recorded and in force", body = Object),
         (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key, or another subject's key", body = crate::openapi::ErrorBody),
         (status = 404, description = "No such purpose", body = crate::openapi::ErrorBody),
         (status = 409, description = "The purpose is required by law", body = crate::openapi::ErrorBody)),
     security(("api_key" = [])))]
@@ -184,7 +204,8 @@ pub(crate) async fn put_consent(
         subject: Some(&subject),
         purpose: Some(&purpose),
     };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
+    own_subject(&state, key, &request, &subject)?;
     let model = read_node(&state).model().clone();
     let Some(declared) = model.purpose(&purpose) else {
         let error = ApiError::new(

@@ -16,6 +16,8 @@ pub enum Role {
     Consumer,
     /// Runs the system: reads everything.
     Operator,
+    /// A person reading what is held about them: their own access report, nothing else.
+    Subject,
 }
 
 impl Role {
@@ -24,6 +26,7 @@ impl Role {
             Role::Source => "source",
             Role::Consumer => "consumer",
             Role::Operator => "operator",
+            Role::Subject => "subject",
         }
     }
 
@@ -32,6 +35,7 @@ impl Role {
             "source" => Some(Role::Source),
             "consumer" => Some(Role::Consumer),
             "operator" => Some(Role::Operator),
+            "subject" => Some(Role::Subject),
             _ => None,
         }
     }
@@ -48,6 +52,9 @@ pub struct Key {
     pub purposes: Vec<String>,
     /// Hex SHA-256 of the secret.
     pub hash: String,
+    /// For a subject key, whose data it reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +112,20 @@ impl KeyStore {
     /// Creates a key and saves the store (written to a temporary file, synced, renamed).
     /// Returns the key and its secret, which is stored nowhere.
     pub fn create(&mut self, role: Role, purposes: Vec<String>) -> Result<(Key, String), KeyError> {
+        self.insert(role, purposes, None)
+    }
+
+    /// Creates a subject's key: it reads that subject's access report and nothing else.
+    pub fn create_for_subject(&mut self, subject: &str) -> Result<(Key, String), KeyError> {
+        self.insert(Role::Subject, Vec::new(), Some(subject.to_owned()))
+    }
+
+    fn insert(
+        &mut self,
+        role: Role,
+        purposes: Vec<String>,
+        subject: Option<String>,
+    ) -> Result<(Key, String), KeyError> {
         let mut random = [0u8; 36];
         getrandom::fill(&mut random).map_err(|error| KeyError::Random(error.to_string()))?;
         let secret = format!("stk_{}", hex(&random[..32]));
@@ -113,6 +134,7 @@ impl KeyStore {
             role,
             purposes,
             hash: digest(&secret),
+            subject,
         };
         self.keys.push(key.clone());
         self.save()?;

@@ -6,6 +6,7 @@
 //! The node (model, log, engine) sits behind one lock: reads share it, intake takes it alone
 //! and answers only once the accepted events are on stable storage.
 
+mod access;
 pub mod activity;
 pub mod audit;
 pub mod consent;
@@ -139,6 +140,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/reviews", get(review::get_reviews))
         .route("/v1/reviews/{decision_id}", post(review::post_review))
         .route("/v1/subjects/{subject}/consent", get(consent::get_consent))
+        .route("/v1/subjects/{subject}/report", get(access::get_report))
+        .route("/v1/me/report", get(access::get_my_report))
+        .route("/portal", get(access::portal))
         .route(
             "/v1/subjects/{subject}/consent/{purpose}",
             put(consent::put_consent),

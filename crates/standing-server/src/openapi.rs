@@ -61,6 +61,9 @@ impl Modify for BearerKeys {
         crate::review::post_review,
         crate::consent::get_consent,
         crate::consent::put_consent,
+        crate::access::get_report,
+        crate::access::get_my_report,
+        crate::access::portal,
         crate::subscriptions::get_changes,
         crate::operator::get_overview,
         crate::operator::get_model,
@@ -79,6 +82,7 @@ impl Modify for BearerKeys {
         (name = "sources", description = "Sending events"),
         (name = "consumers", description = "Decisions, scores, lists and changes, for a purpose"),
         (name = "operators", description = "Running the system"),
+        (name = "subjects", description = "What a person may see and decide about their own data"),
     )
 )]
 pub struct ApiDoc;

@@ -1,5 +1,6 @@
-//! Accountability duties through the HTTP API: consent per subject and purpose (withdrawal
-//! refuses the very next request), and human review of adverse decisions.
+//! Accountability duties through the HTTP API: the subject access report and portal, consent
+//! per subject and purpose (withdrawal refuses the very next request), and human review of
+//! adverse decisions.
 
 use axum::http::StatusCode;
 use standing_server::consent::Consents;
@@ -231,4 +232,165 @@ async fn an_adverse_decision_waits_for_a_person_and_the_consumer_reads_the_outco
     fixture.state.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     assert!(log.contains("\"action\":\"review\"") && log.contains("pending_review"));
+}
+
+#[tokio::test]
+async fn the_access_report_holds_every_event_and_every_audited_recipient() {
+    let fixture = fixture("access");
+    call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    let key_id = |secret: &str| fixture.state.keys.authenticate(secret).unwrap().id.clone();
+    // Reads by three recipients, one refusal (not a recipient: nothing was given).
+    call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/score?purpose=lending.consumer",
+        Some(&fixture.lender),
+        "",
+    )
+    .await;
+    let rail = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
+    call(&fixture, "POST", "/v1/decisions", Some(&fixture.rail), rail).await;
+    call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/explanation",
+        Some(&fixture.operator),
+        "",
+    )
+    .await;
+    let (status, _) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/score?purpose=dating.profile",
+        Some(&fixture.dating),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, report) = call(&fixture, "GET", "/v1/me/report", Some(&fixture.subject), "").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["subject"], "p-9");
+    assert_eq!(report["events"]["count"], 2);
+    assert_eq!(report["events"]["by_source"][0]["source"], "payments");
+    let types: Vec<&str> = report["events"]["by_source"][0]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["payment.late", "court.defaulter_listed"]);
+    assert_eq!(report["lists"][0]["list"], "court-defaulters");
+    assert!(
+        report["score"]["score"].is_number() && report["explanation"]["key_factors"].is_array()
+    );
+    assert_eq!(report["decisions"][0]["purpose"], "rail.highspeed.booking");
+
+    // Every recipient the audit log names (answers, not refusals) is in the report.
+    fixture.state.audit.sync().unwrap();
+    let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
+    let mut audited: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| {
+            r["subject"] == "p-9"
+                && !r["action"].as_str().unwrap().starts_with("refused")
+                && r["role"] != "subject"
+        })
+        .map(|r| r["key"].as_str().unwrap().to_owned())
+        .collect();
+    audited.sort();
+    audited.dedup();
+    let mut listed: Vec<String> = report["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, audited);
+    let mut expected = vec![
+        key_id(&fixture.lender),
+        key_id(&fixture.rail),
+        key_id(&fixture.operator),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected, "{report}");
+    assert!(
+        !listed.contains(&key_id(&fixture.dating)),
+        "a refusal gave nothing"
+    );
+
+    // A subject key reads its own report only, and nothing a consumer reads.
+    let (status, _) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-8/report",
+        Some(&fixture.subject),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/score?purpose=lending.consumer",
+        Some(&fixture.subject),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, same) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/report",
+        Some(&fixture.operator),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(same["events"], report["events"]);
+
+    // The subject manages their own consent: opting in lets the dating app read them.
+    let (status, answer) = call(
+        &fixture,
+        "PUT",
+        "/v1/subjects/p-9/consent/dating.profile",
+        Some(&fixture.subject),
+        r#"{"choice":"opted_in"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, _) = call(
+        &fixture,
+        "PUT",
+        "/v1/subjects/p-8/consent/dating.profile",
+        Some(&fixture.subject),
+        r#"{"choice":"opted_in"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/score?purpose=dating.profile",
+        Some(&fixture.dating),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, again) = call(&fixture, "GET", "/v1/me/report", Some(&fixture.subject), "").await;
+    let dating_recipient = again["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["purpose"] == "dating.profile");
+    assert!(dating_recipient, "{again}");
 }

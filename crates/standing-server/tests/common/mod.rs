@@ -25,6 +25,8 @@ pub struct Fixture {
     pub dating: String,
     pub rail: String,
     pub operator: String,
+    /// p-9's own key.
+    pub subject: String,
     pub directory: std::path::PathBuf,
 }
 
@@ -56,6 +58,7 @@ pub fn fixture(name: &str) -> Fixture {
         .create(Role::Consumer, vec!["rail.highspeed.booking".into()])
         .unwrap();
     let (_, operator) = keys.create(Role::Operator, vec![]).unwrap();
+    let (_, subject) = keys.create_for_subject("p-9").unwrap();
     // Keys are read back from disk, hashed: the secrets were never stored.
     let stored = std::fs::read_to_string(directory.join("keys.json")).unwrap();
     assert!(!stored.contains(&source) && !stored.contains(&operator));
@@ -70,6 +73,7 @@ pub fn fixture(name: &str) -> Fixture {
         dating,
         rail,
         operator,
+        subject,
         directory,
     }
 }
