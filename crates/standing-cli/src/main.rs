@@ -152,6 +152,10 @@ enum Command {
         model: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Also hold the model to a legal profile: `eu` (protected proxies, unrelated contexts,
+        /// network effects on sanctions, lists' legal basis, retention, purposes' basis).
+        #[arg(long)]
+        profile: Option<String>,
     },
     /// A subject's score and grade.
     Score {
@@ -538,10 +542,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Check { model, json } => {
+        Command::Check {
+            model,
+            json,
+            profile,
+        } => {
             let text = std::fs::read_to_string(&model)
                 .with_context(|| format!("reading {}", model.display()))?;
-            let checked = check_model(&model.display().to_string(), &text);
+            let checked = match profile.as_deref() {
+                None => check_model(&model.display().to_string(), &text),
+                Some("eu") => standing_rules::check_model_profile(
+                    &model.display().to_string(),
+                    &text,
+                    standing_rules::Profile::Eu,
+                ),
+                Some(other) => bail!("no profile `{other}`; profiles: eu"),
+            };
             let errors = checked
                 .diagnostics
                 .iter()

@@ -27,6 +27,19 @@ struct RawModel {
     lists: Vec<RawList>,
     #[serde(default)]
     purposes: Vec<RawPurpose>,
+    /// Compliance findings the operator accepts, each with its reason (see `check --profile`).
+    #[serde(default)]
+    accepted: Vec<RawAccepted>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccepted {
+    /// The finding's code, e.g. `EU-NETWORK-SANCTION`.
+    finding: Spanned<String>,
+    /// What it is about: a purpose, list, event type or `type.field`.
+    at: Spanned<String>,
+    reason: String,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +107,9 @@ struct RawEventType {
     description: String,
     #[serde(default)]
     fields: BTreeMap<Spanned<String>, Spanned<RawFieldType>>,
+    /// How long events of this type are kept (purged after).
+    #[serde(default)]
+    retention: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +172,9 @@ struct RawList {
     match_field: Option<Spanned<String>>,
     #[serde(default)]
     max_duration: Option<Spanned<String>>,
+    /// The law, order or contract the list rests on.
+    #[serde(default)]
+    legal_basis: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -186,6 +205,10 @@ struct RawPurpose {
     /// `adverse`: deny decisions wait for a person's review.
     #[serde(default)]
     review: Option<Spanned<String>>,
+    /// The event categories of the purpose's own context (`financial`, `judicial`, …): what it
+    /// reads should come from these only.
+    #[serde(default)]
+    context: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Deserialize)]
@@ -331,6 +354,21 @@ impl Checker<'_> {
             self.error(raw.model.version.span().start, "the model needs a version");
         }
 
+        for event_type in raw.event_types.values() {
+            if let Some(retention) = &event_type.retention {
+                self.duration(retention);
+            }
+        }
+        for purpose in &raw.purposes {
+            for category in purpose.context.iter().flat_map(|c| c.get_ref()) {
+                if Category::from_name(category.get_ref()).is_none() {
+                    self.error(
+                        category.span().start,
+                        format!("`{}` is not an event category", category.get_ref()),
+                    );
+                }
+            }
+        }
         let dimensions = self.dimensions(&raw.dimensions);
         let mut event_types = self.event_types(&raw.event_types);
         self.relation_types(
@@ -1427,4 +1465,255 @@ impl Checker<'_> {
         }
         purposes
     }
+}
+
+/// A set of conditions beyond validity that `check --profile` holds a model to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// EU law on scoring people: GDPR Art. 5, 6, 9 and 22, AI Act Art. 5(1)(c).
+    Eu,
+}
+
+/// Field names that stand in for a protected category (ethnic origin, religion, sex life …)
+/// or for a ground of discrimination, though they name none.
+const PROXY_FIELDS: &[&str] = &[
+    "postcode",
+    "postal_code",
+    "zip",
+    "zip_code",
+    "nationality",
+    "citizenship",
+    "country_of_birth",
+    "birthplace",
+    "place_of_birth",
+    "first_name",
+    "given_name",
+    "surname",
+    "last_name",
+    "mother_tongue",
+    "native_language",
+    "language",
+    "gender",
+    "sex",
+    "age",
+    "date_of_birth",
+    "birth_date",
+    "birth_year",
+    "marital_status",
+    "photo",
+    "face",
+];
+
+/// One finding of a profile: its code, what it is about (the name `[[accepted]]` uses), where.
+struct Finding {
+    code: &'static str,
+    at: String,
+    offset: usize,
+    message: String,
+}
+
+/// Reads and checks a model, then holds it to `profile`: each finding is an error at its line,
+/// unless the model's `[[accepted]]` names it with a reason (then a warning saying so).
+pub fn check_model_profile(file: &str, text: &str, profile: Profile) -> Checked {
+    let mut checked = check_model(file, text);
+    let (Some(model), Ok(raw)) = (&checked.model, toml::from_str::<RawModel>(text)) else {
+        return checked;
+    };
+    let map = SourceMap::new(file, text);
+    let findings = match profile {
+        Profile::Eu => eu_findings(&raw, model),
+    };
+    let mut used = vec![false; raw.accepted.len()];
+    for finding in findings {
+        let accepted = raw
+            .accepted
+            .iter()
+            .position(|a| a.finding.get_ref() == finding.code && *a.at.get_ref() == finding.at);
+        let diagnostic = match accepted {
+            Some(index) => {
+                used[index] = true;
+                let reason = &raw.accepted[index].reason;
+                map.diagnostic(
+                    Severity::Warning,
+                    finding.offset,
+                    format!(
+                        "[{}] {} — accepted: {reason}",
+                        finding.code, finding.message
+                    ),
+                )
+            }
+            None => map.diagnostic(
+                Severity::Error,
+                finding.offset,
+                format!("[{}] {}", finding.code, finding.message),
+            ),
+        };
+        checked.diagnostics.push(diagnostic);
+    }
+    for (accepted, used) in raw.accepted.iter().zip(used) {
+        if !used {
+            checked.diagnostics.push(map.diagnostic(
+                Severity::Warning,
+                accepted.finding.span().start,
+                format!(
+                    "accepts `{}` at `{}`, which the profile does not find",
+                    accepted.finding.get_ref(),
+                    accepted.at.get_ref()
+                ),
+            ));
+        }
+    }
+    checked
+        .diagnostics
+        .sort_by_key(|d| (d.line, d.column, d.severity));
+    if checked
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
+        checked.model = None;
+    }
+    checked
+}
+
+fn eu_findings(raw: &RawModel, model: &Model) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    // Proxies for protected categories, and data kept without a retention period.
+    for (name, event_type) in &raw.event_types {
+        for field in event_type.fields.keys() {
+            if PROXY_FIELDS.contains(&field.get_ref().as_str()) {
+                findings.push(Finding {
+                    code: "EU-PROXY",
+                    at: format!("{}.{}", name.get_ref(), field.get_ref()),
+                    offset: field.span().start,
+                    message: format!(
+                        "field `{}` of `{}` can stand in for a protected category or a ground of discrimination (GDPR Art. 9, Charter Art. 21)",
+                        field.get_ref(),
+                        name.get_ref()
+                    ),
+                });
+            }
+        }
+        if event_type.retention.is_none() {
+            findings.push(Finding {
+                code: "EU-RETENTION",
+                at: name.get_ref().clone(),
+                offset: name.span().start,
+                message: format!(
+                    "event type `{}` declares no `retention`: personal data kept no longer than needed (GDPR Art. 5(1)(e))",
+                    name.get_ref()
+                ),
+            });
+        }
+    }
+    for list in &raw.lists {
+        if list.legal_basis.is_none() {
+            findings.push(Finding {
+                code: "EU-LIST-BASIS",
+                at: list.name.get_ref().clone(),
+                offset: list.name.span().start,
+                message: format!(
+                    "list `{}` names no `legal_basis`: a list that restricts people rests on law (GDPR Art. 6, 10)",
+                    list.name.get_ref()
+                ),
+            });
+        }
+    }
+
+    // Where what a purpose reads comes from.
+    let category_of = |event_type: EventTypeId| model.event_type(event_type).category;
+    let mut scored: BTreeSet<Category> = model
+        .rules
+        .iter()
+        .map(|r| category_of(r.event_type))
+        .collect();
+    if model.network.is_active() {
+        scored.insert(Category::Relationship);
+    }
+    let sources_of = |read: &str| -> BTreeSet<Category> {
+        match read.split_once('.') {
+            None => scored.clone(),
+            Some(("dimension", name)) => model
+                .rules
+                .iter()
+                .filter(|r| model.dimensions[r.dimension as usize].name == name)
+                .map(|r| category_of(r.event_type))
+                .collect(),
+            Some(("list", name)) => model
+                .lists
+                .iter()
+                .filter(|l| l.name == name)
+                .flat_map(|l| {
+                    std::iter::once(l.enter.event_type)
+                        .chain(l.leave.as_ref().map(|t| t.event_type))
+                })
+                .map(category_of)
+                .collect(),
+            Some(_) => BTreeSet::new(),
+        }
+    };
+    for (raw_purpose, purpose) in raw.purposes.iter().zip(&model.purposes) {
+        let name = &purpose.name;
+        let at = raw_purpose.name.span().start;
+        if raw_purpose.basis.is_none() {
+            findings.push(Finding {
+                code: "EU-BASIS",
+                at: name.clone(),
+                offset: at,
+                message: format!("purpose `{name}` declares no `basis` (GDPR Art. 6)"),
+            });
+        }
+        match &raw_purpose.context {
+            None => findings.push(Finding {
+                code: "EU-CONTEXT",
+                at: name.clone(),
+                offset: at,
+                message: format!(
+                    "purpose `{name}` declares no `context`: the categories of data its own context covers (AI Act Art. 5(1)(c))"
+                ),
+            }),
+            Some(context) => {
+                let own: BTreeSet<Category> = context
+                    .get_ref()
+                    .iter()
+                    .filter_map(|c| Category::from_name(c.get_ref()))
+                    .collect();
+                for read in &raw_purpose.reads {
+                    let foreign: Vec<&str> = sources_of(read.get_ref())
+                        .difference(&own)
+                        .map(|c| c.name())
+                        .collect();
+                    if !foreign.is_empty() {
+                        findings.push(Finding {
+                            code: "EU-UNRELATED-CONTEXT",
+                            at: name.clone(),
+                            offset: read.span().start,
+                            message: format!(
+                                "purpose `{name}` reads `{}`, made from {} data outside its context: social scoring with unfavourable treatment in unrelated contexts is prohibited (AI Act Art. 5(1)(c))",
+                                read.get_ref(),
+                                foreign.join(", ")
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        // Contacts' scores lowering a score this purpose refuses people by.
+        let sanctions_by_score = raw_purpose.deny.iter().any(|rule| {
+            let when = rule.when.get_ref();
+            when.contains("score") || when.contains("grade")
+        });
+        if model.network.is_active() && model.network.alpha > 0.0 && sanctions_by_score {
+            findings.push(Finding {
+                code: "EU-NETWORK-SANCTION",
+                at: name.clone(),
+                offset: at,
+                message: format!(
+                    "purpose `{name}` refuses by score or grade, and contacts' scores move scores (α = {}): people are sanctioned for others' behaviour (AI Act Art. 5(1)(c)(ii))",
+                    model.network.alpha
+                ),
+            });
+        }
+    }
+    findings
 }

@@ -10,7 +10,7 @@ pub mod expr;
 mod model;
 pub mod protected;
 
-pub use check::{Checked, check_model};
+pub use check::{Checked, Profile, check_model, check_model_profile};
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::*;
 
