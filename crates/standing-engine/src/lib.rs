@@ -16,6 +16,7 @@ mod network;
 mod snapshot;
 mod state;
 pub mod synthetic;
+pub mod whatif;
 
 pub use snapshot::SnapshotError;
 pub use state::{

@@ -926,6 +926,26 @@ impl Engine {
 
     /// A purpose's decision for a subject at the clock. `None` when the model has no such purpose.
     pub fn decide(&self, purpose_name: &str, subject: &str) -> Option<Decision> {
+        self.decide_with(purpose_name, subject, None)
+    }
+
+    /// [`Engine::decide`] on the subject's behaviour score plus `contacts` points (the contacts'
+    /// part held fixed): for what-if engines that hold one subject's own events only.
+    pub fn decide_with_contacts(
+        &self,
+        purpose_name: &str,
+        subject: &str,
+        contacts: f64,
+    ) -> Option<Decision> {
+        self.decide_with(purpose_name, subject, Some(contacts))
+    }
+
+    fn decide_with(
+        &self,
+        purpose_name: &str,
+        subject: &str,
+        contacts: Option<f64>,
+    ) -> Option<Decision> {
         let model = &*self.model;
         let purpose = model.purpose(purpose_name)?;
         let at = self.clock.0;
@@ -939,8 +959,9 @@ impl Engine {
             .scale
             .clamp(behaviour(model, entries, at, NEVER, &mut scratch));
         // The served score: with contacts' part when the network is on.
-        let value = match self.subjects.find(subject.as_bytes()) {
-            Some(index) if self.network.is_some() => self.served(index as usize),
+        let value = match (contacts, self.subjects.find(subject.as_bytes())) {
+            (Some(contacts), _) => model.scale.clamp(behaviour_value + contacts),
+            (None, Some(index)) if self.network.is_some() => self.served(index as usize),
             _ => behaviour_value,
         };
         let grade = model.scale.grade_index(value);

@@ -310,6 +310,35 @@ impl Node {
         Ok(records)
     }
 
+    /// The subject's own events as accepted (relations left out), parsed back from the log: for
+    /// what-if engines (see `standing_engine::whatif`).
+    pub fn own_events(&self, subject: &str) -> Result<Vec<Event>> {
+        let relation = |event: &Event| match &event.body {
+            EventBody::Fact { event_type, .. } => {
+                Some(*event_type) == self.model.network.added
+                    || Some(*event_type) == self.model.network.removed
+            }
+            EventBody::Retraction { .. } => false,
+        };
+        let mut events = Vec::new();
+        for (seq, recorded_at, body) in self.records_about(subject)? {
+            let event = parse_record(
+                &self.model,
+                &body,
+                RecordedAt::Stamp(Timestamp(recorded_at)),
+            )
+            .map_err(|error| NodeError::Replay {
+                seq,
+                model: self.model.version_label(),
+                reason: error.to_string(),
+            })?;
+            if !relation(&event) {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
     /// Moves the clock in steps (see [`Engine::start_clock`]): a server lets readers in
     /// between them.
     pub fn start_clock(&mut self, now: Timestamp) {

@@ -223,3 +223,116 @@ const PORTAL: &str = include_str!("../assets/portal.html");
 pub(crate) async fn portal() -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], PORTAL).into_response()
 }
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CounterfactualQuery {
+    /// The purpose whose decision matters (default: every purpose of the model).
+    purpose: Option<String>,
+}
+
+fn outcome_json(outcome: &standing_engine::whatif::Outcome) -> Value {
+    json!({
+        "score": forms::round(outcome.score),
+        "grade": outcome.grade,
+        "decisions": outcome.decisions.iter().map(|(p, v)| json!({"purpose": p, "verdict": v.name()})).collect::<Vec<_>>(),
+    })
+}
+
+/// The smallest changes on the subject's own data that would change their grade or a
+/// decision: each computed by applying it to the subject's events and scoring the result.
+#[utoipa::path(get, path = "/v1/subjects/{subject}/counterfactuals", tag = "subjects",
+    params(("subject" = String, Path, description = "The subject's id"), CounterfactualQuery),
+    responses((status = 200, description = "The outcome now, and each change with the event that makes it and its outcome", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Another subject's, or not an operator or subject key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Nothing is held about the subject, or no such purpose", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_counterfactuals(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<CounterfactualQuery>,
+) -> ApiResult {
+    let request = Request {
+        action: "counterfactuals",
+        subject: Some(&subject),
+        purpose: query.purpose.as_deref(),
+    };
+    let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
+    if key.role == Role::Subject && key.subject.as_deref() != Some(subject.as_str()) {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_yours",
+            "a subject key reads its own data only",
+        );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
+    let (model, clock, own, contacts) = {
+        let node = read_node(&state);
+        let Some(score) = node.engine().score(&subject) else {
+            let error = ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_subject",
+                format!("nothing is held about subject `{subject}`"),
+            );
+            return Err(refuse(&state, Some(key), &request, error));
+        };
+        let own = node.own_events(&subject).map_err(|error| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "log_unreadable",
+                error.to_string(),
+            )
+        })?;
+        (
+            node.model().clone(),
+            node.engine().clock(),
+            own,
+            score.network,
+        )
+    };
+    let purposes: Vec<&str> = match &query.purpose {
+        Some(name) if model.purpose(name).is_none() => {
+            let error = ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_purpose",
+                format!("the model has no purpose `{name}`"),
+            );
+            return Err(refuse(&state, Some(key), &request, error));
+        }
+        Some(name) => vec![name.as_str()],
+        None => model.purposes.iter().map(|p| p.name.as_str()).collect(),
+    };
+    let (now, changes) = standing_engine::whatif::counterfactuals(
+        &model, clock, &subject, &own, contacts, &purposes,
+    );
+    let changes: Vec<Value> = changes
+        .iter()
+        .map(|change| {
+            json!({
+                "change": change.change,
+                "event": change.event.as_ref().map(|e| {
+                    serde_json::from_slice::<Value>(&standing_ingest::to_wire(&model, e, false)).unwrap_or(Value::Null)
+                }),
+                "at": change.at.to_string(),
+                "outcome": outcome_json(&change.outcome),
+            })
+        })
+        .collect();
+    let answer = json!({
+        "subject": subject,
+        "as_of": clock.to_string(),
+        "contacts_part": forms::round(contacts),
+        "now": outcome_json(&now),
+        "changes": changes,
+    });
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        format!("{} changes", changes.len()),
+    )?;
+    Ok(Json(answer))
+}

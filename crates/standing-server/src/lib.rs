@@ -142,6 +142,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/subjects/{subject}/consent", get(consent::get_consent))
         .route("/v1/subjects/{subject}/report", get(access::get_report))
         .route("/v1/me/report", get(access::get_my_report))
+        .route(
+            "/v1/subjects/{subject}/counterfactuals",
+            get(access::get_counterfactuals),
+        )
         .route("/portal", get(access::portal))
         .route(
             "/v1/subjects/{subject}/consent/{purpose}",

@@ -63,6 +63,7 @@ impl Modify for BearerKeys {
         crate::consent::put_consent,
         crate::access::get_report,
         crate::access::get_my_report,
+        crate::access::get_counterfactuals,
         crate::access::portal,
         crate::subscriptions::get_changes,
         crate::operator::get_overview,

@@ -394,3 +394,84 @@ async fn the_access_report_holds_every_event_and_every_audited_recipient() {
         .any(|r| r["purpose"] == "dating.profile");
     assert!(dating_recipient, "{again}");
 }
+
+#[tokio::test]
+async fn counterfactuals_come_true_when_applied() {
+    let fixture = fixture("whatif");
+    call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    let uri = "/v1/subjects/p-9/counterfactuals?purpose=rail.highspeed.booking";
+    let (status, answer) = call(&fixture, "GET", uri, Some(&fixture.operator), "").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["now"]["decisions"][0]["verdict"], "deny", "{answer}");
+    let changes = answer["changes"].as_array().unwrap();
+    // Delisting case C-1 lets p-9 book; so does time, once the listing lapses.
+    let delisting = changes
+        .iter()
+        .find(|c| c["event"]["type"] == "court.defaulter_delisted")
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!(delisting["event"]["fields"]["case_id"], "C-1");
+    assert_eq!(delisting["event"]["fields"]["court"], "district");
+    assert_eq!(delisting["outcome"]["decisions"][0]["verdict"], "allow");
+    let waiting = changes
+        .iter()
+        .find(|c| c["event"].is_null())
+        .unwrap_or_else(|| panic!("{answer}"));
+    assert!(waiting["at"].as_str().unwrap() > "2027-11-25", "{waiting}");
+    assert_eq!(waiting["outcome"]["decisions"][0]["verdict"], "allow");
+
+    // Applied as the court would send it: the promised score, grade and decision.
+    let mut event = delisting["event"].clone();
+    event["id"] = "delist-C-1".into();
+    let (status, sent) = call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        &event.to_string(),
+    )
+    .await;
+    assert_eq!(sent["accepted"], 1, "{status} {sent}");
+    let (_, score) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/score",
+        Some(&fixture.operator),
+        "",
+    )
+    .await;
+    assert_eq!(
+        score["score"], delisting["outcome"]["score"],
+        "{score} {delisting}"
+    );
+    assert_eq!(score["grade"], delisting["outcome"]["grade"]);
+    let rail = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
+    let (_, decision) = call(&fixture, "POST", "/v1/decisions", Some(&fixture.rail), rail).await;
+    assert_eq!(decision["verdict"], "allow", "{decision}");
+
+    // The subject reads their own, and only their own.
+    let (status, _) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/counterfactuals",
+        Some(&fixture.subject),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-8/counterfactuals",
+        Some(&fixture.subject),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
