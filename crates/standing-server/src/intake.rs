@@ -73,7 +73,7 @@ pub(crate) async fn post_events(
 }
 
 /// Checks every record, applies and syncs the good ones, and answers per record.
-fn ingest(state: &AppState, records: &[Vec<u8>]) -> ApiResult {
+pub(crate) fn ingest(state: &AppState, records: &[Vec<u8>]) -> ApiResult {
     // Records are parsed under no lock; only applying and syncing hold the node alone.
     let model = read_node(state).model().clone();
     let now = (state.now)();

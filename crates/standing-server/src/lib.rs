@@ -11,6 +11,7 @@ pub mod activity;
 pub mod audit;
 pub mod consent;
 mod consumer;
+pub mod disputes;
 mod intake;
 pub mod json;
 pub mod keys;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub consents: consent::Consents,
     /// Adverse decisions held for a person's review.
     pub reviews: review::Reviews,
+    /// Contested events and relations.
+    pub disputes: disputes::Disputes,
 }
 
 impl AppState {
@@ -68,7 +71,9 @@ impl AppState {
         let versions = versions::Versions::open(node.directory())?;
         let consents = consent::Consents::open(node.directory())?;
         let reviews = review::Reviews::open(node.directory())?;
+        let disputes = disputes::Disputes::open(node.directory())?;
         Ok(AppState {
+            disputes,
             consents,
             reviews,
             node: RwLock::new(node),
@@ -142,6 +147,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/subjects/{subject}/consent", get(consent::get_consent))
         .route("/v1/subjects/{subject}/report", get(access::get_report))
         .route("/v1/me/report", get(access::get_my_report))
+        .route(
+            "/v1/subjects/{subject}/disputes",
+            get(disputes::get_disputes).post(disputes::post_dispute),
+        )
+        .route("/v1/disputes/{dispute_id}", post(disputes::post_resolution))
         .route(
             "/v1/subjects/{subject}/counterfactuals",
             get(access::get_counterfactuals),
@@ -545,6 +555,8 @@ fn advance_clock(state: &AppState) {
         start += CLOCK_STEP;
     }
     write().finish_clock();
+    // Disputes past their 30 days are upheld.
+    disputes::uphold_overdue(state);
 }
 
 async fn shutdown_signal() {

@@ -24,7 +24,8 @@ use tokio::sync::broadcast::error::RecvError;
 pub(crate) struct ChangesQuery {
     /// The purpose (a consumer must name one of its key's).
     purpose: Option<String>,
-    /// Comma-separated: `grade`, `threshold`, `list`; default: every kind the purpose may read.
+    /// Comma-separated: `grade`, `threshold`, `list`, `dispute` (sources and operators); default:
+    /// every kind the key may read.
     kinds: Option<String>,
     /// The score whose crossings are sent (needed for `threshold`).
     threshold: Option<f64>,
@@ -35,6 +36,8 @@ pub(crate) struct ChangesQuery {
 /// What one subscription is sent.
 struct Filter {
     grades: bool,
+    /// Disputes opened and resolved (sources and operators).
+    disputes: bool,
     threshold: Option<f64>,
     /// Lists whose changes are sent.
     lists: HashSet<String>,
@@ -67,15 +70,20 @@ pub(crate) async fn get_changes(
     let key = authenticate(
         &state,
         &headers,
-        &[Role::Consumer, Role::Operator],
+        &[Role::Consumer, Role::Operator, Role::Source],
         &request,
     )?
     .clone();
     let filter = {
         let node = read_node(&state);
         let model = node.model();
-        let purpose = purpose_of(&state, &key, model, &request)?;
-        let may = |what: &str| purpose.is_none_or(|p| p.may_read(what));
+        let purpose = if key.role == Role::Source {
+            None
+        } else {
+            purpose_of(&state, &key, model, &request)?
+        };
+        let source = key.role == Role::Source;
+        let may = |what: &str| !source && purpose.is_none_or(|p| p.may_read(what));
         let readable_lists: HashSet<String> = model
             .lists
             .iter()
@@ -99,11 +107,15 @@ pub(crate) async fn get_changes(
                 if !readable_lists.is_empty() {
                     kinds.push("list");
                 }
+                if source || key.role == Role::Operator {
+                    kinds.push("dispute");
+                }
                 kinds
             }
         };
         let mut filter = Filter {
             grades: false,
+            disputes: false,
             threshold: None,
             lists: HashSet::new(),
             subjects: query
@@ -145,17 +157,29 @@ pub(crate) async fn get_changes(
                     filter.lists = readable_lists.clone();
                     None
                 }
+                "dispute" if source || key.role == Role::Operator => {
+                    filter.disputes = true;
+                    None
+                }
+                "dispute" => Some(refusal(
+                    "beyond_purpose",
+                    "disputes go to sources and operators".into(),
+                )),
                 other => Some(ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "unknown_kind",
-                    format!("no change kind `{other}`: use grade, threshold or list"),
+                    format!("no change kind `{other}`: use grade, threshold, list or dispute"),
                 )),
             };
             if let Some(error) = refused {
                 return Err(refuse(&state, Some(&key), &request, error));
             }
         }
-        if !filter.grades && filter.threshold.is_none() && filter.lists.is_empty() {
+        if !filter.grades
+            && filter.threshold.is_none()
+            && filter.lists.is_empty()
+            && !filter.disputes
+        {
             let error = refusal(
                 "beyond_purpose",
                 format!("purpose `{name}` may read no change"),
@@ -211,7 +235,9 @@ fn deliver(
     let declared = purpose.and_then(|name| model.purpose(name));
     for change in &changes.changes {
         let subject = match change {
-            Change::Score { subject, .. } | Change::List { subject, .. } => subject,
+            Change::Score { subject, .. }
+            | Change::List { subject, .. }
+            | Change::Dispute { subject, .. } => subject,
         };
         if filter
             .subjects
@@ -276,6 +302,19 @@ fn deliver(
                 );
             }
             Change::List { .. } => {}
+            Change::Dispute {
+                id,
+                source,
+                event,
+                status,
+                ..
+            } if filter.disputes => {
+                send(
+                    "dispute",
+                    json!({"subject": subject, "dispute": id, "source": source, "event": event, "status": status, "at": at}),
+                );
+            }
+            Change::Dispute { .. } => {}
         }
     }
     events

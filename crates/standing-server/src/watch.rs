@@ -32,6 +32,14 @@ pub enum Change {
         list: Box<str>,
         entered: bool,
     },
+    /// A dispute about a source's event was opened or resolved (`status`).
+    Dispute {
+        subject: Box<str>,
+        id: Box<str>,
+        source: Box<str>,
+        event: Box<str>,
+        status: Box<str>,
+    },
 }
 
 /// The changes of one look, and when it was taken.
@@ -82,6 +90,12 @@ impl Watch {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Changes>> {
         self.sender.subscribe()
+    }
+
+    /// Sends changes found elsewhere (disputes) to the subscribers.
+    pub fn publish(&self, changes: Changes) {
+        // No subscriber is no error.
+        let _ = self.sender.send(Arc::new(changes));
     }
 
     /// The overview's figures as of the last look.

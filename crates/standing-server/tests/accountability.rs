@@ -475,3 +475,181 @@ async fn counterfactuals_come_true_when_applied() {
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// A clock the dispute test moves: seconds since the epoch.
+static CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn moving_now() -> standing_core::Timestamp {
+    standing_core::Timestamp(CLOCK.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn a_dispute_suspends_the_item_at_once_and_its_resolution_restores_or_deletes_it() {
+    use axum::body::Body;
+    use tower::ServiceExt;
+    let start = common::fixed_now();
+    CLOCK.store(start.0, std::sync::atomic::Ordering::SeqCst);
+    let fixture = common::fixture_with_clock("dispute", moving_now);
+    call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    let score = || async {
+        let (_, s) = call(
+            &fixture,
+            "GET",
+            "/v1/subjects/p-9/score",
+            Some(&fixture.operator),
+            "",
+        )
+        .await;
+        s["score"].as_f64().unwrap()
+    };
+    let before = score().await;
+
+    // The source listens for disputes about its events.
+    let request = axum::http::Request::get("/v1/changes?kinds=dispute")
+        .header("authorization", format!("Bearer {}", fixture.source))
+        .body(Body::empty())
+        .unwrap();
+    let response = standing_server::router(std::sync::Arc::clone(&fixture.state))
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut source_stream = response.into_body();
+    // Consumers do not hear of disputes.
+    let (status, _) = call(
+        &fixture,
+        "GET",
+        "/v1/changes?purpose=lending.consumer&kinds=dispute",
+        Some(&fixture.lender),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // p-9 contests the court listing with their own key: suspended in the same request cycle.
+    let contest = r#"{"source":"payments","event":"c1","reason":"the judgment was paid in March"}"#;
+    let (status, opened) = call(
+        &fixture,
+        "POST",
+        "/v1/subjects/p-9/disputes",
+        Some(&fixture.subject),
+        contest,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    assert_eq!(opened["status"], "open");
+    assert_eq!(opened["due"], "2026-12-25T00:00:00Z");
+    let suspended = score().await;
+    assert!(suspended > before + 50.0, "{before} → {suspended}");
+    assert_eq!(opened["score_after"].as_f64().unwrap(), suspended);
+    let rail = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
+    let (_, decision) = call(&fixture, "POST", "/v1/decisions", Some(&fixture.rail), rail).await;
+    assert_eq!(
+        decision["verdict"], "allow",
+        "the listing is suspended: {decision}"
+    );
+    let (event, data) = common::next_event(&mut source_stream).await;
+    assert_eq!(event, "dispute");
+    assert_eq!(data["event"], "c1");
+    assert_eq!(data["status"], "open");
+    // Disputed twice: refused; another subject's data: refused.
+    let (status, _) = call(
+        &fixture,
+        "POST",
+        "/v1/subjects/p-9/disputes",
+        Some(&fixture.subject),
+        contest,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = call(
+        &fixture,
+        "POST",
+        "/v1/subjects/p-8/disputes",
+        Some(&fixture.subject),
+        contest,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The source verified it: restored, and the score is what it was.
+    let id = opened["id"].as_str().unwrap().to_owned();
+    let resolution = r#"{"outcome":"restored","note":"the court confirmed the listing"}"#;
+    let (status, _) = call(
+        &fixture,
+        "POST",
+        &format!("/v1/disputes/{id}"),
+        Some(&fixture.subject),
+        resolution,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a subject does not resolve");
+    let (status, restored) = call(
+        &fixture,
+        "POST",
+        &format!("/v1/disputes/{id}"),
+        Some(&fixture.operator),
+        resolution,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{restored}");
+    assert_eq!(restored["status"], "restored");
+    assert_eq!(score().await, before);
+    let (status, _) = call(
+        &fixture,
+        "POST",
+        &format!("/v1/disputes/{id}"),
+        Some(&fixture.operator),
+        resolution,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (_, data) = common::next_event(&mut source_stream).await;
+    assert_eq!(data["status"], "restored");
+
+    // A dispute nobody answers within 30 days is upheld: the late payment is deleted.
+    let contest = r#"{"source":"payments","event":"p1","reason":"I paid on time"}"#;
+    let (status, opened) = call(
+        &fixture,
+        "POST",
+        "/v1/subjects/p-9/disputes",
+        Some(&fixture.operator),
+        contest,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    let suspended = score().await;
+    CLOCK.store(start.0 + 29 * 86_400, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(standing_server::disputes::uphold_overdue(&fixture.state), 0);
+    CLOCK.store(start.0 + 31 * 86_400, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(standing_server::disputes::uphold_overdue(&fixture.state), 1);
+    let (_, disputes) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/disputes",
+        Some(&fixture.subject),
+        "",
+    )
+    .await;
+    assert_eq!(disputes["disputes"][0]["status"], "upheld", "{disputes}");
+    assert_eq!(disputes["disputes"][1]["status"], "restored");
+    assert_eq!(score().await, suspended, "the upheld item stays out");
+
+    // Everything went through the log: a replay gives the same state; all of it audited.
+    {
+        let node = fixture.state.node.read().unwrap();
+        let replayed = node.replay_log_only(node.engine().clock()).unwrap();
+        assert_eq!(node.engine().first_difference(&replayed), None);
+    }
+    fixture.state.audit.sync().unwrap();
+    let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
+    assert_eq!(log.matches("\"action\":\"dispute.open\"").count(), 2);
+    assert!(log.matches("\"action\":\"dispute.resolve\"").count() >= 2);
+}

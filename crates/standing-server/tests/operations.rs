@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 mod common;
-use common::{EVENTS, call, fixture, opt_in};
+use common::{EVENTS, call, fixture, next_event, opt_in};
 
 #[tokio::test]
 async fn operators_see_the_overview_the_model_and_a_subjects_page() {
@@ -280,40 +280,6 @@ async fn metrics_count_requests_events_and_decisions() {
         "# EOF",
     ] {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
-    }
-}
-
-/// The next server-sent event of a stream: its `event:` and parsed `data:`.
-async fn next_event(body: &mut Body) -> (String, Value) {
-    let mut text = String::new();
-    loop {
-        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
-            .await
-            .expect("an event within 5 s")
-            .expect("the stream goes on")
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            text.push_str(std::str::from_utf8(&data).unwrap());
-        }
-        if let Some(end) = text.find("\n\n") {
-            let block = &text[..end];
-            if block.starts_with(':') {
-                text.drain(..end + 2);
-                continue;
-            }
-            let field = |name: &str| {
-                block
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .unwrap_or("")
-                    .trim()
-                    .to_owned()
-            };
-            return (
-                field("event:"),
-                serde_json::from_str(&field("data:")).unwrap(),
-            );
-        }
     }
 }
 

@@ -37,6 +37,11 @@ impl Drop for Fixture {
 }
 
 pub fn fixture(name: &str) -> Fixture {
+    fixture_with_clock(name, fixed_now)
+}
+
+/// [`fixture`] with the server's clock given.
+pub fn fixture_with_clock(name: &str, now: fn() -> Timestamp) -> Fixture {
     let directory =
         std::env::temp_dir().join(format!("standing-api-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&directory);
@@ -63,11 +68,9 @@ pub fn fixture(name: &str) -> Fixture {
     let stored = std::fs::read_to_string(directory.join("keys.json")).unwrap();
     assert!(!stored.contains(&source) && !stored.contains(&operator));
     let keys = KeyStore::open(&directory).unwrap();
-    let (node, _) = Node::open(&directory, fixed_now()).unwrap();
+    let (node, _) = Node::open(&directory, now()).unwrap();
     Fixture {
-        state: Arc::new(
-            AppState::new(node, keys, Audit::open(&directory).unwrap(), fixed_now).unwrap(),
-        ),
+        state: Arc::new(AppState::new(node, keys, Audit::open(&directory).unwrap(), now).unwrap()),
         source,
         lender,
         dating,
@@ -123,4 +126,38 @@ pub async fn opt_in(fixture: &Fixture, subject: &str, purpose: &str) {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
+/// The next server-sent event of a stream: its `event:` and parsed `data:`.
+pub async fn next_event(body: &mut Body) -> (String, Value) {
+    let mut text = String::new();
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+            .await
+            .expect("an event within 5 s")
+            .expect("the stream goes on")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            text.push_str(std::str::from_utf8(&data).unwrap());
+        }
+        if let Some(end) = text.find("\n\n") {
+            let block = &text[..end];
+            if block.starts_with(':') {
+                text.drain(..end + 2);
+                continue;
+            }
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            };
+            return (
+                field("event:"),
+                serde_json::from_str(&field("data:")).unwrap(),
+            );
+        }
+    }
 }

@@ -1,0 +1,412 @@
+//! Disputes (FCRA §611, GDPR Art. 16 and 22(3)): a subject or an operator contests an event
+//! or a relation. While the dispute is open the item is suspended — a retraction under its
+//! source's name goes into the log, so scores change at once and stay reproducible — and the
+//! 30-day clock runs; the source hears of it on the change stream. Resolution upholds the
+//! dispute (the item stays out) or restores the item (a copy of it goes back into the log, id
+//! `ORIGINAL~restored`). A dispute still open after 30 days is upheld: an item nobody verified
+//! is deleted. Everything is kept in `disputes/disputes.jsonl` and audited.
+
+use crate::keys::Role;
+use crate::ledger::{Ledger, LedgerError};
+use crate::watch::{Change, Changes};
+use crate::{ApiError, ApiResult, AppState, Request, audit, authenticate, read_node, refuse};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use standing_core::Timestamp;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// The time a source has to verify a disputed item (FCRA §611(a)(1)).
+const DEADLINE: i64 = 30 * 86_400;
+
+/// A dispute, as it stands.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub subject: String,
+    pub source: String,
+    /// The contested event's id (of `source`).
+    pub event: String,
+    pub reason: String,
+    /// The key that opened it.
+    pub opened_by: String,
+    pub opened_at: String,
+    /// When an unresolved dispute is upheld.
+    pub due: String,
+    /// `open`, `upheld` (the item stays out) or `restored`.
+    pub status: String,
+    pub resolved_at: Option<String>,
+    pub resolved_by: Option<String>,
+    pub note: Option<String>,
+}
+
+/// The disputes of a data directory.
+#[derive(Debug)]
+pub struct Disputes {
+    ledger: Ledger,
+    by_id: Mutex<BTreeMap<String, Dispute>>,
+}
+
+impl Disputes {
+    pub fn open(directory: &std::path::Path) -> Result<Disputes, LedgerError> {
+        let (ledger, records) =
+            Ledger::open::<Dispute>(&directory.join("disputes/disputes.jsonl"))?;
+        let by_id = records.into_iter().map(|d| (d.id.clone(), d)).collect();
+        Ok(Disputes {
+            ledger,
+            by_id: Mutex::new(by_id),
+        })
+    }
+
+    fn all(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Dispute>> {
+        self.by_id.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn keep(&self, dispute: Dispute) -> Result<(), LedgerError> {
+        let mut all = self.all();
+        self.ledger.append(&dispute)?;
+        all.insert(dispute.id.clone(), dispute);
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Option<Dispute> {
+        self.all().get(id).cloned()
+    }
+}
+
+fn dispute_json(dispute: &Dispute) -> Value {
+    serde_json::to_value(dispute).unwrap_or(Value::Null)
+}
+
+fn unavailable(error: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_durable",
+        error.to_string(),
+    )
+}
+
+/// Sends one event record through intake (parsed, applied, synced); `Err` unless accepted.
+fn apply(state: &AppState, record: &Value) -> Result<(), ApiError> {
+    let answer = crate::intake::ingest(state, &[record.to_string().into_bytes()])?;
+    match answer.0["results"][0]["status"].as_str() {
+        Some("accepted") => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_applied",
+            format!("the log did not take it: {}", answer.0["results"][0]),
+        )),
+    }
+}
+
+fn notify(state: &AppState, dispute: &Dispute) {
+    let change = Change::Dispute {
+        subject: dispute.subject.as_str().into(),
+        id: dispute.id.as_str().into(),
+        source: dispute.source.as_str().into(),
+        event: dispute.event.as_str().into(),
+        status: dispute.status.as_str().into(),
+    };
+    state.watch.publish(Changes {
+        at: (state.now)(),
+        changes: vec![change],
+    });
+}
+
+/// A dispute asked for.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct DisputeRequest {
+    /// The contested event's source.
+    source: String,
+    /// The contested event's id.
+    event: String,
+    /// Why the subject contests it.
+    reason: String,
+}
+
+/// Contests an event or relation about the subject: it is suspended from scoring at once.
+#[utoipa::path(post, path = "/v1/subjects/{subject}/disputes", tag = "subjects",
+    params(("subject" = String, Path, description = "The subject's id")),
+    request_body = DisputeRequest,
+    responses((status = 201, description = "Open; the item is suspended; the score before and after", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Another subject's, or not an operator or subject key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such event about the subject", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The event is already disputed", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn post_dispute(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+    Json(asked): Json<DisputeRequest>,
+) -> Result<Response, ApiError> {
+    let request = Request {
+        action: "dispute.open",
+        subject: Some(&subject),
+        purpose: None,
+    };
+    let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?.clone();
+    if key.role == Role::Subject && key.subject.as_deref() != Some(subject.as_str()) {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_yours",
+            "a subject key disputes its own data only",
+        );
+        return Err(refuse(&state, Some(&key), &request, error));
+    }
+    let worker = Arc::clone(&state);
+    let subject_owned = subject.clone();
+    let answer = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
+        let state = &*worker;
+        let subject = subject_owned;
+        let request = Request { action: "dispute.open", subject: Some(&subject), purpose: None };
+        let (record, before) = {
+            let node = read_node(state);
+            let records = node.records_about(&subject).map_err(unavailable)?;
+            let record = records
+                .iter()
+                .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
+                .find(|r| r["source"] == asked.source.as_str() && r["id"] == asked.event.as_str());
+            (record, node.engine().score(&subject).map(|s| s.value))
+        };
+        let Some(record) = record else {
+            let error = ApiError::new(StatusCode::NOT_FOUND, "unknown_event", format!("no event `{}` of `{}` about `{subject}`", asked.event, asked.source));
+            return Err(refuse(state, Some(&key), &request, error));
+        };
+        if record["type"] == "retraction" {
+            let error = ApiError::new(StatusCode::CONFLICT, "not_disputable", "a retraction is not an item; dispute the event it retracted");
+            return Err(refuse(state, Some(&key), &request, error));
+        }
+        let open = state.disputes.all().values().any(|d| {
+            d.source == asked.source && d.event == asked.event && d.status == "open"
+        });
+        if open {
+            let error = ApiError::new(StatusCode::CONFLICT, "already_disputed", format!("event `{}` of `{}` is already disputed", asked.event, asked.source));
+            return Err(refuse(state, Some(&key), &request, error));
+        }
+        let now = (state.now)();
+        let id = format!("dsp-{}-{}", now.0, state.disputes.all().len() + 1);
+        // Suspended: retracted under the source's name, so scoring and replay agree.
+        apply(state, &json!({
+            "id": format!("{id}~suspend"), "source": asked.source, "subject": subject, "type": "retraction",
+            "occurred_at": record["occurred_at"], "fields": {"event": asked.event, "reason": format!("disputed ({id}): {}", asked.reason)},
+        }))?;
+        let dispute = Dispute {
+            id,
+            subject: subject.clone(),
+            source: asked.source,
+            event: asked.event,
+            reason: asked.reason,
+            opened_by: key.id.clone(),
+            opened_at: now.to_string(),
+            due: Timestamp(now.0 + DEADLINE).to_string(),
+            status: "open".into(),
+            resolved_at: None,
+            resolved_by: None,
+            note: None,
+        };
+        state.disputes.keep(dispute.clone()).map_err(unavailable)?;
+        notify(state, &dispute);
+        let after = read_node(state).engine().score(&subject).map(|s| s.value);
+        audit(state, Some(&key), &request, request.action, format!("{} open: {} of {}", dispute.id, dispute.event, dispute.source))?;
+        let mut answer = dispute_json(&dispute);
+        answer["score_before"] = json!(before.map(crate::json::round));
+        answer["score_after"] = json!(after.map(crate::json::round));
+        Ok(answer)
+    })
+    .await
+    .map_err(unavailable)??;
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// A reviewer's resolution.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct DisputeResolution {
+    /// `upheld` (the item stays out) or `restored` (the source verified it).
+    outcome: String,
+    note: String,
+}
+
+/// Resolves a dispute: upheld (the item stays out) or restored (it counts again).
+#[utoipa::path(post, path = "/v1/disputes/{dispute_id}", tag = "operators",
+    params(("dispute_id" = String, Path, description = "The dispute")),
+    request_body = DisputeResolution,
+    responses((status = 200, description = "Resolved", body = Object),
+        (status = 400, description = "The outcome is not upheld or restored", body = crate::openapi::ErrorBody),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such dispute", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Already resolved", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn post_resolution(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(dispute_id): Path<String>,
+    Json(resolution): Json<DisputeResolution>,
+) -> ApiResult {
+    let found = state.disputes.get(&dispute_id);
+    let request = Request {
+        action: "dispute.resolve",
+        subject: found.as_ref().map(|d| d.subject.as_str()),
+        purpose: None,
+    };
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?.clone();
+    let Some(dispute) = found.clone() else {
+        let error = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_dispute",
+            format!("no dispute `{dispute_id}`"),
+        );
+        return Err(refuse(&state, Some(&key), &request, error));
+    };
+    if dispute.status != "open" {
+        let error = ApiError::new(
+            StatusCode::CONFLICT,
+            "already_resolved",
+            format!("dispute `{dispute_id}` was resolved: {}", dispute.status),
+        );
+        return Err(refuse(&state, Some(&key), &request, error));
+    }
+    if resolution.outcome != "upheld" && resolution.outcome != "restored" {
+        let error = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_outcome",
+            "`outcome` is `upheld` or `restored`",
+        );
+        return Err(refuse(&state, Some(&key), &request, error));
+    }
+    let worker = Arc::clone(&state);
+    let by = key.id.clone();
+    let resolved = tokio::task::spawn_blocking(move || {
+        resolve(&worker, dispute, &resolution.outcome, &by, resolution.note)
+    })
+    .await
+    .map_err(unavailable)??;
+    audit(
+        &state,
+        Some(&key),
+        &request,
+        request.action,
+        format!("{} {}", resolved.id, resolved.status),
+    )?;
+    Ok(Json(dispute_json(&resolved)))
+}
+
+/// Resolves an open dispute; a restored item goes back into the log as a copy.
+fn resolve(
+    state: &AppState,
+    mut dispute: Dispute,
+    outcome: &str,
+    by: &str,
+    note: String,
+) -> Result<Dispute, ApiError> {
+    if outcome == "restored" {
+        let original = {
+            let node = read_node(state);
+            node.records_about(&dispute.subject)
+                .map_err(unavailable)?
+                .iter()
+                .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
+                .find(|r| {
+                    r["source"] == dispute.source.as_str() && r["id"] == dispute.event.as_str()
+                })
+        };
+        let Some(mut copy) = original else {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_applied",
+                "the disputed event is no longer in the log",
+            ));
+        };
+        copy["id"] = json!(format!("{}~restored", dispute.event));
+        apply(state, &copy)?;
+    }
+    dispute.status = outcome.to_owned();
+    dispute.resolved_at = Some((state.now)().to_string());
+    dispute.resolved_by = Some(by.to_owned());
+    dispute.note = Some(note);
+    state.disputes.keep(dispute.clone()).map_err(unavailable)?;
+    notify(state, &dispute);
+    Ok(dispute)
+}
+
+/// Upholds every open dispute past its 30 days (the item was not verified in time). Returns
+/// how many; called with the clock tick.
+pub fn uphold_overdue(state: &AppState) -> usize {
+    let now = (state.now)().to_string();
+    let overdue: Vec<Dispute> = state
+        .disputes
+        .all()
+        .values()
+        .filter(|d| d.status == "open" && d.due <= now)
+        .cloned()
+        .collect();
+    let mut upheld = 0;
+    for dispute in overdue {
+        let note = "not verified by the source within 30 days: deleted".to_owned();
+        if let Ok(resolved) = resolve(state, dispute, "upheld", "standing (deadline)", note) {
+            let request = Request {
+                action: "dispute.resolve",
+                subject: Some(&resolved.subject),
+                purpose: None,
+            };
+            let _ = audit(
+                state,
+                None,
+                &request,
+                request.action,
+                format!("{} upheld at its deadline", resolved.id),
+            );
+            upheld += 1;
+        }
+    }
+    upheld
+}
+
+/// Disputes, open ones or all, newest first (operators; a subject's key for its own).
+#[utoipa::path(get, path = "/v1/subjects/{subject}/disputes", tag = "subjects",
+    params(("subject" = String, Path, description = "The subject's id")),
+    responses((status = 200, description = "The subject's disputes", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Another subject's, or not an operator or subject key", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_disputes(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(subject): Path<String>,
+) -> ApiResult {
+    let request = Request {
+        action: "disputes",
+        subject: Some(&subject),
+        purpose: None,
+    };
+    let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
+    if key.role == Role::Subject && key.subject.as_deref() != Some(subject.as_str()) {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_yours",
+            "a subject key reads its own disputes only",
+        );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
+    let disputes: Vec<Value> = state
+        .disputes
+        .all()
+        .values()
+        .rev()
+        .filter(|d| d.subject == subject)
+        .map(dispute_json)
+        .collect();
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        format!("{} disputes", disputes.len()),
+    )?;
+    Ok(Json(json!({"subject": subject, "disputes": disputes})))
+}
