@@ -147,6 +147,12 @@ enum Command {
         #[arg(long, short = 'd', default_value = "standing-data")]
         data: PathBuf,
     },
+    /// Remove every event past its type's `retention` from the log and from queries (the log
+    /// rewritten, the engine rebuilt), and say what was removed.
+    Purge {
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
+    },
     /// Check a model file and report every problem with file:line:column.
     Check {
         model: PathBuf,
@@ -541,6 +547,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        Command::Purge { data } => {
+            let (mut node, _) = standing_node::Node::open(&data, now())?;
+            let purge = node.purge(now())?;
+            let removed: u64 = purge.removed.values().sum();
+            outln!(
+                "purged {removed} events past their retention; {} kept",
+                purge.kept
+            );
+            for (kind, count) in &purge.removed {
+                outln!("  {count:>9}  {kind}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check {
             model,

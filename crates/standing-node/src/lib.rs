@@ -197,6 +197,49 @@ fn lock_directory(directory: &Path) -> Result<File> {
     }
 }
 
+/// What a purge removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Purge {
+    /// Records removed, by event type (`retraction` for the retractions of removed events).
+    pub removed: std::collections::BTreeMap<String, u64>,
+    /// Records kept.
+    pub kept: u64,
+}
+
+/// The purge's staging directory, and the marker that says its log is complete.
+const PURGE_STAGING: &str = "purge.staging";
+const PURGE_COMMITTED: &str = "PURGE-COMMITTED";
+
+/// Finishes or abandons a purge a crash interrupted: with the marker, the staged log is
+/// complete and replaces the old one; without it, the staging is removed.
+fn recover_purge(directory: &Path) -> std::io::Result<()> {
+    let staging = directory.join(PURGE_STAGING);
+    let marker = directory.join(PURGE_COMMITTED);
+    if marker.exists() {
+        let snapshots = directory.join("snapshots");
+        if snapshots.exists() {
+            std::fs::remove_dir_all(&snapshots)?;
+        }
+        if staging.join("log").exists() {
+            let old = directory.join("log.old");
+            if old.exists() {
+                std::fs::remove_dir_all(&old)?;
+            }
+            if directory.join("log").exists() {
+                std::fs::rename(directory.join("log"), &old)?;
+            }
+            std::fs::rename(staging.join("log"), directory.join("log"))?;
+            File::open(directory)?.sync_all()?;
+            std::fs::remove_dir_all(&old)?;
+        }
+        std::fs::remove_file(&marker)?;
+    }
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    Ok(())
+}
+
 impl Node {
     /// Opens a data directory with the engine's clock at `clock`.
     pub fn open(directory: &Path, clock: Timestamp) -> Result<(Node, OpenReport)> {
@@ -204,6 +247,10 @@ impl Node {
             return Err(NodeError::Missing(directory.display().to_string()));
         }
         let lock = lock_directory(directory)?;
+        recover_purge(directory).map_err(|source| NodeError::Read {
+            path: directory.join(PURGE_STAGING).display().to_string(),
+            source,
+        })?;
         let (model, model_fingerprint) = load_model(directory)?;
         let backend = FileBackend::open(directory).map_err(|source| NodeError::Read {
             path: directory.display().to_string(),
@@ -464,6 +511,94 @@ impl Node {
     /// Ends a bulk load: the social graph built and solved once.
     pub fn finish_bulk(&mut self) {
         self.engine.finish_bulk();
+    }
+
+    /// Removes from the log every event whose type's `retention` has passed at `now` (occurred
+    /// longer ago), and the retractions of removed events; the rest is written to a new log,
+    /// numbered from 0, which replaces the old one (crash-safe: a purge interrupted before its
+    /// log is complete is abandoned, after it is finished on the next open). The engine is
+    /// rebuilt from the new log and a snapshot taken; earlier snapshots are removed. A purged
+    /// event is gone: its id may be sent again.
+    pub fn purge(&mut self, now: Timestamp) -> Result<Purge> {
+        if self.poisoned {
+            return Err(NodeError::Poisoned("an earlier failure".into()));
+        }
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| NodeError::Read { path, source }
+        };
+        let staging = self.directory.join(PURGE_STAGING);
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+        }
+        let backend = FileBackend::open(&staging).map_err(io(&staging))?;
+        let (mut fresh, _) = Log::open(backend, LogOptions::default())?;
+        let mut report = Purge::default();
+        let mut removed_ids: std::collections::HashSet<(Box<str>, Box<str>)> = Default::default();
+        let model = self.model.clone();
+        self.log.scan::<NodeError>(0, |record| {
+            let event = parse_record(
+                &model,
+                record.body,
+                RecordedAt::Stamp(Timestamp(record.recorded_at)),
+            )
+            .map_err(|error| NodeError::Replay {
+                seq: record.seq,
+                model: model.version_label(),
+                reason: error.to_string(),
+            })?;
+            let removed = match &event.body {
+                EventBody::Fact { event_type, .. } => {
+                    let declared = model.event_type(*event_type);
+                    declared
+                        .retention
+                        .is_some_and(|keep| event.occurred_at.0.saturating_add(keep.0) <= now.0)
+                        .then(|| declared.name.clone())
+                }
+                EventBody::Retraction { event_id, .. } => removed_ids
+                    .contains(&(event.source.clone(), event_id.clone()))
+                    .then(|| "retraction".to_owned()),
+            };
+            match removed {
+                Some(kind) => {
+                    removed_ids.insert((event.source.clone(), event.id.clone()));
+                    *report.removed.entry(kind).or_default() += 1;
+                }
+                None => {
+                    fresh.append(record.recorded_at, record.body)?;
+                    report.kept += 1;
+                    if report.kept % 65_536 == 0 {
+                        fresh.commit()?;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        fresh.commit()?;
+        drop(fresh);
+        if report.removed.is_empty() {
+            std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+            return Ok(report);
+        }
+        // The staged log is complete: from here a crash finishes the purge on the next open.
+        let marker = self.directory.join(PURGE_COMMITTED);
+        File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| File::open(&self.directory)?.sync_all())
+            .map_err(io(&marker))?;
+        recover_purge(&self.directory).map_err(io(&staging))?;
+        let backend = FileBackend::open(&self.directory).map_err(io(&self.directory))?;
+        let (log, _) = Log::open(backend, LogOptions::default())?;
+        self.log = log;
+        let clock = self.engine.clock();
+        let mut engine = Engine::new(self.model.clone(), clock);
+        engine.start_bulk();
+        replay(&self.log, &self.model, &mut engine, 0)?;
+        engine.finish_bulk();
+        engine.advance_clock(clock);
+        self.engine = engine;
+        self.snapshot()?;
+        Ok(report)
     }
 
     /// Stores a snapshot of the engine covering the whole log, so the next open replays nothing.

@@ -31,3 +31,66 @@ fn a_data_directory_is_opened_by_one_owner_at_a_time() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A purge interrupted by a crash: before its log was complete it is abandoned (the old log
+/// stands); once complete (the marker written) it is finished on the next open.
+#[test]
+fn a_purge_cut_short_is_abandoned_before_its_marker_and_finished_after() {
+    use standing_core::{Event, EventBody, FieldValue};
+    let dir = std::env::temp_dir().join(format!("standing-node-purge-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("model.toml"), SAMPLE_CITY_MODEL).unwrap();
+    let clock = Timestamp::parse("2026-11-25").unwrap();
+    let (mut node, _) = Node::open(&dir, clock).unwrap();
+    let model = node.model().clone();
+    let ticket = model.event_type_id("civic.traffic_ticket").unwrap(); // kept 1 year
+    let events: Vec<Event> = ["2025-06-01", "2026-10-01"]
+        .iter()
+        .enumerate()
+        .map(|(index, day)| Event {
+            source: "police".into(),
+            id: format!("t{index}").into(),
+            subject: "p-1".into(),
+            occurred_at: Timestamp::parse(day).unwrap(),
+            recorded_at: Timestamp::parse(day).unwrap(),
+            body: EventBody::Fact {
+                event_type: ticket,
+                fields: vec![FieldValue::Dec(60.0), FieldValue::Enum(0)].into(),
+            },
+        })
+        .collect();
+    let bodies: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| standing_ingest::to_wire(&model, e, true))
+        .collect();
+    let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    node.ingest(&events, &slices).unwrap();
+    drop(node);
+
+    // A staging left without its marker: abandoned, nothing lost.
+    std::fs::create_dir_all(dir.join("purge.staging/log")).unwrap();
+    std::fs::write(
+        dir.join("purge.staging/log/00000000000000000000.seg"),
+        b"half",
+    )
+    .unwrap();
+    let (mut node, _) = Node::open(&dir, clock).unwrap();
+    assert!(!dir.join("purge.staging").exists());
+    assert_eq!(node.log_records(), 2);
+
+    // The purge itself: the 2025 ticket has passed its year.
+    let purge = node.purge(clock).unwrap();
+    assert_eq!(purge.removed.get("civic.traffic_ticket"), Some(&1));
+    assert_eq!((node.log_records(), node.engine().event_count()), (1, 1));
+    drop(node);
+    let (node, report) = Node::open(&dir, clock).unwrap();
+    assert_eq!(node.log_records(), 1);
+    assert_eq!(
+        report.replayed, 0,
+        "the purge left a snapshot of the new log"
+    );
+    let replayed = node.replay_log_only(clock).unwrap();
+    assert_eq!(node.engine().first_difference(&replayed), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

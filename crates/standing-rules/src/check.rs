@@ -713,6 +713,7 @@ impl Checker<'_> {
                 description: description.into(),
                 category: Category::Relationship,
                 fields: fields.clone(),
+                retention: None,
             });
             if name == RELATION_ADDED {
                 network.added = Some(id);
@@ -815,11 +816,17 @@ impl Checker<'_> {
                 }
                 fields.push(declared);
             }
+            // (A bad duration was reported before the event types were read.)
+            let retention = event_type
+                .retention
+                .as_ref()
+                .and_then(|r| Duration::parse(r.get_ref()).ok());
             event_types.push(EventType {
                 name: name.get_ref().clone(),
                 description: event_type.description.clone(),
                 category,
                 fields,
+                retention,
             });
         }
         event_types

@@ -151,6 +151,9 @@ pub struct EventType {
     pub category: Category,
     /// Declared fields in slot order.
     pub fields: Vec<Field>,
+    /// How long events of this type are kept: a purge removes them from the log once they
+    /// occurred longer ago than this. `None`: kept.
+    pub retention: Option<Duration>,
 }
 
 impl EventType {

@@ -164,6 +164,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/rank", post(post_rank))
         .route("/v1/changes", get(subscriptions::get_changes))
         .route("/v1/overview", get(get_overview))
+        .route("/v1/purge", post(post_purge))
         .route("/v1/model", get(get_model))
         .route("/v1/models", get(get_models).post(post_model))
         .route("/v1/models/{version}/impact", get(get_impact))

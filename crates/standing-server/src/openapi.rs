@@ -76,6 +76,7 @@ impl Modify for BearerKeys {
         crate::operator::get_impact,
         crate::operator::post_activate,
         crate::operator::get_metrics,
+        crate::operator::post_purge,
         crate::openapi_json,
         crate::assets::index,
         crate::assets::asset,

@@ -409,3 +409,48 @@ pub(crate) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response 
     )
         .into_response()
 }
+
+/// Purges every event past its type's retention from the log and from every query (the engine
+/// is rebuilt from what remains); the purge is audited with what it removed.
+#[utoipa::path(post, path = "/v1/purge", tag = "operators",
+    responses((status = 200, description = "What was removed, by event type, and what was kept", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The log could not be rewritten; nothing changed", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn post_purge(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let request = operator_only("purge");
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let worker = Arc::clone(&state);
+    let purge = tokio::task::spawn_blocking(move || {
+        let mut node = worker.node.write().unwrap_or_else(|p| p.into_inner());
+        node.purge((worker.now)())
+    })
+    .await
+    .map_err(internal)?
+    .map_err(|error| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "purge_failed",
+            error.to_string(),
+        )
+    })?;
+    let removed: u64 = purge.removed.values().sum();
+    let answer = json!({
+        "removed": removed,
+        "by_type": purge.removed,
+        "kept": purge.kept,
+        "at": (state.now)().to_string(),
+    });
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        answer.to_string(),
+    )?;
+    Ok(Json(answer))
+}

@@ -653,3 +653,82 @@ async fn a_dispute_suspends_the_item_at_once_and_its_resolution_restores_or_dele
     assert_eq!(log.matches("\"action\":\"dispute.open\"").count(), 2);
     assert!(log.matches("\"action\":\"dispute.resolve\"").count() >= 2);
 }
+
+static RETENTION_CLOCK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn retention_now() -> standing_core::Timestamp {
+    standing_core::Timestamp(RETENTION_CLOCK.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn a_purge_removes_expired_events_from_queries_and_from_the_store() {
+    RETENTION_CLOCK.store(common::fixed_now().0, std::sync::atomic::Ordering::SeqCst);
+    let fixture = common::fixture_with_clock("retention", retention_now);
+    call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    let store_text = || {
+        let mut text = String::new();
+        for entry in std::fs::read_dir(fixture.directory.join("log")).unwrap() {
+            text.push_str(&String::from_utf8_lossy(
+                &std::fs::read(entry.unwrap().path()).unwrap(),
+            ));
+        }
+        text
+    };
+    assert!(store_text().contains("\"id\":\"c1\""));
+    // Nothing has passed its retention yet: a purge removes nothing.
+    let (status, nothing) = call(&fixture, "POST", "/v1/purge", Some(&fixture.operator), "").await;
+    assert_eq!(status, StatusCode::OK, "{nothing}");
+    assert_eq!(nothing["removed"], 0);
+
+    // Two years after the listing of 2026-04-01 (the city model keeps listings 2 years, late
+    // payments 3): the listing goes, the late payment stays.
+    RETENTION_CLOCK.store(
+        standing_core::Timestamp::parse("2028-04-02T00:00:00Z")
+            .unwrap()
+            .0,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let (status, _) = call(&fixture, "POST", "/v1/purge", Some(&fixture.lender), "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, purged) = call(&fixture, "POST", "/v1/purge", Some(&fixture.operator), "").await;
+    assert_eq!(status, StatusCode::OK, "{purged}");
+    assert_eq!(purged["removed"], 1, "{purged}");
+    assert_eq!(purged["by_type"]["court.defaulter_listed"], 1);
+    assert_eq!(purged["kept"], 1);
+
+    // Gone from queries…
+    let (_, explained) = call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-9/explanation",
+        Some(&fixture.operator),
+        "",
+    )
+    .await;
+    assert!(!explained.to_string().contains("\"c1\""), "{explained}");
+    assert_eq!(explained["lists"].as_array().unwrap().len(), 0);
+    let (_, report) = call(&fixture, "GET", "/v1/me/report", Some(&fixture.subject), "").await;
+    assert_eq!(report["events"]["count"], 1, "{report}");
+    let (_, health) = call(&fixture, "GET", "/healthz", None, "").await;
+    assert_eq!(health["events"], 1);
+    // …and from the store; the purge is in the audit log.
+    let text = store_text();
+    assert!(!text.contains("\"id\":\"c1\"") && text.contains("\"id\":\"p1\""));
+    fixture.state.audit.sync().unwrap();
+    let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
+    assert!(log.contains("\"action\":\"purge\"") && log.contains("court.defaulter_listed"));
+    // Intake goes on on the new log.
+    let late = r#"{"id":"p2","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"2028-04-01T00:00:00Z","fields":{"amount":10,"creditor":"telco","days_late":5}}"#;
+    let (_, sent) = call(&fixture, "POST", "/v1/events", Some(&fixture.source), late).await;
+    assert_eq!(sent["accepted"], 1, "{sent}");
+    let node = fixture.state.node.read().unwrap();
+    let replayed = node.replay_log_only(node.engine().clock()).unwrap();
+    assert_eq!(node.engine().first_difference(&replayed), None);
+}
