@@ -1031,6 +1031,11 @@ impl Checker<'_> {
                 continue;
             };
             let event_type = &event_types[event_type_id.0 as usize];
+            // Data past its type's retention stops counting, purged or not.
+            let expires_after = match (expires_after, event_type.retention) {
+                (Some(rule), Some(kept)) => Some(Duration(rule.0.min(kept.0))),
+                (rule, kept) => rule.or(kept),
+            };
             let variables = Self::field_variables(event_type);
             let who = format!("rule `{code}`");
 
@@ -1235,6 +1240,11 @@ impl Checker<'_> {
                 .map(|raw| self.trigger(raw, event_types, list.match_field.as_ref(), name));
             let (Some(enter), Some(max_duration)) = (enter, max_duration) else {
                 continue;
+            };
+            // An entry lapses when its entering event passes its retention, if that is sooner.
+            let max_duration = match event_types[enter.event_type.0 as usize].retention {
+                Some(kept) if kept.0 < max_duration.0 => kept,
+                _ => max_duration,
             };
             let leave = match leave {
                 Some(Some(leave)) => Some(leave),
