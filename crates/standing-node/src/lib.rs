@@ -580,7 +580,9 @@ impl Node {
             std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
             return Ok(report);
         }
-        // The staged log is complete: from here a crash finishes the purge on the next open.
+        // The staged log is complete: from here a crash finishes the purge on the next open, and
+        // a failure leaves the node poisoned (to be reopened, which finishes it).
+        self.poisoned = true;
         let marker = self.directory.join(PURGE_COMMITTED);
         File::create(&marker)
             .and_then(|f| f.sync_all())
@@ -597,12 +599,17 @@ impl Node {
         engine.finish_bulk();
         engine.advance_clock(clock);
         self.engine = engine;
+        self.poisoned = false;
         self.snapshot()?;
         Ok(report)
     }
 
     /// Stores a snapshot of the engine covering the whole log, so the next open replays nothing.
     pub fn snapshot(&mut self) -> Result<()> {
+        if self.poisoned {
+            // The engine may hold what the log lost: a snapshot of it would not reopen.
+            return Err(NodeError::Poisoned("an earlier failure".into()));
+        }
         let (fingerprint, engine) = (self.model_fingerprint, &self.engine);
         self.log.put_snapshot(self.log.next_seq(), |out| {
             out.write_all(&fingerprint.to_le_bytes())?;

@@ -1119,6 +1119,19 @@ impl Checker<'_> {
                     );
                     return None;
                 }
+                if let Some(kept) = closer.retention
+                    && event_type.retention.is_none_or(|opened| kept.0 < opened.0)
+                {
+                    self.error(
+                        until.on.span().start,
+                        format!(
+                            "`{}` is kept {kept} but ends `{}` events kept {}: once purged, what it ended would count again; keep it at least as long",
+                            closer.name,
+                            event_type.name,
+                            event_type.retention.map_or("for good".to_owned(), |d| d.to_string())
+                        ),
+                    );
+                }
                 Some(Until {
                     event_type: closer_id,
                     rule_slot,
@@ -1251,6 +1264,23 @@ impl Checker<'_> {
                 Some(None) => continue,
                 None => None,
             };
+            if let Some(leave) = &leave {
+                let (entering, leaving) = (
+                    &event_types[enter.event_type.0 as usize],
+                    &event_types[leave.event_type.0 as usize],
+                );
+                if let Some(kept) = leaving.retention
+                    && kept.0 < max_duration.0
+                {
+                    self.error(
+                        list.name.span().start,
+                        format!(
+                            "list `{name}`: `{}` is kept {kept}, less than an entry by `{}` lasts ({max_duration}): once purged, the entry it ended would return",
+                            leaving.name, entering.name
+                        ),
+                    );
+                }
+            }
             if let (Some(leave), Some(field)) = (&leave, &list.match_field) {
                 let type_of = |trigger: &Trigger| {
                     trigger.match_slot.map(|slot| {

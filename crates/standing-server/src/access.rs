@@ -131,12 +131,24 @@ fn report(state: &AppState, key: &Key, subject: &str) -> Result<Value, ApiError>
         .into_iter()
         .map(|(source, events)| json!({"source": source, "events": events}))
         .collect();
+    let mut explained = forms::explanation_json(&explanation);
+    if key.role == Role::Subject {
+        // Their contacts' scores are the contacts' data, not the subject's.
+        if let Some(contacts) = explained["network"]["contacts"].as_array_mut() {
+            for contact in contacts {
+                if let Some(contact) = contact.as_object_mut() {
+                    contact.remove("score");
+                    contact.remove("share");
+                }
+            }
+        }
+    }
     Ok(json!({
         "subject": subject,
         "generated_at": now.to_string(),
         "model_version": model.version_label(),
         "score": forms::score_json(&explanation.score),
-        "explanation": forms::explanation_json(&explanation),
+        "explanation": explained,
         "events": {"count": records.len(), "by_source": events},
         "relations": relations,
         "lists": forms::explanation_json(&explanation)["lists"].clone(),

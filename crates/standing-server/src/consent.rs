@@ -77,12 +77,11 @@ impl Consents {
     }
 
     fn record(&self, record: Record) -> Result<(), LedgerError> {
-        // Durable first, then in force: the next request sees it.
+        // Durable first, then in force (the next request sees it); one change at a time, so the
+        // ledger's order is the order in force.
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         self.ledger.append(&record)?;
-        self.current
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((record.subject, record.purpose), (record.choice, record.at));
+        current.insert((record.subject, record.purpose), (record.choice, record.at));
         Ok(())
     }
 }

@@ -49,6 +49,8 @@ pub struct Dispute {
 pub struct Disputes {
     ledger: Ledger,
     by_id: Mutex<BTreeMap<String, Dispute>>,
+    /// Held across each opening and resolution, from its check to its record: one at a time.
+    gate: Mutex<()>,
 }
 
 impl Disputes {
@@ -59,6 +61,7 @@ impl Disputes {
         Ok(Disputes {
             ledger,
             by_id: Mutex::new(by_id),
+            gate: Mutex::new(()),
         })
     }
 
@@ -162,15 +165,35 @@ pub(crate) async fn post_dispute(
     let subject_owned = subject.clone();
     let answer = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
         let state = &*worker;
+        let _one_at_a_time = state.disputes.gate.lock().unwrap_or_else(|p| p.into_inner());
         let subject = subject_owned;
         let request = Request { action: "dispute.open", subject: Some(&subject), purpose: None };
         let (record, before) = {
             let node = read_node(state);
             let records = node.records_about(&subject).map_err(unavailable)?;
-            let record = records
+            let parsed: Vec<Value> = records
                 .iter()
                 .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
-                .find(|r| r["source"] == asked.source.as_str() && r["id"] == asked.event.as_str());
+                .collect();
+            let record = parsed
+                .iter()
+                .find(|r| r["source"] == asked.source.as_str() && r["id"] == asked.event.as_str())
+                .cloned();
+            // An item already retracted (by its source, or by an earlier dispute) is not in
+            // the score: suspending it again would change nothing.
+            let retracted = parsed.iter().any(|r| {
+                r["type"] == "retraction"
+                    && r["source"] == asked.source.as_str()
+                    && r["fields"]["event"] == asked.event.as_str()
+            });
+            if retracted {
+                let restored = format!("{}~restored", asked.event);
+                let live = parsed.iter().any(|r| r["source"] == asked.source.as_str() && r["id"] == restored.as_str());
+                let hint = if live { format!("; it counts again as `{restored}`: dispute that") } else { String::new() };
+                let error = ApiError::new(StatusCode::CONFLICT, "already_retracted", format!("event `{}` of `{}` was retracted{hint}", asked.event, asked.source));
+                drop(node);
+                return Err(refuse(state, Some(&key), &request, error));
+            }
             (record, node.engine().score(&subject).map(|s| s.value))
         };
         let Some(record) = record else {
@@ -323,6 +346,10 @@ fn resolve(
             ));
         };
         copy["id"] = json!(format!("{}~restored", dispute.event));
+        // Recorded now: "as known at" before the restoration, it was suspended.
+        if let Some(fields) = copy.as_object_mut() {
+            fields.remove("recorded_at");
+        }
         apply(state, &copy)?;
     }
     dispute.status = outcome.to_owned();

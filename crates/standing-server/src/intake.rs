@@ -74,27 +74,35 @@ pub(crate) async fn post_events(
 
 /// Checks every record, applies and syncs the good ones, and answers per record.
 pub(crate) fn ingest(state: &AppState, records: &[Vec<u8>]) -> ApiResult {
-    // Records are parsed under no lock; only applying and syncing hold the node alone.
-    let model = read_node(state).model().clone();
+    // Records are parsed under no lock; only applying and syncing hold the node alone. A model
+    // activated in between means parsing again under the new one.
     let now = (state.now)();
-    let mut results: Vec<Value> = Vec::with_capacity(records.len());
-    let mut events = Vec::new();
-    let mut bodies: Vec<&[u8]> = Vec::new();
-    let mut slots = Vec::new();
-    for (index, record) in records.iter().enumerate() {
-        match parse_record(&model, record, RecordedAt::FromRecordOr(now)) {
-            Ok(event) => {
-                results.push(json!({"index": index, "id": &*event.id, "source": &*event.source}));
-                slots.push(index);
-                events.push(event);
-                bodies.push(record);
+    let mut model = read_node(state).model().clone();
+    let (mut node, results, events, bodies, slots) = loop {
+        let mut results: Vec<Value> = Vec::with_capacity(records.len());
+        let mut events = Vec::new();
+        let mut bodies: Vec<&[u8]> = Vec::new();
+        let mut slots = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            match parse_record(&model, record, RecordedAt::FromRecordOr(now)) {
+                Ok(event) => {
+                    results
+                        .push(json!({"index": index, "id": &*event.id, "source": &*event.source}));
+                    slots.push(index);
+                    events.push(event);
+                    bodies.push(record.as_slice());
+                }
+                Err(error) => results.push(json!({
+                    "index": index, "status": "rejected", "reason": error.to_string(),
+                })),
             }
-            Err(error) => results.push(json!({
-                "index": index, "status": "rejected", "reason": error.to_string(),
-            })),
         }
-    }
-    let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
+        let node = state.node.write().unwrap_or_else(|p| p.into_inner());
+        if std::sync::Arc::ptr_eq(node.model(), &model) {
+            break (node, results, events, bodies, slots);
+        }
+        model = node.model().clone();
+    };
     let report = node.ingest(&events, &bodies).map_err(|error| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -102,6 +110,7 @@ pub(crate) fn ingest(state: &AppState, records: &[Vec<u8>]) -> ApiResult {
             format!("nothing of this request was acknowledged: {error}"),
         )
     })?;
+    let mut results = results;
     let (mut accepted, mut duplicate, mut rejected) = (0, 0, records.len() - events.len());
     drop(node);
     let mut by_source: Vec<(&str, u64)> = Vec::new();

@@ -58,6 +58,8 @@ pub struct AppState {
     pub reviews: review::Reviews,
     /// Contested events and relations.
     pub disputes: disputes::Disputes,
+    /// Set when the server stops: open change streams end.
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
         let reviews = review::Reviews::open(node.directory())?;
         let disputes = disputes::Disputes::open(node.directory())?;
         Ok(AppState {
+            stopping: tokio::sync::watch::channel(false).0,
             disputes,
             consents,
             reviews,
@@ -529,7 +532,13 @@ pub fn serve_node(
             }
         });
         axum::serve(listener, router(Arc::clone(&state)))
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown({
+                let state = Arc::clone(&state);
+                async move {
+                    shutdown_signal().await;
+                    state.stopping.send_replace(true);
+                }
+            })
             .await
             .map_err(|source| ServeError::Listen {
                 address: listen.into(),

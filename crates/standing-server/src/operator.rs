@@ -32,12 +32,8 @@ pub(crate) async fn get_overview(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> ApiResult {
-    authenticate(
-        &state,
-        &headers,
-        &[Role::Operator],
-        &operator_only("overview"),
-    )?;
+    let request = operator_only("overview");
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
     let mut overview = match state.watch.overview() {
         Some(overview) => overview,
         None => {
@@ -60,6 +56,19 @@ pub(crate) async fn get_overview(
         .into_iter()
         .map(|(purpose, allow, deny)| json!({"purpose": purpose, "allow": allow, "deny": deny}))
         .collect();
+    // It names the lowest and highest scored subjects: a read, audited.
+    let named: Vec<String> = ["lowest", "highest"]
+        .iter()
+        .flat_map(|side| overview[*side].as_array().cloned().unwrap_or_default())
+        .filter_map(|s| s["subject"].as_str().map(str::to_owned))
+        .collect();
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        format!("overview naming {}", named.join(", ")),
+    )?;
     Ok(Json(overview))
 }
 
@@ -314,7 +323,8 @@ fn node_error(error: standing_node::NodeError) -> ApiError {
 }
 
 /// The impact of a stored version on current scores and decisions, before activating it. Costs
-/// a replay of the whole log under the candidate (intake waits meanwhile; reads go on).
+/// a replay of the whole log under the candidate, holding the node for reading: intake waits
+/// meanwhile, and so do reads queued behind it (seconds per ten million events).
 #[utoipa::path(get, path = "/v1/models/{version}/impact", tag = "operators",
     params(("version" = String, Path, description = "A stored version")),
     responses((status = 200, description = "Grade changes and decisions flipped per purpose", body = Object),
@@ -373,6 +383,7 @@ pub(crate) async fn post_activate(
             .map_err(node_error)?;
         let answer = impact(node.engine(), &candidate.engine);
         node.activate(candidate).map_err(node_error)?;
+        worker.watch.reset();
         Ok::<_, ApiError>(answer)
     })
     .await
@@ -427,7 +438,10 @@ pub(crate) async fn post_purge(
     let worker = Arc::clone(&state);
     let purge = tokio::task::spawn_blocking(move || {
         let mut node = worker.node.write().unwrap_or_else(|p| p.into_inner());
-        node.purge((worker.now)())
+        let purge = node.purge((worker.now)());
+        // Subjects were renumbered (some are gone): the watcher starts over.
+        worker.watch.reset();
+        purge
     })
     .await
     .map_err(internal)?

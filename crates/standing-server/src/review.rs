@@ -73,11 +73,18 @@ impl Reviews {
         Ok(review)
     }
 
-    fn resolve(&self, review: Review) -> Result<(), LedgerError> {
+    /// Records a resolution, unless the review was resolved meanwhile (`Ok(false)`).
+    fn resolve(&self, review: Review) -> Result<bool, LedgerError> {
         let mut by_id = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
+        if by_id
+            .get(&review.decision_id)
+            .is_some_and(|r| r.status != "pending_review")
+        {
+            return Ok(false);
+        }
         self.ledger.append(&review)?;
         by_id.insert(review.decision_id.clone(), review);
-        Ok(())
+        Ok(true)
     }
 
     fn pending(&self) -> Vec<Review> {
@@ -120,8 +127,15 @@ pub(crate) async fn get_reviews(
         subject: None,
         purpose: None,
     };
-    authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
     let pending: Vec<Value> = state.reviews.pending().iter().map(review_json).collect();
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        format!("{} pending", pending.len()),
+    )?;
     Ok(Json(json!({"pending": pending})))
 }
 
@@ -191,13 +205,21 @@ pub(crate) async fn post_review(
     review.reviewed_by = Some(key.id.clone());
     review.reviewed_at = Some((state.now)().to_string());
     review.note = Some(resolution.note);
-    state.reviews.resolve(review.clone()).map_err(|error| {
+    let resolved = state.reviews.resolve(review.clone()).map_err(|error| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "not_durable",
             format!("the review was not recorded: {error}"),
         )
     })?;
+    if !resolved {
+        let error = ApiError::new(
+            StatusCode::CONFLICT,
+            "already_reviewed",
+            format!("decision `{decision_id}` was reviewed meanwhile"),
+        );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
     audit(
         &state,
         Some(key),

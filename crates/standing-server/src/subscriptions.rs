@@ -197,10 +197,16 @@ pub(crate) async fn get_changes(
     )?;
     let receiver = state.watch.subscribe();
     let purpose = query.purpose.clone();
+    let stop = state.stopping.subscribe();
     let events = stream::unfold(
-        (receiver, state, key, filter, purpose),
-        |(mut receiver, state, key, filter, purpose)| async move {
-            let events = match receiver.recv().await {
+        (receiver, state, key, filter, purpose, stop),
+        |(mut receiver, state, key, filter, purpose, mut stop)| async move {
+            // The server stopping ends every stream, so a graceful shutdown does not wait on them.
+            let received = tokio::select! {
+                received = receiver.recv() => received,
+                _ = stop.wait_for(|stopping| *stopping) => return None,
+            };
+            let events = match received {
                 Ok(changes) => deliver(&state, &key, purpose.as_deref(), &filter, &changes),
                 Err(RecvError::Lagged(missed)) => {
                     vec![
@@ -213,7 +219,7 @@ pub(crate) async fn get_changes(
             };
             Some((
                 stream::iter(events.into_iter().map(Ok)),
-                (receiver, state, key, filter, purpose),
+                (receiver, state, key, filter, purpose, stop),
             ))
         },
     )
@@ -233,6 +239,12 @@ fn deliver(
     let mut events = Vec::new();
     let model = read_node(state).model().clone();
     let declared = purpose.and_then(|name| model.purpose(name));
+    if purpose.is_some() && declared.is_none() {
+        // The purpose left the model (a new version): nothing more for it.
+        return events;
+    }
+    // What the purpose may read now (a new version may have narrowed it).
+    let may = |what: &str| declared.is_none_or(|p| p.may_read(what));
     for change in &changes.changes {
         let subject = match change {
             Change::Score { subject, .. }
@@ -272,13 +284,13 @@ fn deliver(
                 grade_after,
                 ..
             } => {
-                if filter.grades && grade_before != grade_after {
+                if filter.grades && may("grade") && grade_before != grade_after {
                     send(
                         "grade",
                         json!({"subject": subject, "from": grade_before, "to": grade_after, "at": at}),
                     );
                 }
-                if let Some(threshold) = filter.threshold {
+                if let Some(threshold) = filter.threshold.filter(|_| may("score")) {
                     let direction = if *before >= threshold && *after < threshold {
                         Some("below")
                     } else if *before < threshold && *after >= threshold {
@@ -295,7 +307,9 @@ fn deliver(
                     }
                 }
             }
-            Change::List { list, entered, .. } if filter.lists.contains(&**list) => {
+            Change::List { list, entered, .. }
+                if filter.lists.contains(&**list) && may(&format!("list.{list}")) =>
+            {
                 send(
                     "list",
                     json!({"subject": subject, "list": list, "change": if *entered { "entered" } else { "left" }, "at": at}),

@@ -88,6 +88,13 @@ impl Watch {
         }
     }
 
+    /// Forgets the last look: after a purge or an activation renumbered or rescored every
+    /// subject, the next look starts over instead of reporting differences that are not changes.
+    pub fn reset(&self) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        *seen = Seen::default();
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Changes>> {
         self.sender.subscribe()
     }
