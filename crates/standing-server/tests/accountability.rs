@@ -641,6 +641,25 @@ async fn a_dispute_suspends_the_item_at_once_and_its_resolution_restores_or_dele
     assert_eq!(disputes["disputes"][0]["status"], "upheld", "{disputes}");
     assert_eq!(disputes["disputes"][1]["status"], "restored");
     assert_eq!(score().await, suspended, "the upheld item stays out");
+    // A retracted item cannot be disputed again (suspending it would change nothing); the
+    // restored copy is what counts now, and the refusal says so.
+    let (status, again) = call(
+        &fixture,
+        "POST",
+        "/v1/subjects/p-9/disputes",
+        Some(&fixture.subject),
+        r#"{"source":"payments","event":"c1","reason":"again"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["error"]["code"], "already_retracted");
+    assert!(
+        again["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("c1~restored"),
+        "{again}"
+    );
 
     // Everything went through the log: a replay gives the same state; all of it audited.
     {

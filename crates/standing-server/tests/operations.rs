@@ -352,6 +352,18 @@ async fn subscribers_hear_of_list_and_grade_changes_within_their_purpose() {
             && log.contains("\"action\":\"change:threshold\"")
     );
     assert!(fixture.state.audit.count() >= audited + 2);
+    // Stopping the server ends open streams, so a graceful shutdown does not wait on them.
+    fixture.state.stopping.send_replace(true);
+    let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match rail.frame().await {
+                None => break,
+                Some(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the stream did not end");
 }
 
 /// The routes the router serves, read from its source: `(method, path)`.
