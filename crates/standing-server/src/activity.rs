@@ -34,6 +34,9 @@ struct RouteLabels {
     route: String,
 }
 
+/// A route's latency histogram and its request counter per status.
+type RouteHandles = (Histogram, Vec<(u16, Counter)>);
+
 /// The seconds over which event rates are measured.
 const RATE_WINDOW: usize = 10;
 
@@ -70,6 +73,10 @@ pub struct Activity {
     /// Gauges set from the node when `/metrics` is read.
     pub subjects: Gauge,
     pub log_records: Gauge,
+    /// The decision counters of each purpose, `[allow, deny]`.
+    verdicts: std::sync::RwLock<std::collections::HashMap<String, [Counter; 2]>>,
+    /// The handles of each route's latency and of its counter per status, by route.
+    routes: std::sync::RwLock<std::collections::HashMap<String, RouteHandles>>,
     pub audit_records: Gauge,
 }
 
@@ -152,6 +159,8 @@ impl Activity {
             subjects,
             log_records,
             audit_records,
+            routes: Default::default(),
+            verdicts: Default::default(),
         }
     }
 
@@ -195,27 +204,71 @@ impl Activity {
                 Verdict::Deny => entry.1 += 1,
             }
         }
-        self.decisions
-            .get_or_create(&DecisionLabels {
-                purpose: purpose.to_owned(),
-                verdict: verdict.name().to_owned(),
-            })
-            .inc();
+        let slot = usize::from(verdict == Verdict::Deny);
+        let cached = self
+            .verdicts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(purpose)
+            .map(|counters| counters[slot].clone());
+        let counter = cached.unwrap_or_else(|| {
+            let counters = [Verdict::Allow, Verdict::Deny].map(|verdict| {
+                self.decisions
+                    .get_or_create(&DecisionLabels {
+                        purpose: purpose.to_owned(),
+                        verdict: verdict.name().to_owned(),
+                    })
+                    .clone()
+            });
+            let counter = counters[slot].clone();
+            self.verdicts
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(purpose.to_owned(), counters);
+            counter
+        });
+        counter.inc();
     }
 
-    /// Counts an answered request (`route` is the matched route, not the path).
+    /// Counts an answered request (`route` is the matched route, not the path). The metric
+    /// handles of a route are looked up by `&str` in a cache, so the request path allocates
+    /// nothing once a route and status have been seen.
     pub fn answered(&self, route: &str, status: u16, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                route: route.to_owned(),
-                status,
+        let found = {
+            let cache = self.routes.read().unwrap_or_else(|p| p.into_inner());
+            cache.get(route).and_then(|(latency, statuses)| {
+                statuses
+                    .iter()
+                    .find(|(s, _)| *s == status)
+                    .map(|(_, counter)| (latency.clone(), counter.clone()))
             })
-            .inc();
-        self.latency
-            .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-            })
-            .observe(seconds);
+        };
+        let (latency, counter) = match found {
+            Some(handles) => handles,
+            None => {
+                let mut cache = self.routes.write().unwrap_or_else(|p| p.into_inner());
+                let entry = cache.entry(route.to_owned()).or_insert_with(|| {
+                    let latency = self
+                        .latency
+                        .get_or_create(&RouteLabels {
+                            route: route.to_owned(),
+                        })
+                        .clone();
+                    (latency, Vec::new())
+                });
+                let counter = self
+                    .requests
+                    .get_or_create(&RequestLabels {
+                        route: route.to_owned(),
+                        status,
+                    })
+                    .clone();
+                entry.1.push((status, counter.clone()));
+                (entry.0.clone(), counter)
+            }
+        };
+        counter.inc();
+        latency.observe(seconds);
     }
 
     /// Takes this second's sample of the totals, for rates; call once a second.
