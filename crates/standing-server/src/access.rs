@@ -28,11 +28,7 @@ fn report(state: &AppState, key: &Key, subject: &str) -> Result<Value, ApiError>
     };
     let node = read_node(state);
     if node.engine().subject_index_of(subject).is_none() {
-        let error = ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_subject",
-            format!("nothing is held about subject `{subject}`"),
-        );
+        let error = crate::consumer::unknown_subject(subject);
         return Err(refuse(state, Some(key), &request, error));
     }
     let model = node.model().clone();
@@ -151,7 +147,7 @@ fn report(state: &AppState, key: &Key, subject: &str) -> Result<Value, ApiError>
         "explanation": explained,
         "events": {"count": records.len(), "by_source": events},
         "relations": relations,
-        "lists": forms::explanation_json(&explanation)["lists"].clone(),
+        "lists": explained["lists"].clone(),
         "consent": consent,
         "decisions": decisions,
         "recipients": recipients,
@@ -193,14 +189,7 @@ pub(crate) async fn get_report(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
-    if key.role == Role::Subject && key.subject.as_deref() != Some(subject.as_str()) {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_yours",
-            "a subject key reads its own report only",
-        );
-        return Err(refuse(&state, Some(key), &request, error));
-    }
+    crate::own_subject(&state, key, &request, &subject)?;
     let answer = report(&state, key, &subject)?;
     finish(&state, key, &subject, answer)
 }
@@ -272,22 +261,11 @@ pub(crate) async fn get_counterfactuals(
         purpose: query.purpose.as_deref(),
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
-    if key.role == Role::Subject && key.subject.as_deref() != Some(subject.as_str()) {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_yours",
-            "a subject key reads its own data only",
-        );
-        return Err(refuse(&state, Some(key), &request, error));
-    }
+    crate::own_subject(&state, key, &request, &subject)?;
     let (model, clock, own, contacts) = {
         let node = read_node(&state);
         let Some(score) = node.engine().score(&subject) else {
-            let error = ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_subject",
-                format!("nothing is held about subject `{subject}`"),
-            );
+            let error = crate::consumer::unknown_subject(&subject);
             return Err(refuse(&state, Some(key), &request, error));
         };
         let own = node.own_events(&subject).map_err(|error| {

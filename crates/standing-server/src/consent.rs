@@ -86,24 +86,6 @@ impl Consents {
     }
 }
 
-/// A subject key acts for its own subject only.
-fn own_subject(
-    state: &AppState,
-    key: &crate::keys::Key,
-    request: &Request<'_>,
-    subject: &str,
-) -> Result<(), ApiError> {
-    if key.role == Role::Subject && key.subject.as_deref() != Some(subject) {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_yours",
-            "a subject key manages its own consent only",
-        );
-        return Err(refuse(state, Some(key), request, error));
-    }
-    Ok(())
-}
-
 /// The refusal when a purpose may not use a subject's data for want of consent.
 pub(crate) fn no_consent(subject: &str, purpose: &Purpose) -> ApiError {
     let why = match purpose.basis {
@@ -145,7 +127,7 @@ pub(crate) async fn get_consent(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
-    own_subject(&state, key, &request, &subject)?;
+    crate::own_subject(&state, key, &request, &subject)?;
     let model = read_node(&state).model().clone();
     let purposes: Vec<_> = model
         .purposes
@@ -204,7 +186,7 @@ pub(crate) async fn put_consent(
         purpose: Some(&purpose),
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
-    own_subject(&state, key, &request, &subject)?;
+    crate::own_subject(&state, key, &request, &subject)?;
     let model = read_node(&state).model().clone();
     let Some(declared) = model.purpose(&purpose) else {
         let error = ApiError::new(

@@ -43,7 +43,22 @@ pub(crate) fn instant(
     .transpose()
 }
 
-fn unknown_subject(subject: &str) -> ApiError {
+/// Refuses (audited) when the subject's consent does not permit the purpose.
+fn consented(
+    state: &AppState,
+    key: &crate::keys::Key,
+    request: &Request<'_>,
+    subject: &str,
+    purpose: &standing_rules::Purpose,
+) -> Result<(), ApiError> {
+    if state.consents.permits(subject, purpose) {
+        return Ok(());
+    }
+    let error = crate::consent::no_consent(subject, purpose);
+    Err(refuse(state, Some(key), request, error))
+}
+
+pub(crate) fn unknown_subject(subject: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown_subject",
@@ -102,10 +117,7 @@ pub(crate) async fn get_score(
         audit(&state, Some(key), &request, request.action, answer)?;
         return Ok(Json(forms::score_json(&score)));
     };
-    if !state.consents.permits(&subject, purpose) {
-        let error = crate::consent::no_consent(&subject, purpose);
-        return Err(refuse(&state, Some(key), &request, error));
-    }
+    consented(&state, key, &request, &subject, purpose)?;
     // A consumer sees what its purpose may read, and nothing else.
     let (score_allowed, grade_allowed) = (purpose.may_read("score"), purpose.may_read("grade"));
     if !score_allowed && !grade_allowed {
@@ -211,11 +223,8 @@ pub(crate) async fn post_decision(
     let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
     let node = read_node(&state);
     let purpose = purpose_of(&state, key, node.model(), &asked)?;
-    if let Some(purpose) = purpose
-        && !state.consents.permits(&request.subject, purpose)
-    {
-        let error = crate::consent::no_consent(&request.subject, purpose);
-        return Err(refuse(&state, Some(key), &asked, error));
+    if let Some(purpose) = purpose {
+        consented(&state, key, &asked, &request.subject, purpose)?;
     }
     let review_adverse = purpose.is_some_and(|p| p.review_adverse);
     match node.engine().decide(&request.purpose, &request.subject) {
@@ -295,11 +304,8 @@ pub(crate) async fn get_list_membership(
         );
         return Err(refuse(&state, Some(key), &request, error));
     }
-    if let Some(purpose) = purpose
-        && !state.consents.permits(&subject, purpose)
-    {
-        let error = crate::consent::no_consent(&subject, purpose);
-        return Err(refuse(&state, Some(key), &request, error));
+    if let Some(purpose) = purpose {
+        consented(&state, key, &request, &subject, purpose)?;
     }
     if let Some(purpose) = purpose
         && !purpose.may_read(&format!("list.{list}"))

@@ -93,6 +93,20 @@ fn unavailable(error: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// The subject's records in the log, as received (JSON).
+fn parsed_records(node: &standing_node::Node, subject: &str) -> Result<Vec<Value>, ApiError> {
+    Ok(node
+        .records_about(subject)
+        .map_err(unavailable)?
+        .iter()
+        .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
+        .collect())
+}
+
+fn records_of(state: &AppState, subject: &str) -> Result<Vec<Value>, ApiError> {
+    parsed_records(&read_node(state), subject)
+}
+
 /// Sends one event record through intake (parsed, applied, synced); `Err` unless accepted.
 fn apply(state: &AppState, record: &Value) -> Result<(), ApiError> {
     let answer = crate::intake::ingest(state, &[record.to_string().into_bytes()])?;
@@ -153,14 +167,7 @@ pub(crate) async fn post_dispute(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?.clone();
-    if key.role == Role::Subject && key.subject.as_deref() != Some(subject.as_str()) {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_yours",
-            "a subject key disputes its own data only",
-        );
-        return Err(refuse(&state, Some(&key), &request, error));
-    }
+    crate::own_subject(&state, &key, &request, &subject)?;
     let worker = Arc::clone(&state);
     let subject_owned = subject.clone();
     let answer = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
@@ -170,11 +177,7 @@ pub(crate) async fn post_dispute(
         let request = Request { action: "dispute.open", subject: Some(&subject), purpose: None };
         let (record, before) = {
             let node = read_node(state);
-            let records = node.records_about(&subject).map_err(unavailable)?;
-            let parsed: Vec<Value> = records
-                .iter()
-                .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
-                .collect();
+            let parsed = parsed_records(&node, &subject)?;
             let record = parsed
                 .iter()
                 .find(|r| r["source"] == asked.source.as_str() && r["id"] == asked.event.as_str())
@@ -322,22 +325,32 @@ pub(crate) async fn post_resolution(
 /// Resolves an open dispute; a restored item goes back into the log as a copy.
 fn resolve(
     state: &AppState,
-    mut dispute: Dispute,
+    dispute: Dispute,
     outcome: &str,
     by: &str,
     note: String,
 ) -> Result<Dispute, ApiError> {
+    let _one_at_a_time = state
+        .disputes
+        .gate
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    // Resolved meanwhile (an operator and the deadline at once): the first one stands.
+    let Some(mut dispute) = state
+        .disputes
+        .get(&dispute.id)
+        .filter(|d| d.status == "open")
+    else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_resolved",
+            format!("dispute `{}` was resolved meanwhile", dispute.id),
+        ));
+    };
     if outcome == "restored" {
-        let original = {
-            let node = read_node(state);
-            node.records_about(&dispute.subject)
-                .map_err(unavailable)?
-                .iter()
-                .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
-                .find(|r| {
-                    r["source"] == dispute.source.as_str() && r["id"] == dispute.event.as_str()
-                })
-        };
+        let original = records_of(state, &dispute.subject)?
+            .into_iter()
+            .find(|r| r["source"] == dispute.source.as_str() && r["id"] == dispute.event.as_str());
         let Some(mut copy) = original else {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -412,14 +425,7 @@ pub(crate) async fn get_disputes(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
-    if key.role == Role::Subject && key.subject.as_deref() != Some(subject.as_str()) {
-        let error = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_yours",
-            "a subject key reads its own disputes only",
-        );
-        return Err(refuse(&state, Some(key), &request, error));
-    }
+    crate::own_subject(&state, key, &request, &subject)?;
     let disputes: Vec<Value> = state
         .disputes
         .all()

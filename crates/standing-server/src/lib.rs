@@ -351,6 +351,24 @@ fn check_key<'s>(
     Ok(key)
 }
 
+/// A subject key acts for its own subject only; refusals are audited.
+pub(crate) fn own_subject(
+    state: &AppState,
+    key: &Key,
+    request: &Request<'_>,
+    subject: &str,
+) -> Result<(), ApiError> {
+    if key.role == Role::Subject && key.subject.as_deref() != Some(subject) {
+        let error = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_yours",
+            "a subject key reads and acts for its own subject only",
+        );
+        return Err(refuse(state, Some(key), request, error));
+    }
+    Ok(())
+}
+
 /// The purpose a request names, checked against its key and the model; refusals are audited.
 pub(crate) fn purpose_of<'m>(
     state: &AppState,

@@ -251,27 +251,24 @@ pub(crate) async fn get_models(
 fn impact(current: &Engine, candidate: &Engine) -> Value {
     let (now, next) = (current.model(), candidate.model());
     let subjects = current.subject_count();
-    let grade_of = |engine: &Engine, index: u32| -> String {
-        let score = engine
-            .score(engine.subject_name(index))
-            .map_or(0.0, |s| s.value);
-        engine.model().scale.grades[engine.grade_index(score)]
-            .name
-            .clone()
+    // Both engines replayed the same log: subject `i` is the same person in each.
+    let grades = |engine: &Engine| -> Vec<usize> {
+        engine
+            .served_scores()
+            .into_iter()
+            .map(|score| engine.grade_index(score))
+            .collect()
     };
-    let moves: Vec<(String, String)> = (0..subjects as u32)
-        .into_par_iter()
-        .with_min_len(4096)
-        .filter_map(|index| {
-            let before = grade_of(current, index);
-            let after = grade_of(candidate, index);
-            (before != after).then_some((before, after))
-        })
-        .collect();
-    let mut transitions: std::collections::BTreeMap<(String, String), u64> = Default::default();
-    for step in &moves {
-        *transitions.entry(step.clone()).or_default() += 1;
+    let (before, after) = (grades(current), grades(candidate));
+    let mut transitions: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for (&from, &to) in before.iter().zip(&after).filter(|(from, to)| from != to) {
+        let key = (
+            now.scale.grades[from].name.as_str(),
+            next.scale.grades[to].name.as_str(),
+        );
+        *transitions.entry(key).or_default() += 1;
     }
+    let grade_changes: u64 = transitions.values().sum();
     let purposes: Vec<Value> = next
         .purposes
         .iter()
@@ -298,7 +295,7 @@ fn impact(current: &Engine, candidate: &Engine) -> Value {
         "from": now.version_label(),
         "to": next.version_label(),
         "subjects": subjects,
-        "grade_changes": moves.len(),
+        "grade_changes": grade_changes,
         "transitions": transitions.iter().map(|((from, to), count)| json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
         "purposes": purposes,
         "dropped_purposes": now.purposes.iter().filter(|p| next.purpose(&p.name).is_none()).map(|p| p.name.clone()).collect::<Vec<_>>(),
