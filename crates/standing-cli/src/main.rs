@@ -350,6 +350,20 @@ fn load(data: &Path, clock: Timestamp) -> Result<Node> {
     if let Some(reason) = &report.snapshot_skipped {
         eprintln!("note: snapshot not used ({reason}); replayed the log");
     }
+    let timings = report.timings;
+    if timings.total() >= std::time::Duration::from_secs(1) {
+        eprintln!(
+            "opened {} in {:.1} s: log {:.1} s, snapshot {:.1} s, replay of {} records {:.1} s, \
+             scoring at the clock {:.1} s",
+            data.display(),
+            timings.total().as_secs_f64(),
+            timings.recovery.as_secs_f64(),
+            timings.snapshot.as_secs_f64(),
+            report.replayed,
+            timings.replay.as_secs_f64(),
+            timings.clock.as_secs_f64(),
+        );
+    }
     Ok(node)
 }
 

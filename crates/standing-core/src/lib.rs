@@ -1,11 +1,13 @@
 //! Standing's vocabulary: the types every other crate speaks — timestamps, events, field values,
 //! scores and explanations. Pure data: no I/O, no clock, no serialization.
 
+mod bytes;
 mod event;
 mod hash;
 mod score;
 mod time;
 
+pub use bytes::{Aligned, SharedBytes};
 pub use event::{Category, Event, EventBody, EventTypeId, FieldType, FieldValue};
 pub use hash::StableHasher;
 pub use score::{

@@ -6,17 +6,20 @@
 //! compared, so the two memory reads overlap). A name costs its bytes plus about 20 bytes.
 //! Indices are handed out in first-seen order, which the caller keeps deterministic.
 
+use crate::column::Column;
 use hashbrown::{DefaultHashBuilder, HashTable};
+use rayon::prelude::*;
 use std::hash::BuildHasher;
 
 /// The longest name an interner holds, in bytes.
 pub(crate) const MAX_NAME_BYTES: usize = u16::MAX as usize;
 
 pub(crate) struct Interner {
-    /// `[length: u16 LE][name bytes]` for every name, in index order.
-    arena: Vec<u8>,
+    /// `[length: u16 LE][name bytes]` for every name, in index order. A restored interner
+    /// reads the names it was restored with in place.
+    arena: Column<u8>,
     /// Where each name's length prefix starts in `arena`, by index.
-    starts: Vec<u32>,
+    starts: Column<u32>,
     /// `(offset into arena, index)` per name.
     table: HashTable<(u32, u32)>,
     hasher: DefaultHashBuilder,
@@ -28,8 +31,8 @@ pub(crate) struct Interner {
 impl Default for Interner {
     fn default() -> Self {
         Interner {
-            arena: Vec::new(),
-            starts: Vec::new(),
+            arena: Column::default(),
+            starts: Column::default(),
             table: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             indexed: true,
@@ -45,11 +48,23 @@ impl std::fmt::Debug for Interner {
     }
 }
 
+/// The name whose length prefix is at `offset` of `arena` (names never straddle the mapped
+/// part and the heap part).
 #[inline]
-fn name_at(arena: &[u8], offset: u32) -> &[u8] {
+fn name_at(arena: &Column<u8>, offset: u32) -> &[u8] {
     let offset = offset as usize;
-    let length = u16::from_le_bytes([arena[offset], arena[offset + 1]]) as usize;
-    &arena[offset + 2..offset + 2 + length]
+    let (bytes, offset) = if offset < arena.base_len() {
+        (arena.base(), offset)
+    } else {
+        (&arena.tail[..], offset - arena.base_len())
+    };
+    name_in(bytes, offset).unwrap_or(&[])
+}
+
+#[inline]
+fn name_in(bytes: &[u8], offset: usize) -> Option<&[u8]> {
+    let length = u16::from_le_bytes([*bytes.get(offset)?, *bytes.get(offset + 1)?]) as usize;
+    bytes.get(offset + 2..offset + 2 + length)
 }
 
 impl Interner {
@@ -58,7 +73,9 @@ impl Interner {
     }
 
     pub fn get_bytes(&self, index: u32) -> &[u8] {
-        name_at(&self.arena, self.starts[index as usize])
+        self.starts
+            .get(index as usize)
+            .map_or(&[], |start| name_at(&self.arena, start))
     }
 
     pub fn get(&self, index: u32) -> &str {
@@ -66,18 +83,29 @@ impl Interner {
         std::str::from_utf8(self.get_bytes(index)).unwrap_or("")
     }
 
-    /// An interner over names already laid out (from a snapshot): `arena` and `starts` as
-    /// [`Self::parts`] gave them. Checks the layout; builds the table now or on first need.
-    pub fn from_parts(arena: Vec<u8>, starts: Vec<u32>, index_now: bool) -> Option<Self> {
-        let mut expected = 0usize;
-        for start in &starts {
-            if *start as usize != expected || expected + 2 > arena.len() {
-                return None;
-            }
-            let length = u16::from_le_bytes([arena[expected], arena[expected + 1]]) as usize;
-            expected += 2 + length;
+    /// An interner over names already laid out (from a snapshot, read in place): `arena` and
+    /// `starts` as [`Self::parts`] gave them. Checks the layout (on every core); builds the
+    /// table now or on first need.
+    pub fn from_parts(arena: Column<u8>, starts: Column<u32>, index_now: bool) -> Option<Self> {
+        if arena.tail.len() + starts.tail.len() > 0 {
+            return None;
         }
-        if expected != arena.len() {
+        let (bytes, offsets) = (arena.base(), starts.base());
+        // Name `i` starts where name `i - 1` ends; the first at 0 and the last ends the arena.
+        let laid_out = offsets.first().is_none_or(|&first| first == 0)
+            && offsets
+                .par_iter()
+                .enumerate()
+                .with_min_len(1 << 14)
+                .all(|(index, &start)| {
+                    let end = offsets
+                        .get(index + 1)
+                        .map_or(bytes.len(), |&next| next as usize);
+                    name_in(bytes, start as usize)
+                        .is_some_and(|name| start as usize + 2 + name.len() == end)
+                })
+            && (!offsets.is_empty() || bytes.is_empty());
+        if !laid_out {
             return None;
         }
         let mut interner = Interner {
@@ -92,9 +120,9 @@ impl Interner {
         Some(interner)
     }
 
-    /// The arena and the starts, for snapshots.
-    pub fn parts(&self) -> (&[u8], &[u32]) {
-        (&self.arena, &self.starts)
+    /// The arena and the starts, each in its two parts, for snapshots.
+    pub fn parts(&self) -> ([&[u8]; 2], [&[u32]; 2]) {
+        (self.arena.parts(), self.starts.parts())
     }
 
     /// Builds the table if it is not built. Names are known distinct: no comparisons.
@@ -151,8 +179,10 @@ impl Interner {
         }
         let index = starts.len() as u32;
         let offset = arena.len() as u32;
-        arena.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        arena.extend_from_slice(name);
+        arena
+            .tail
+            .extend_from_slice(&(name.len() as u16).to_le_bytes());
+        arena.tail.extend_from_slice(name);
         starts.push(offset);
         let arena = &*arena;
         table.insert_unique(hash, (offset, index), |&(offset, _)| {
@@ -162,8 +192,8 @@ impl Interner {
     }
 
     pub fn reserve(&mut self, names: usize, bytes: usize) {
-        self.arena.reserve_exact(bytes + 2 * names);
-        self.starts.reserve_exact(names);
+        self.arena.reserve(bytes + 2 * names);
+        self.starts.reserve(names);
         let Self {
             arena,
             table,
@@ -178,6 +208,11 @@ impl Interner {
 
     /// Heap bytes held, for memory reports.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.starts.capacity() * 4 + self.table.capacity() * 9
+        self.arena.heap_bytes() + self.starts.heap_bytes() + self.table.capacity() * 9
+    }
+
+    /// Bytes read in place from a restored snapshot.
+    pub fn mapped_bytes(&self) -> usize {
+        self.arena.mapped_bytes() + self.starts.mapped_bytes()
     }
 }

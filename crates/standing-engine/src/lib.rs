@@ -10,11 +10,14 @@
 //! whatever the thread count. Sums run in event order within a subject; parallel work is split
 //! by subject and never merges floating-point values across threads.
 
+mod column;
 pub mod country;
+mod entries;
 mod intern;
 mod network;
 mod snapshot;
 mod state;
+mod stepped;
 pub mod synthetic;
 pub mod whatif;
 
@@ -22,3 +25,4 @@ pub use snapshot::SnapshotError;
 pub use state::{
     ApplyOutcome, ApplyReport, Engine, EngineStats, EventFields, NoEventFields, RankedSubject,
 };
+pub use stepped::{Behaviours, NetworkSolve};

@@ -31,6 +31,52 @@ pub(crate) struct LiveNetwork {
     /// The latest occurred time of any relation entry: a clock move that passes nothing newer
     /// changes no relation.
     pub(crate) latest_relation: i64,
+    /// While a copy is solved off the engine's lock: its number and every change made to this
+    /// network since recording began, to be made again on the copy (see `stepped`).
+    pub(crate) recording: Option<(u64, Vec<NetworkChange>)>,
+}
+
+/// A change to the live network's inputs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum NetworkChange {
+    Grow(u32, f64),
+    Behaviour(u32, f64),
+    Add(u32, u32, Weight, Direction),
+    Remove(u32, u32, Weight, Direction),
+}
+
+/// Changes recorded at most: past this, the copy is given up and the clock's solve is done
+/// under the lock instead.
+const RECORD_AT_MOST: usize = 1 << 20;
+
+impl LiveNetwork {
+    /// Makes a change to the network, recording it when a copy is being solved.
+    pub(crate) fn change(&mut self, change: NetworkChange) {
+        if let Some((_, changes)) = self.recording.as_mut() {
+            if changes.len() < RECORD_AT_MOST {
+                changes.push(change);
+            } else {
+                self.recording = None;
+            }
+        }
+        apply_change(&mut self.network, change);
+    }
+}
+
+pub(crate) fn apply_change(network: &mut Network, change: NetworkChange) {
+    match change {
+        NetworkChange::Grow(subjects, base) => network.grow(subjects, base),
+        NetworkChange::Behaviour(subject, value) => {
+            network.set_behaviour(subject, value);
+        }
+        NetworkChange::Add(a, b, weight, direction) => {
+            network.add_relation(a, b, weight, direction);
+        }
+        NetworkChange::Remove(a, b, weight, direction) => {
+            let removed = network.remove_relation(a, b, weight, direction);
+            debug_assert!(removed.is_some(), "the graph holds every relation removed");
+        }
+    }
 }
 
 impl LiveNetwork {
@@ -39,6 +85,7 @@ impl LiveNetwork {
             network: Network::new(Graph::new(0), Vec::new(), params(model)),
             present: HashMap::new(),
             latest_relation: i64::MIN,
+            recording: None,
         }
     }
 }
@@ -83,7 +130,7 @@ fn entry_weight(entry: &Entry) -> Weight {
 
 pub(crate) fn is_relation(entry: &Entry) -> bool {
     matches!(
-        entry.kind,
+        entry.kind(),
         EntryKind::RelationAdd | EntryKind::RelationRemove
     )
 }
@@ -107,7 +154,7 @@ impl Engine {
         };
         let mut latest: Option<&Entry> = None;
         for &owner in owners {
-            for entry in self.entries[owner as usize].iter() {
+            for entry in self.entries.get(owner as usize) {
                 if !is_relation(entry) || entry.index != key.2 || !entry.visible(at, known) {
                     continue;
                 }
@@ -122,7 +169,7 @@ impl Engine {
             }
         }
         latest
-            .filter(|entry| entry.kind == EntryKind::RelationAdd)
+            .filter(|entry| entry.kind() == EntryKind::RelationAdd)
             .map(entry_weight)
     }
 
@@ -143,17 +190,11 @@ impl Engine {
             return;
         }
         if let Some(weight) = current {
-            let removed = live
-                .network
-                .remove_relation(key.0, key.1, weight, direction);
-            debug_assert!(
-                removed.is_some(),
-                "the graph holds every relation in `present`"
-            );
+            live.change(NetworkChange::Remove(key.0, key.1, weight, direction));
             live.present.remove(&key);
         }
         if let Some(weight) = wanted {
-            live.network.add_relation(key.0, key.1, weight, direction);
+            live.change(NetworkChange::Add(key.0, key.1, weight, direction));
             live.present.insert(key, weight);
         }
     }
@@ -175,14 +216,19 @@ impl Engine {
         if live.latest_relation <= low {
             return;
         }
-        let mut crossed: Vec<(u32, u32, u16)> = Vec::new();
-        for (owner, entries) in self.entries.iter().enumerate() {
-            for entry in entries.iter() {
-                if is_relation(entry) && entry.occurred_at > low && entry.occurred_at <= high {
-                    crossed.push((owner as u32, entry.key as u32, entry.index));
-                }
-            }
-        }
+        let all = &self.entries;
+        let crossed: Vec<(u32, u32, u16)> = (0..all.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .flat_map_iter(|owner| {
+                all.get(owner)
+                    .iter()
+                    .filter(|entry| {
+                        is_relation(entry) && entry.occurred_at > low && entry.occurred_at <= high
+                    })
+                    .map(move |entry| (owner as u32, entry.key as u32, entry.index))
+            })
+            .collect();
         for (owner, other, kind) in crossed {
             self.update_relation(owner, other, kind);
         }
@@ -195,7 +241,7 @@ impl Engine {
         if let Some(live) = self.network.as_mut()
             && live.network.len() < subjects
         {
-            live.network.grow(subjects, base);
+            live.change(NetworkChange::Grow(subjects, base));
         }
     }
 
@@ -203,21 +249,26 @@ impl Engine {
     /// the same graph): one pass over the entries, then the latest event of each relation.
     fn relations_at(&self, at: i64, known: i64) -> Vec<(RelationKey, Weight, Direction)> {
         let model = &*self.model;
-        let mut events: Vec<(RelationKey, i64, u32, &Entry)> = Vec::new();
-        for (owner, entries) in self.entries.iter().enumerate() {
-            for entry in entries
-                .iter()
-                .filter(|e| is_relation(e) && e.visible(at, known))
-            {
-                let (key, _) = relation_key(model, owner as u32, entry.key as u32, entry.index);
-                events.push((key, entry.occurred_at, entry.event, entry));
-            }
-        }
+        let all = &self.entries;
+        let mut events: Vec<(RelationKey, i64, u32, &Entry)> = (0..all.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .flat_map_iter(|owner| {
+                all.get(owner)
+                    .iter()
+                    .filter(|e| is_relation(e) && e.visible(at, known))
+                    .map(move |entry| {
+                        let (key, _) =
+                            relation_key(model, owner as u32, entry.key as u32, entry.index);
+                        (key, entry.occurred_at, entry.event, entry)
+                    })
+            })
+            .collect();
         events.sort_unstable_by_key(|&(key, occurred, event, _)| (key, occurred, event));
         let mut present = Vec::new();
         for (index, &(key, _, _, entry)) in events.iter().enumerate() {
             let last_of_key = events.get(index + 1).is_none_or(|next| next.0 != key);
-            if last_of_key && entry.kind == EntryKind::RelationAdd {
+            if last_of_key && entry.kind() == EntryKind::RelationAdd {
                 present.push((key, entry_weight(entry), direction_of(model, key.2)));
             }
         }
@@ -232,10 +283,11 @@ impl Engine {
             return;
         }
         let relations = self.relations_at(self.clock.0, NEVER);
-        let latest_relation = self
-            .entries
-            .iter()
-            .flat_map(|entries| entries.iter().filter(|e| is_relation(e)))
+        let all = &self.entries;
+        let latest_relation = (0..all.len())
+            .into_par_iter()
+            .with_min_len(4096)
+            .flat_map_iter(|owner| all.get(owner).iter().filter(|e| is_relation(e)))
             .map(|entry| entry.occurred_at)
             .max()
             .unwrap_or(i64::MIN);
@@ -260,6 +312,7 @@ impl Engine {
             network,
             present,
             latest_relation,
+            recording: None,
         });
     }
 
@@ -302,16 +355,16 @@ impl Engine {
     /// there and every relation present there. Costs a pass over all subjects and a full solve.
     fn network_at(&self, at: i64, known: i64) -> Network {
         let model = &*self.model;
-        let behaviours: Vec<f64> = self
-            .entries
-            .par_iter()
+        let all = &self.entries;
+        let behaviours: Vec<f64> = (0..all.len())
+            .into_par_iter()
             .with_min_len(4096)
             .map_init(
                 || Scratch::new(model),
-                |scratch, entries| {
+                |scratch, subject| {
                     model
                         .scale
-                        .clamp(behaviour(model, entries, at, known, scratch))
+                        .clamp(behaviour(model, all.get(subject), at, known, scratch))
                 },
             )
             .collect();

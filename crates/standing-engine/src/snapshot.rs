@@ -1,19 +1,24 @@
 //! The engine's state as bytes and back, so a restart does not replay the whole log.
 //!
-//! Little-endian, length-prefixed sections in a fixed order, written and read as a stream so a
-//! snapshot never sits whole in memory beside the engine. Every read is checked; a snapshot that
-//! does not decode whole is refused (the caller then replays the log instead).
+//! Little-endian, counted sections in a fixed order, each starting 8-aligned. Written as a
+//! stream, so a snapshot never sits whole in memory beside the engine; read in place from the
+//! mapped file, so a restore neither copies nor decodes the entries and event ids, it checks
+//! them (see `column`). Every value is checked; a snapshot that does not check whole is refused
+//! (the caller then replays the log instead).
 
+use crate::column::{Column, Region};
+use crate::entries::SubjectEntries;
 use crate::intern::Interner;
 use crate::network::is_relation;
 use crate::state::{Engine, Entry, EntryKind};
-use standing_core::Timestamp;
+use bytemuck::Pod;
+use rayon::prelude::*;
+use standing_core::{Aligned, SharedBytes, Timestamp};
 use standing_rules::Model;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::sync::Arc;
-use thin_vec::ThinVec;
 
-const MAGIC: &[u8; 8] = b"STENG004";
+const MAGIC: &[u8; 8] = b"STENG005";
 
 /// Why a snapshot could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,59 +46,45 @@ impl std::fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
-/// Bytes of one encoded entry.
-const ENTRY_BYTES: usize = 47;
-/// Upper bound on what a count may make us allocate before the bytes behind it are read.
-const PREALLOCATE_AT_MOST: usize = 1 << 20;
-
-impl From<io::Error> for SnapshotError {
-    fn from(_: io::Error) -> Self {
-        SnapshotError::Damaged("ends early or cannot be read")
-    }
-}
-
-/// Buffers small writes into large ones for the stream.
+/// Writes the stream with every section starting 8-aligned from the state's start.
 struct Writer<'w> {
     out: &'w mut dyn Write,
     buffer: Vec<u8>,
+    written: u64,
 }
 
 impl Writer<'_> {
-    fn reserve(&mut self, count: usize) -> io::Result<()> {
-        if self.buffer.len() + count > self.buffer.capacity() {
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.written += bytes.len() as u64;
+        if self.buffer.len() + bytes.len() > self.buffer.capacity() {
             self.out.write_all(&self.buffer)?;
             self.buffer.clear();
         }
-        Ok(())
-    }
-    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if bytes.len() > 1 << 16 {
-            self.out.write_all(&self.buffer)?;
-            self.buffer.clear();
+        if bytes.len() > self.buffer.capacity() {
             return self.out.write_all(bytes);
         }
-        self.reserve(bytes.len())?;
         self.buffer.extend_from_slice(bytes);
         Ok(())
     }
     fn u64(&mut self, value: u64) -> io::Result<()> {
         self.put(&value.to_le_bytes())
     }
-    fn u32(&mut self, value: u32) -> io::Result<()> {
-        self.put(&value.to_le_bytes())
+    fn pad(&mut self) -> io::Result<()> {
+        let padding = (8 - self.written % 8) % 8;
+        self.put(&[0u8; 8][..padding as usize])
     }
-    fn bytes(&mut self, value: &[u8]) -> io::Result<()> {
-        self.u64(value.len() as u64)?;
-        self.put(value)
+    /// A count, then the values of both parts, then padding.
+    fn section<T: Pod>(&mut self, parts: [&[T]; 2]) -> io::Result<()> {
+        self.u64((parts[0].len() + parts[1].len()) as u64)?;
+        for part in parts {
+            self.put(bytemuck::cast_slice(part))?;
+        }
+        self.pad()
     }
     fn names(&mut self, interner: &Interner) -> io::Result<()> {
         let (arena, starts) = interner.parts();
-        self.bytes(arena)?;
-        self.u64(starts.len() as u64)?;
-        for start in starts {
-            self.u32(*start)?;
-        }
-        Ok(())
+        self.section(arena)?;
+        self.section(starts)
     }
     fn finish(mut self) -> io::Result<()> {
         self.out.write_all(&self.buffer)?;
@@ -102,162 +93,72 @@ impl Writer<'_> {
     }
 }
 
-/// Reads the stream in large blocks and hands out checked pieces.
-struct Reader<'r> {
-    input: &'r mut (dyn Read + Send),
-    buffer: Vec<u8>,
+/// Walks the state's sections in place.
+struct Reader<'b> {
+    bytes: &'b SharedBytes,
+    /// Where the state starts and ends in `bytes`.
+    end: usize,
+    at: usize,
 }
 
 impl Reader<'_> {
-    /// The next `count` bytes. Reads exactly what is asked, never ahead: the stream goes on past
-    /// the state (the store's trailer follows).
-    fn take(&mut self, count: usize) -> Result<&[u8], SnapshotError> {
-        self.buffer.resize(count, 0);
-        self.input.read_exact(&mut self.buffer[..count])?;
-        Ok(&self.buffer[..count])
-    }
     fn u64(&mut self) -> Result<u64, SnapshotError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().unwrap_or_default(),
-        ))
+        let all = (**self.bytes).as_ref();
+        let value = all
+            .get(self.at..self.at + 8)
+            .filter(|_| self.at + 8 <= self.end)
+            .ok_or(SnapshotError::Damaged("ends early"))?;
+        self.at += 8;
+        Ok(u64::from_le_bytes(value.try_into().unwrap_or_default()))
     }
-    fn u32(&mut self) -> Result<u32, SnapshotError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().unwrap_or_default(),
-        ))
+    /// `count` values of `T` in place, then padding to 8.
+    fn region<T: Pod>(&mut self, count: u64) -> Result<Region, SnapshotError> {
+        let length = usize::try_from(count)
+            .ok()
+            .and_then(|count| count.checked_mul(std::mem::size_of::<T>()))
+            .filter(|&length| length <= self.end - self.at)
+            .ok_or(SnapshotError::Damaged(
+                "a section is longer than the snapshot",
+            ))?;
+        let region = Region::new::<T>(self.bytes, self.at..self.at + length)
+            .ok_or(SnapshotError::Damaged("a section is misaligned"))?;
+        self.at = (self.at + length).next_multiple_of(8).min(self.end);
+        Ok(region)
     }
-    /// A length-prefixed byte string, read in pieces so a damaged length cannot make us
-    /// allocate more than the stream holds.
-    fn bytes(&mut self) -> Result<Vec<u8>, SnapshotError> {
-        let length = self.u64()? as usize;
-        let mut bytes = Vec::with_capacity(length.min(PREALLOCATE_AT_MOST));
-        let mut left = length;
-        while left > 0 {
-            let piece = left.min(1 << 20);
-            bytes.extend_from_slice(self.take(piece)?);
-            left -= piece;
-        }
-        Ok(bytes)
+    /// A counted section (see [`Writer::section`]).
+    fn section<T: Pod>(&mut self) -> Result<Column<T>, SnapshotError> {
+        let count = self.u64()?;
+        Ok(Column::mapped(self.region::<T>(count)?))
     }
-    fn u32s(&mut self) -> Result<Vec<u32>, SnapshotError> {
-        let count = self.u64()? as usize;
-        let mut values = Vec::with_capacity(count.min(PREALLOCATE_AT_MOST));
-        let mut left = count;
-        while left > 0 {
-            let piece = left.min(1 << 18);
-            values.extend(
-                self.take(piece * 4)?
-                    .chunks_exact(4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            );
-            left -= piece;
-        }
-        Ok(values)
+    fn names(&mut self, index_now: bool) -> Result<Interner, SnapshotError> {
+        let arena = self.section::<u8>()?;
+        let starts = self.section::<u32>()?;
+        Interner::from_parts(arena, starts, index_now)
+            .ok_or(SnapshotError::Damaged("names laid out wrong"))
     }
 }
 
-fn kind_code(kind: EntryKind) -> u8 {
-    match kind {
-        EntryKind::Contribution => 0,
-        EntryKind::Close => 1,
-        EntryKind::ListEnter => 2,
-        EntryKind::ListLeave => 3,
-        EntryKind::RelationAdd => 4,
-        EntryKind::RelationRemove => 5,
-    }
-}
-
-fn kind_from(code: u8) -> Result<EntryKind, SnapshotError> {
-    Ok(match code {
-        0 => EntryKind::Contribution,
-        1 => EntryKind::Close,
-        2 => EntryKind::ListEnter,
-        3 => EntryKind::ListLeave,
-        4 => EntryKind::RelationAdd,
-        5 => EntryKind::RelationRemove,
-        _ => return Err(SnapshotError::Damaged("unknown entry kind")),
-    })
-}
-
-fn encode_entry(entry: &Entry, out: &mut [u8]) {
-    out[0..8].copy_from_slice(&entry.occurred_at.to_le_bytes());
-    out[8..16].copy_from_slice(&entry.recorded_at.to_le_bytes());
-    out[16..24].copy_from_slice(&entry.retracted_at.to_le_bytes());
-    out[24..32].copy_from_slice(&entry.points.to_bits().to_le_bytes());
-    out[32..40].copy_from_slice(&entry.key.to_le_bytes());
-    out[40..44].copy_from_slice(&entry.event.to_le_bytes());
-    out[44..46].copy_from_slice(&entry.index.to_le_bytes());
-    out[46] = kind_code(entry.kind);
-}
-
-fn decode_entry(bytes: &[u8]) -> Result<Entry, SnapshotError> {
-    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
-    Ok(Entry {
-        occurred_at: u64_at(0) as i64,
-        recorded_at: u64_at(8) as i64,
-        retracted_at: u64_at(16) as i64,
-        points: f64::from_bits(u64_at(24)),
-        key: u64_at(32),
-        event: u32::from_le_bytes(bytes[40..44].try_into().unwrap_or_default()),
-        index: u16::from_le_bytes([bytes[44], bytes[45]]),
-        kind: kind_from(bytes[46])?,
-    })
-}
-
-/// Entries decoded per read: bounds what a damaged count can make us allocate up front.
-const ENTRIES_PER_PIECE: usize = 4096;
-
-type SubjectState = (Vec<f64>, Vec<ThinVec<Entry>>);
-
-/// Decodes the scores and entries of `subjects` subjects from the stream.
-fn decode_entries(
-    model: &Model,
-    reader: &mut Reader<'_>,
-    subjects: usize,
-    events: usize,
-) -> Result<SubjectState, SnapshotError> {
-    let mut scores = Vec::with_capacity(subjects.min(PREALLOCATE_AT_MOST * 16));
-    let mut all = Vec::with_capacity(subjects.min(PREALLOCATE_AT_MOST * 16));
-    for _ in 0..subjects {
-        let score = f64::from_bits(reader.u64()?);
-        if !score.is_finite() {
-            return Err(SnapshotError::Damaged("a score is not a number"));
-        }
-        scores.push(score);
-        let length = reader.u32()? as usize;
-        // The count is not trusted before the bytes behind it have been read: a damaged count
-        // must end in an error at the end of the stream, not in a giant allocation.
-        let mut entries = ThinVec::with_capacity(length.min(ENTRIES_PER_PIECE));
-        let mut left = length;
-        while left > 0 {
-            let piece = left.min(ENTRIES_PER_PIECE);
-            for encoded in reader.take(piece * ENTRY_BYTES)?.chunks_exact(ENTRY_BYTES) {
-                let entry = decode_entry(encoded)?;
-                let limit = match entry.kind {
-                    EntryKind::Contribution | EntryKind::Close => model.rules.len(),
-                    EntryKind::ListEnter | EntryKind::ListLeave => model.lists.len(),
-                    EntryKind::RelationAdd | EntryKind::RelationRemove => model.network.kinds.len(),
-                };
-                let relation = is_relation(&entry);
-                let weight_ok = !relation
-                    || (entry.points.fract() == 0.0
-                        && entry.points >= 0.0
-                        && entry.points <= f64::from(u16::MAX)
-                        && standing_graph::Weight::from_units(entry.points as u16).is_some());
-                if entry.index as usize >= limit
-                    || entry.event as usize >= events
-                    || (relation && entry.key >= subjects as u64)
-                    || !weight_ok
-                {
-                    return Err(SnapshotError::Damaged("an entry refers to nothing"));
-                }
-                entries.push(entry);
-            }
-            left -= piece;
-        }
-        all.push(entries);
-    }
-    Ok((scores, all))
+/// Whether an entry refers only to what there is.
+fn entry_valid(model: &Model, entry: &Entry, subjects: u64, events: u32) -> bool {
+    let Some(kind) = EntryKind::from_code(entry.code) else {
+        return false;
+    };
+    let limit = match kind {
+        EntryKind::Contribution | EntryKind::Close => model.rules.len(),
+        EntryKind::ListEnter | EntryKind::ListLeave => model.lists.len(),
+        EntryKind::RelationAdd | EntryKind::RelationRemove => model.network.kinds.len(),
+    };
+    let relation = is_relation(entry);
+    let weight_ok = !relation
+        || (entry.points.fract() == 0.0
+            && entry.points >= 0.0
+            && entry.points <= f64::from(u16::MAX)
+            && standing_graph::Weight::from_units(entry.points as u16).is_some());
+    (entry.index as usize) < limit
+        && entry.event < events
+        && entry.pad == 0
+        && (!relation || entry.key < subjects)
+        && weight_ok
 }
 
 impl Engine {
@@ -270,64 +171,71 @@ impl Engine {
         bytes
     }
 
-    /// Streams the state to `out` (see [`Engine::encode_snapshot`]).
+    /// Streams the state to `out` (see [`Engine::encode_snapshot`]). Every section starts
+    /// 8-aligned from the start of the stream, so that a reader whose copy of the stream starts
+    /// 8-aligned reads the sections in place ([`Engine::map_snapshot`]).
     pub fn write_snapshot(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut writer = Writer {
             out,
             buffer: Vec::with_capacity(1 << 20),
+            written: 0,
         };
         writer.put(MAGIC)?;
-        writer.bytes(self.version_label.as_bytes())?;
+        writer.section([self.version_label.as_bytes(), &[]])?;
         writer.u64(self.clock.0 as u64)?;
         writer.names(&self.sources)?;
         writer.names(&self.subjects)?;
         writer.names(&self.events)?;
-        writer.u64(self.event_subjects.len() as u64)?;
-        for subject in &self.event_subjects {
-            writer.u32(*subject)?;
+        writer.section(self.event_subjects.parts())?;
+        writer.section([&self.scores[..], &[]])?;
+        // Where each subject's entries start, then all entries back to back.
+        let mut offsets = Vec::with_capacity(self.entries.len() + 1);
+        let mut total = 0u64;
+        offsets.push(0u64);
+        for entries in self.entries.iter() {
+            total += entries.len() as u64;
+            offsets.push(total);
         }
-        writer.u64(self.entries.len() as u64)?;
-        let mut encoded = vec![0u8; ENTRY_BYTES];
-        for (entries, score) in self.entries.iter().zip(&self.scores) {
-            writer.u64(score.to_bits())?;
-            writer.u32(entries.len() as u32)?;
-            for entry in entries.iter() {
-                encode_entry(entry, &mut encoded);
-                writer.put(&encoded)?;
-            }
+        writer.section([&offsets[..], &[]])?;
+        drop(offsets);
+        writer.u64(total)?;
+        for entries in self.entries.iter() {
+            writer.put(bytemuck::cast_slice(entries))?;
         }
+        writer.pad()?;
         writer.finish()
     }
 
-    /// Rebuilds an engine from [`Engine::encode_snapshot`]'s bytes, under `model`.
+    /// Rebuilds an engine from [`Engine::encode_snapshot`]'s bytes, under `model` (from a copy
+    /// of them; see [`Engine::map_snapshot`] for reading them in place).
     pub fn decode_snapshot(model: Arc<Model>, bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        let mut input = bytes;
-        let engine = Engine::read_snapshot(model, &mut input)?;
-        if !input.is_empty() {
-            return Err(SnapshotError::Damaged("trailing bytes"));
-        }
-        Ok(engine)
+        let shared = Aligned::shared(bytes);
+        Engine::map_snapshot(model, &shared, 0..bytes.len())
     }
 
-    /// Reads a snapshot from a stream, consuming exactly its bytes. The subject index is built
-    /// on one core while the entries are decoded on the other.
-    pub fn read_snapshot(
+    /// Restores an engine from the snapshot in `range` of `bytes`, reading its large sections
+    /// (entries, event ids) in place rather than copying them: the caller maps the snapshot
+    /// file and the engine keeps the mapping. `range` must start 8-aligned. Every value is
+    /// checked (on all cores) before it is used; a snapshot that does not check is refused.
+    pub fn map_snapshot(
         model: Arc<Model>,
-        input: &mut (dyn Read + Send),
+        bytes: &SharedBytes,
+        range: std::ops::Range<usize>,
     ) -> Result<Engine, SnapshotError> {
-        // Read the fixed part byte-exact, so nothing past the state's end is consumed.
-        let mut magic = [0u8; 8];
-        input
-            .read_exact(&mut magic)
-            .map_err(|_| SnapshotError::Format)?;
-        if &magic != MAGIC {
+        let all = (**bytes).as_ref();
+        if range.end > all.len() || range.start > range.end {
+            return Err(SnapshotError::Damaged("ends early"));
+        }
+        if all.get(range.start..range.start + 8) != Some(&MAGIC[..]) {
             return Err(SnapshotError::Format);
         }
         let mut reader = Reader {
-            input,
-            buffer: Vec::new(),
+            bytes,
+            end: range.end,
+            at: range.start + 8,
         };
-        let label = String::from_utf8_lossy(&reader.bytes()?).into_owned();
+        let label = reader.section::<u8>()?;
+        let label = String::from_utf8_lossy(label.base()).into_owned();
         if label != model.version_label() {
             return Err(SnapshotError::ModelMismatch {
                 snapshot: label,
@@ -335,42 +243,79 @@ impl Engine {
             });
         }
         let mut engine = Engine::new(model.clone(), Timestamp(reader.u64()? as i64));
-        let names = |reader: &mut Reader<'_>, index_now: bool| -> Result<Interner, SnapshotError> {
-            let arena = reader.bytes()?;
-            let starts = reader.u32s()?;
-            Interner::from_parts(arena, starts, index_now)
-                .ok_or(SnapshotError::Damaged("names laid out wrong"))
-        };
-        engine.sources = names(&mut reader, true)?;
-        let subject_arena = reader.bytes()?;
-        let subject_starts = reader.u32s()?;
+        engine.sources = reader.names(true)?;
+        let subject_arena = reader.section::<u8>()?;
+        let subject_starts = reader.section::<u32>()?;
         // Event ids are needed only for intake: their index is built on the first apply.
-        engine.events = names(&mut reader, false)?;
-        engine.event_subjects = reader.u32s()?;
-        let subjects = reader.u64()? as usize;
+        engine.events = reader.names(false)?;
+        engine.event_subjects = reader.section::<u32>()?;
+        let scores = reader.section::<f64>()?;
+        let offsets_count = reader.u64()?;
+        let offsets = reader.region::<u64>(offsets_count)?;
+        let entry_count = reader.u64()?;
+        let flat = reader.region::<Entry>(entry_count)?;
+        if reader.at != reader.end {
+            return Err(SnapshotError::Damaged("trailing bytes"));
+        }
+        let subjects = scores.len();
         let events = engine.events.len();
-        let (index, entries) = rayon::join(
+        if offsets_count != subjects as u64 + 1 || engine.event_subjects.len() != events {
+            return Err(SnapshotError::Damaged("section sizes disagree"));
+        }
+        if events > u32::MAX as usize || subjects > u32::MAX as usize {
+            return Err(SnapshotError::Damaged("more than 2^32 events or subjects"));
+        }
+        // The subject index is built on one core while the rest is checked on the other.
+        let check = || -> Result<(), SnapshotError> {
+            let offsets = Column::<u64>::mapped(offsets.clone());
+            let offsets = offsets.base();
+            let ascending = offsets.first() == Some(&0)
+                && offsets.last() == Some(&entry_count)
+                && offsets
+                    .par_windows(2)
+                    .with_min_len(1 << 14)
+                    .all(|pair| pair[0] <= pair[1]);
+            if !ascending {
+                return Err(SnapshotError::Damaged("entry offsets out of order"));
+            }
+            if !scores.base().par_iter().all(|score| score.is_finite()) {
+                return Err(SnapshotError::Damaged("a score is not a number"));
+            }
+            if !engine
+                .event_subjects
+                .base()
+                .par_iter()
+                .with_min_len(1 << 14)
+                .all(|&subject| (subject as usize) < subjects)
+            {
+                return Err(SnapshotError::Damaged("an event belongs to no subject"));
+            }
+            let flat = Column::<Entry>::mapped(flat.clone());
+            let model = &*model;
+            if !flat
+                .base()
+                .par_iter()
+                .with_min_len(1 << 14)
+                .all(|entry| entry_valid(model, entry, subjects as u64, events as u32))
+            {
+                return Err(SnapshotError::Damaged("an entry refers to nothing"));
+            }
+            Ok(())
+        };
+        let (index, checked) = rayon::join(
             || {
                 Interner::from_parts(subject_arena, subject_starts, true)
                     .ok_or(SnapshotError::Damaged("names laid out wrong"))
             },
-            || decode_entries(&model, &mut reader, subjects, events),
+            check,
         );
         engine.subjects = index?;
-        (engine.scores, engine.entries) = entries?;
-        if engine.entries.len() != engine.subjects.len()
-            || engine.event_subjects.len() != engine.events.len()
-        {
+        checked?;
+        if engine.subjects.len() != subjects {
             return Err(SnapshotError::Damaged("section sizes disagree"));
         }
-        let subject_count = engine.subjects.len();
-        if engine
-            .event_subjects
-            .iter()
-            .any(|&subject| subject as usize >= subject_count)
-        {
-            return Err(SnapshotError::Damaged("an event belongs to no subject"));
-        }
+        engine.scores = scores.base().to_vec();
+        engine.entries = SubjectEntries::mapped(offsets, flat);
         // The network is derived state: rebuilt from the relation entries and solved.
         engine.rebuild_network();
         Ok(engine)
@@ -427,7 +372,7 @@ impl Engine {
                     self.scores[index], other.scores[index]
                 ));
             }
-            let (mine, theirs) = (&self.entries[index], &other.entries[index]);
+            let (mine, theirs) = (self.entries.get(index), other.entries.get(index));
             if mine.len() != theirs.len() {
                 return Some(format!(
                     "{subject}: {} entries vs {}",
@@ -443,7 +388,7 @@ impl Engine {
                     && a.key == b.key
                     && a.event == b.event
                     && a.index == b.index
-                    && a.kind == b.kind;
+                    && a.code == b.code;
                 if !same {
                     let (source, id) = self.event_name(a.event);
                     return Some(format!(

@@ -1,5 +1,7 @@
 //! The engine's state: interned subjects and events, every subject's entries, cached scores.
 
+use crate::column::Column;
+use crate::entries::SubjectEntries;
 use crate::intern::Interner;
 use crate::network::{self, LiveNetwork};
 use rayon::prelude::*;
@@ -16,6 +18,7 @@ use thin_vec::ThinVec;
 pub(crate) const NEVER: i64 = i64::MAX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum EntryKind {
     /// Points awarded by rule `index`.
     Contribution,
@@ -31,8 +34,25 @@ pub(crate) enum EntryKind {
     RelationRemove,
 }
 
-/// One thing an event did to a subject. 48 bytes.
-#[derive(Clone, Copy, Debug)]
+impl EntryKind {
+    pub(crate) const ALL: [EntryKind; 6] = [
+        EntryKind::Contribution,
+        EntryKind::Close,
+        EntryKind::ListEnter,
+        EntryKind::ListLeave,
+        EntryKind::RelationAdd,
+        EntryKind::RelationRemove,
+    ];
+
+    pub(crate) fn from_code(code: u8) -> Option<EntryKind> {
+        EntryKind::ALL.get(code as usize).copied()
+    }
+}
+
+/// One thing an event did to a subject. 48 bytes, no padding: snapshots hold entries in this
+/// very layout and a restore reads them in place (see `column`).
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub(crate) struct Entry {
     pub(crate) occurred_at: i64,
     pub(crate) recorded_at: i64,
@@ -43,10 +63,18 @@ pub(crate) struct Entry {
     pub(crate) key: u64,
     pub(crate) event: u32,
     pub(crate) index: u16,
-    pub(crate) kind: EntryKind,
+    /// An [`EntryKind`] as its `u8`; checked when a snapshot is restored.
+    pub(crate) code: u8,
+    pub(crate) pad: u8,
 }
 
 impl Entry {
+    #[inline]
+    pub(crate) fn kind(&self) -> EntryKind {
+        // Entries are made from an `EntryKind`, or restored after their codes were checked.
+        EntryKind::from_code(self.code).unwrap_or(EntryKind::Contribution)
+    }
+
     /// Whether the entry counts for occurred-time `at` as known at `known`.
     #[inline]
     pub(crate) fn visible(&self, at: i64, known: i64) -> bool {
@@ -154,6 +182,8 @@ pub struct EngineStats {
     pub accumulator_bytes: usize,
     /// Bytes held for the social graph and network scores (0 when the network is off).
     pub network_bytes: usize,
+    /// Bytes of a restored snapshot read in place (the page cache's, not the heap's).
+    pub mapped_bytes: usize,
 }
 
 /// Scratch space for scoring one subject, reused across subjects.
@@ -177,12 +207,12 @@ pub struct Engine {
     pub(crate) version_label: Box<str>,
     pub(crate) subjects: Interner,
     /// Per subject; a thin vector is one pointer, which keeps a subject's fixed cost low.
-    pub(crate) entries: Vec<ThinVec<Entry>>,
+    pub(crate) entries: SubjectEntries,
     pub(crate) scores: Vec<f64>,
     pub(crate) sources: Interner,
     /// Keyed by the source index (2 bytes) followed by the event id.
     pub(crate) events: Interner,
-    pub(crate) event_subjects: Vec<u32>,
+    pub(crate) event_subjects: Column<u32>,
     pub(crate) clock: Timestamp,
     /// Reused for building event keys.
     pub(crate) key_buffer: Vec<u8>,
@@ -191,6 +221,11 @@ pub struct Engine {
     /// Counts the calls that may have changed served scores: watchers skip a look when it has
     /// not moved.
     pub(crate) mutations: u64,
+    /// Counts the calls that may have changed entries, so that scores computed off the lock
+    /// are installed only if no entry changed meanwhile (see `stepped`).
+    pub(crate) applied: u64,
+    /// Numbers the network copies handed out for solving off the lock.
+    pub(crate) network_copies: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -238,13 +273,13 @@ pub(crate) fn behaviour(
     scratch.dimension_totals.fill(0.0);
     let mut any_close = false;
     for entry in entries {
-        if entry.kind == EntryKind::Close {
+        if entry.kind() == EntryKind::Close {
             any_close = true;
             break;
         }
     }
     for entry in entries {
-        if entry.kind != EntryKind::Contribution || !entry.visible(at, known) {
+        if entry.kind() != EntryKind::Contribution || !entry.visible(at, known) {
             continue;
         }
         let rule = &model.rules[entry.index as usize];
@@ -272,7 +307,7 @@ pub(crate) fn behaviour(
 
 fn is_closed(entries: &[Entry], contribution: &Entry, at: i64, known: i64) -> bool {
     entries.iter().any(|close| {
-        close.kind == EntryKind::Close
+        close.kind() == EntryKind::Close
             && close.index == contribution.index
             && close.key == contribution.key
             && close.occurred_at >= contribution.occurred_at
@@ -289,7 +324,7 @@ fn memberships<'e>(
 ) -> Vec<(u16, &'e Entry)> {
     let mut members = Vec::new();
     for entry in entries {
-        if entry.kind != EntryKind::ListEnter || !entry.visible(at, known) {
+        if entry.kind() != EntryKind::ListEnter || !entry.visible(at, known) {
             continue;
         }
         let list = &model.lists[entry.index as usize];
@@ -297,7 +332,7 @@ fn memberships<'e>(
             continue;
         }
         let left = entries.iter().any(|leave| {
-            leave.kind == EntryKind::ListLeave
+            leave.kind() == EntryKind::ListLeave
                 && leave.index == entry.index
                 && (list.match_field.is_none() || leave.key == entry.key)
                 && leave.occurred_at >= entry.occurred_at
@@ -332,15 +367,17 @@ impl Engine {
             version_label: model.version_label().into(),
             model,
             subjects: Interner::default(),
-            entries: Vec::new(),
+            entries: SubjectEntries::default(),
             scores: Vec::new(),
             sources: Interner::default(),
             events: Interner::default(),
-            event_subjects: Vec::new(),
+            event_subjects: Column::default(),
             clock,
             key_buffer: Vec::new(),
             network,
             mutations: 0,
+            applied: 0,
+            network_copies: 0,
         }
     }
 
@@ -354,7 +391,7 @@ impl Engine {
     /// known population does not pay for growth by doubling.
     pub fn reserve_subjects(&mut self, additional: usize, id_bytes: usize) {
         self.subjects.reserve(additional, id_bytes);
-        self.entries.reserve_exact(additional);
+        self.entries.reserve(additional);
         self.scores.reserve_exact(additional);
         if let Some(live) = self.network.as_mut() {
             live.network.reserve(additional);
@@ -379,7 +416,12 @@ impl Engine {
 
     /// Applies events in order and rescores the subjects they touched at the engine's clock.
     pub fn apply(&mut self, events: &[Event]) -> ApplyReport {
+        if events.is_empty() {
+            // Nothing to do, and no reason to build the event index of a restored engine.
+            return ApplyReport::default();
+        }
         self.mutations += 1;
+        self.applied += 1;
         let mut report = ApplyReport {
             outcomes: Vec::with_capacity(events.len()),
             ..Default::default()
@@ -402,7 +444,7 @@ impl Engine {
             let grade_before = self.grade_of(before);
             let after = self.model.scale.clamp(behaviour(
                 &self.model,
-                &self.entries[index],
+                self.entries.get(index),
                 self.clock.0,
                 NEVER,
                 &mut scratch,
@@ -410,7 +452,7 @@ impl Engine {
             let grade_after = self.model.scale.grade_index(after) as u8;
             self.scores[index] = after;
             if let Some(live) = self.network.as_mut() {
-                live.network.set_behaviour(subject, after);
+                live.change(network::NetworkChange::Behaviour(subject, after));
             }
             if before.to_bits() != after.to_bits() || grade_before != grade_after {
                 report.changed.push(ScoreChange {
@@ -446,7 +488,7 @@ impl Engine {
         let (index, new) = self.subjects.intern(subject.as_bytes());
         if new {
             let base = self.model.scale.clamp(self.model.scale.base);
-            self.entries.push(ThinVec::new());
+            self.entries.push_empty();
             self.scores.push(base);
         }
         index
@@ -491,8 +533,10 @@ impl Engine {
                 match self.events.find(&target_key) {
                     None => return ApplyOutcome::UnknownRetractionTarget,
                     Some(target) => {
-                        let target_subject = self.event_subjects[target as usize];
-                        if self.subjects.get(target_subject) != &*event.subject {
+                        let target_subject = self.event_subjects.get(target as usize);
+                        if target_subject.map(|owner| self.subjects.get(owner))
+                            != Some(&*event.subject)
+                        {
                             return ApplyOutcome::RetractionSubjectMismatch;
                         }
                         Some(target)
@@ -521,7 +565,7 @@ impl Engine {
         // Relations whose events this one adds or withdraws: (other subject, kind).
         let mut relations_changed: Vec<(u32, u16)> = Vec::new();
         let mut relation_dates: Vec<i64> = Vec::new();
-        let entries = &mut self.entries[subject as usize];
+        let entries = self.entries.get_mut(subject as usize);
         match &event.body {
             EventBody::Retraction { .. } => {
                 let target = target.unwrap_or(u32::MAX);
@@ -550,7 +594,8 @@ impl Engine {
                     key: 0,
                     event: event_index,
                     index: 0,
-                    kind: EntryKind::Contribution,
+                    code: EntryKind::Contribution as u8,
+                    pad: 0,
                 };
                 for &rule_id in &model.rules_by_type[type_index] {
                     let rule = &model.rules[rule_id as usize];
@@ -588,7 +633,7 @@ impl Engine {
                     entries.push(Entry {
                         key,
                         index: rule_id,
-                        kind: EntryKind::Close,
+                        code: EntryKind::Close as u8,
                         ..template
                     });
                 }
@@ -619,7 +664,7 @@ impl Engine {
                     entries.push(Entry {
                         key,
                         index: trigger.list,
-                        kind,
+                        code: kind as u8,
                         ..template
                     });
                 }
@@ -628,10 +673,10 @@ impl Engine {
                         points: f64::from(relation.weight.units()),
                         key: u64::from(other),
                         index: relation.kind,
-                        kind: if relation.added {
-                            EntryKind::RelationAdd
+                        code: if relation.added {
+                            EntryKind::RelationAdd as u8
                         } else {
-                            EntryKind::RelationRemove
+                            EntryKind::RelationRemove as u8
                         },
                         ..template
                     });
@@ -714,13 +759,15 @@ impl Engine {
         let at = self.clock.0;
         let end = range.end.min(self.scores.len());
         let start = range.start.min(end);
+        let all = &self.entries;
         self.scores[start..end]
             .par_iter_mut()
-            .zip(self.entries[start..end].par_iter())
+            .enumerate()
             .with_min_len(4096)
             .for_each_init(
                 || Scratch::new(model),
-                |scratch, (score, entries)| {
+                |scratch, (offset, score)| {
+                    let entries = all.get(start + offset);
                     *score = model
                         .scale
                         .clamp(behaviour(model, entries, at, NEVER, scratch));
@@ -734,6 +781,7 @@ impl Engine {
         self.mutations += 1;
         self.grow_network();
         if let Some(live) = self.network.as_mut() {
+            live.recording = None;
             live.network.set_behaviours(&self.scores);
             live.network.solve();
         }
@@ -778,7 +826,7 @@ impl Engine {
         let empty = ThinVec::new();
         let found = self.subjects.find(subject.as_bytes());
         let entries = match found {
-            Some(index) => &self.entries[index as usize],
+            Some(index) => self.entries.get(index as usize),
             None => &empty,
         };
         let mut scratch = Scratch::new(model);
@@ -794,7 +842,7 @@ impl Engine {
         let mut raw_rule_totals = vec![0.0; model.rules.len()];
         let mut rule_events = vec![0u32; model.rules.len()];
         for entry in entries {
-            if entry.kind != EntryKind::Contribution || !entry.visible(at.0, known) {
+            if entry.kind() != EntryKind::Contribution || !entry.visible(at.0, known) {
                 continue;
             }
             let rule = &model.rules[entry.index as usize];
@@ -951,7 +999,7 @@ impl Engine {
         let at = self.clock.0;
         let empty = ThinVec::new();
         let entries = match self.subjects.find(subject.as_bytes()) {
-            Some(index) => &self.entries[index as usize],
+            Some(index) => self.entries.get(index as usize),
             None => &empty,
         };
         let mut scratch = Scratch::new(model);
@@ -1091,14 +1139,14 @@ impl Engine {
         let at = self.clock.0;
         let end = range.end.min(self.entries.len());
         let start = range.start.min(end);
-        let found: Vec<(u32, u16)> = self.entries[start..end]
-            .par_iter()
-            .enumerate()
+        let all = &self.entries;
+        let found: Vec<(u32, u16)> = (start..end)
+            .into_par_iter()
             .with_min_len(4096)
-            .flat_map_iter(|(offset, entries)| {
-                memberships(model, entries, at, NEVER)
+            .flat_map_iter(|subject| {
+                memberships(model, all.get(subject), at, NEVER)
                     .into_iter()
-                    .map(move |(list, _)| ((start + offset) as u32, list))
+                    .map(move |(list, _)| (subject as u32, list))
             })
             .collect();
         for (index, list) in found {
@@ -1114,7 +1162,7 @@ impl Engine {
         let mut scratch = Scratch::new(&self.model);
         let raw = behaviour(
             &self.model,
-            &self.entries[index as usize],
+            self.entries.get(index as usize),
             at.0,
             NEVER,
             &mut scratch,
@@ -1138,22 +1186,18 @@ impl Engine {
     }
 
     pub fn stats(&self) -> EngineStats {
-        let entries: usize = self.entries.iter().map(|e| e.len()).sum();
-        let entry_bytes: usize = self
-            .entries
-            .iter()
-            .map(|e| e.capacity() * std::mem::size_of::<Entry>())
-            .sum();
+        let entries = self.entries.count();
         EngineStats {
             subjects: self.subjects.len(),
             events: self.events.len(),
             entries,
-            subject_bytes: self.subjects.heap_bytes()
-                + self.entries.capacity() * std::mem::size_of::<ThinVec<Entry>>()
-                + self.scores.capacity() * 8,
-            accumulator_bytes: entry_bytes
+            subject_bytes: self.subjects.heap_bytes() + self.scores.capacity() * 8,
+            accumulator_bytes: self.entries.heap_bytes()
                 + self.events.heap_bytes()
-                + self.event_subjects.capacity() * 4,
+                + self.event_subjects.heap_bytes(),
+            mapped_bytes: self.entries.mapped_bytes()
+                + self.events.mapped_bytes()
+                + self.event_subjects.mapped_bytes(),
             network_bytes: self.network.as_ref().map_or(0, |live| {
                 let (entries, subjects) = live.network.heap_bytes();
                 (entries + subjects) as usize + live.present.capacity() * 24

@@ -633,23 +633,42 @@ fn a_refused_event_leaves_no_trace_so_replaying_the_accepted_ones_gives_the_same
 }
 
 #[test]
-fn a_snapshot_with_a_damaged_count_is_refused_without_allocating_for_it() {
+fn a_snapshot_with_a_damaged_count_or_value_is_refused_without_allocating_for_it() {
     let model = city();
     let end = t("2026-11-25");
     let mut engine = Engine::new(model.clone(), end);
     engine.apply(&[late_payment(&model, "a", "p-1", "2026-01-03", 10)]);
     let bytes = engine.encode_snapshot();
     assert!(Engine::decode_snapshot(model.clone(), &bytes).is_ok());
-    // The stream ends with the only subject's entry count (u32) and its one entry.
-    let entry_bytes = 47;
-    let count_at = bytes.len() - entry_bytes - 4;
-    assert_eq!(bytes[count_at..count_at + 4], 1u32.to_le_bytes());
-    let mut damaged = bytes.clone();
-    damaged[count_at..count_at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-    assert!(Engine::decode_snapshot(model.clone(), &damaged).is_err());
-    // The cached score just before it: a NaN there would spread through the network.
-    let score_at = count_at - 8;
-    let mut damaged = bytes.clone();
-    damaged[score_at..score_at + 8].copy_from_slice(&f64::NAN.to_bits().to_le_bytes());
-    assert!(Engine::decode_snapshot(model, &damaged).is_err());
+    // The stream ends with the entry count (u64) and the entries, 48 bytes each; before them
+    // the offsets (count 2, then 0 and the count) and the one subject's score.
+    let entries = engine.stats().entries;
+    let count_at = bytes.len() - entries * 48 - 8;
+    assert_eq!(
+        bytes[count_at..count_at + 8],
+        (entries as u64).to_le_bytes()
+    );
+    let damage = |at: usize, value: &[u8]| {
+        let mut damaged = bytes.clone();
+        damaged[at..at + value.len()].copy_from_slice(value);
+        Engine::decode_snapshot(model.clone(), &damaged)
+    };
+    assert!(damage(count_at, &u64::MAX.to_le_bytes()).is_err());
+    assert!(damage(count_at, &(entries as u64 + 1).to_le_bytes()).is_err());
+    // An offset past the entries.
+    assert!(damage(count_at - 8, &(entries as u64 + 1).to_le_bytes()).is_err());
+    // The cached score: a NaN there would spread through the network.
+    let score_at = count_at - 24 - 8;
+    assert!(damage(score_at, &f64::NAN.to_bits().to_le_bytes()).is_err());
+    // The first entry's kind, rule and event.
+    let entry_at = count_at + 8;
+    assert!(damage(entry_at + 46, &[6]).is_err());
+    assert!(damage(entry_at + 44, &u16::MAX.to_le_bytes()).is_err());
+    assert!(damage(entry_at + 40, &7u32.to_le_bytes()).is_err());
+    // Any byte set to any of these values: refused or restored, never a panic.
+    for at in 0..bytes.len() {
+        for value in [0x00, 0x01, 0x80, 0xff] {
+            let _ = damage(at, &[value]);
+        }
+    }
 }

@@ -455,3 +455,70 @@ fn a_clock_moved_in_steps_with_events_between_them_ends_where_one_move_does() {
         .count();
     assert!(moved > 100, "{moved}");
 }
+
+#[test]
+fn a_clock_moved_off_the_lock_with_events_between_its_pieces_ends_where_one_move_does() {
+    let model = city();
+    let end = t("2026-11-25");
+    let events = city_with_relations(&model, end);
+    let later = t("2027-03-01");
+    let mut extra = city_events(&model, 400, 30, later, 9);
+    for (index, event) in extra.iter_mut().enumerate() {
+        event.id = format!("step-{index}").into();
+    }
+    // New subjects and relations arrive while the copy is solved: the copy must get them.
+    let mut during_solve = city_events(&model, 450, 20, later, 10);
+    for (index, event) in during_solve.iter_mut().enumerate() {
+        event.id = format!("solve-{index}").into();
+    }
+    during_solve.push(relation(
+        &model,
+        "r-new-1",
+        "p-3",
+        "p-440",
+        "friend",
+        true,
+        "2027-02-01",
+    ));
+    during_solve.push(relation(
+        &model,
+        "r-new-2",
+        "p-5",
+        "p-7",
+        "family",
+        true,
+        "2027-02-02",
+    ));
+    let mut whole = Engine::new(model.clone(), end);
+    whole.apply(&events);
+    whole.advance_clock(later);
+    whole.apply(&extra);
+    whole.apply(&during_solve);
+
+    let mut stepped = Engine::new(model.clone(), end);
+    stepped.apply(&events);
+    stepped.start_clock(later);
+    let first = stepped.behaviours_at_clock(0..150);
+    // Applied between computing and installing: this piece is computed again.
+    stepped.apply(&extra);
+    stepped.install_behaviours(first);
+    for start in (150..stepped.subject_count()).step_by(100) {
+        let piece = stepped.behaviours_at_clock(start..start + 100);
+        stepped.install_behaviours(piece);
+    }
+    let copy = stepped.start_network_copy().unwrap();
+    let mut solve = stepped.network_copy(copy).unwrap();
+    stepped.apply(&during_solve);
+    solve.solve();
+    assert!(stepped.install_network(solve));
+    assert_eq!(whole.first_difference(&stepped), None);
+    assert_eq!(whole.relation_count(), stepped.relation_count());
+
+    // A copy of a network rebuilt meanwhile is refused, changing nothing.
+    let copy = stepped.start_network_copy().unwrap();
+    let solve = stepped.network_copy(copy).unwrap();
+    stepped.start_bulk();
+    stepped.finish_bulk();
+    assert!(!stepped.install_network(solve));
+    assert_eq!(whole.first_difference(&stepped), None);
+}

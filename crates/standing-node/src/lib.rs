@@ -64,6 +64,27 @@ pub struct OpenReport {
     pub snapshot_skipped: Option<String>,
     /// Records replayed from the log after the snapshot.
     pub replayed: u64,
+    /// Where the time went.
+    pub timings: OpenTimings,
+}
+
+/// How long each step of opening took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenTimings {
+    /// Opening the log: finding its segments, checking and cutting a torn tail.
+    pub recovery: std::time::Duration,
+    /// Mapping, checking and restoring the snapshot, and rebuilding the social graph.
+    pub snapshot: std::time::Duration,
+    /// Replaying the records after the snapshot.
+    pub replay: std::time::Duration,
+    /// Rescoring every subject at the opening clock.
+    pub clock: std::time::Duration,
+}
+
+impl OpenTimings {
+    pub fn total(&self) -> std::time::Duration {
+        self.recovery + self.snapshot + self.replay + self.clock
+    }
 }
 
 /// A data directory opened: model, log and engine.
@@ -75,6 +96,9 @@ pub struct Node {
     log: Log<FileBackend>,
     engine: Engine,
     poisoned: bool,
+    /// What the newest snapshot in the directory covers and the model it was taken under, when
+    /// this node restored or stored it: a snapshot of the same would be written for nothing.
+    stored: Option<(u64, u64)>,
     /// Held while the node is open: one process at a time owns a data directory.
     _lock: File,
 }
@@ -256,23 +280,30 @@ impl Node {
             path: directory.display().to_string(),
             source,
         })?;
+        let started = std::time::Instant::now();
         let (log, recovery) = Log::open(backend, LogOptions::default())?;
         let mut report = OpenReport {
             recovery,
             ..OpenReport::default()
         };
+        report.timings.recovery = started.elapsed();
+        let started = std::time::Instant::now();
         let mut from = 0;
         let mut skipped = None;
         let restored = log.latest_snapshot(|_, state| {
-            let mut fingerprint = [0u8; 8];
-            state.read_exact(&mut fingerprint).ok()?;
-            if u64::from_le_bytes(fingerprint) != model_fingerprint {
+            let fingerprint = state.as_slice().get(..8)?;
+            if fingerprint != model_fingerprint.to_le_bytes() {
                 skipped = Some("taken under another model.toml".to_owned());
                 return None;
             }
-            Engine::read_snapshot(model.clone(), state)
-                .map_err(|error| skipped = Some(error.to_string()))
-                .ok()
+            // The engine's part, read in place from the mapped file.
+            Engine::map_snapshot(
+                model.clone(),
+                &state.bytes,
+                state.range.start + 8..state.range.end,
+            )
+            .map_err(|error| skipped = Some(error.to_string()))
+            .ok()
         })?;
         let engine = match restored {
             Some((covers, restored)) => {
@@ -286,6 +317,8 @@ impl Node {
             }
         };
         let mut engine = engine.unwrap_or_else(|| Engine::new(model.clone(), clock));
+        report.timings.snapshot = started.elapsed();
+        let started = std::time::Instant::now();
         // Many records: the social graph is built once at the end, not kept live throughout.
         let bulk = log.next_seq().saturating_sub(from) > BULK_REPLAY;
         if bulk {
@@ -302,7 +335,10 @@ impl Node {
                 engine: engine.event_count() as u64,
             });
         }
+        report.timings.replay = started.elapsed();
+        let started = std::time::Instant::now();
         engine.advance_clock(clock);
+        report.timings.clock = started.elapsed();
         Ok((
             Node {
                 directory: directory.to_owned(),
@@ -311,6 +347,7 @@ impl Node {
                 log,
                 engine,
                 poisoned: false,
+                stored: report.snapshot.map(|covers| (covers, model_fingerprint)),
                 _lock: lock,
             },
             report,
@@ -392,9 +429,19 @@ impl Node {
         self.engine.start_clock(now);
     }
 
-    /// See [`Engine::rescore`].
-    pub fn rescore(&mut self, range: std::ops::Range<usize>) {
-        self.engine.rescore(range);
+    /// See [`Engine::install_behaviours`].
+    pub fn install_behaviours(&mut self, computed: standing_engine::Behaviours) {
+        self.engine.install_behaviours(computed);
+    }
+
+    /// See [`Engine::start_network_copy`].
+    pub fn start_network_copy(&mut self) -> Option<u64> {
+        self.engine.start_network_copy()
+    }
+
+    /// See [`Engine::install_network`].
+    pub fn install_network(&mut self, solved: standing_engine::NetworkSolve) -> bool {
+        self.engine.install_network(solved)
     }
 
     /// See [`Engine::finish_clock`].
@@ -600,6 +647,8 @@ impl Node {
         engine.advance_clock(clock);
         self.engine = engine;
         self.poisoned = false;
+        // The old snapshots are gone with the old log.
+        self.stored = None;
         self.snapshot()?;
         Ok(report)
     }
@@ -611,10 +660,15 @@ impl Node {
             return Err(NodeError::Poisoned("an earlier failure".into()));
         }
         let (fingerprint, engine) = (self.model_fingerprint, &self.engine);
-        self.log.put_snapshot(self.log.next_seq(), |out| {
+        let covers = self.log.next_seq();
+        if self.stored == Some((covers, fingerprint)) {
+            return Ok(());
+        }
+        self.log.put_snapshot(covers, |out| {
             out.write_all(&fingerprint.to_le_bytes())?;
             engine.write_snapshot(out)
         })?;
+        self.stored = Some((covers, fingerprint));
         Ok(())
     }
 }

@@ -36,7 +36,6 @@ fn a_data_directory_is_opened_by_one_owner_at_a_time() {
 /// stands); once complete (the marker written) it is finished on the next open.
 #[test]
 fn a_purge_cut_short_is_abandoned_before_its_marker_and_finished_after() {
-    use standing_core::{Event, EventBody, FieldValue};
     let dir = std::env::temp_dir().join(format!("standing-node-purge-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -44,26 +43,8 @@ fn a_purge_cut_short_is_abandoned_before_its_marker_and_finished_after() {
     let clock = Timestamp::parse("2026-11-25").unwrap();
     let (mut node, _) = Node::open(&dir, clock).unwrap();
     let model = node.model().clone();
-    let ticket = model.event_type_id("civic.traffic_ticket").unwrap(); // kept 1 year
-    let events: Vec<Event> = ["2025-06-01", "2026-10-01"]
-        .iter()
-        .enumerate()
-        .map(|(index, day)| Event {
-            source: "police".into(),
-            id: format!("t{index}").into(),
-            subject: "p-1".into(),
-            occurred_at: Timestamp::parse(day).unwrap(),
-            recorded_at: Timestamp::parse(day).unwrap(),
-            body: EventBody::Fact {
-                event_type: ticket,
-                fields: vec![FieldValue::Dec(60.0), FieldValue::Enum(0)].into(),
-            },
-        })
-        .collect();
-    let bodies: Vec<Vec<u8>> = events
-        .iter()
-        .map(|e| standing_ingest::to_wire(&model, e, true))
-        .collect();
+    // Traffic tickets are kept 1 year.
+    let (events, bodies) = tickets(&model, 0, &["2025-06-01", "2026-10-01"]);
     let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
     node.ingest(&events, &slices).unwrap();
     drop(node);
@@ -91,6 +72,99 @@ fn a_purge_cut_short_is_abandoned_before_its_marker_and_finished_after() {
         "the purge left a snapshot of the new log"
     );
     let replayed = node.replay_log_only(clock).unwrap();
+    assert_eq!(node.engine().first_difference(&replayed), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Traffic tickets for `p-1` on `days`, as events and their wire bodies.
+fn tickets(
+    model: &standing_rules::Model,
+    first: usize,
+    days: &[&str],
+) -> (Vec<standing_core::Event>, Vec<Vec<u8>>) {
+    use standing_core::{Event, EventBody, FieldValue};
+    let ticket = model.event_type_id("civic.traffic_ticket").unwrap();
+    let events: Vec<Event> = days
+        .iter()
+        .enumerate()
+        .map(|(index, day)| Event {
+            source: "police".into(),
+            id: format!("t{}", first + index).into(),
+            subject: "p-1".into(),
+            occurred_at: Timestamp::parse(day).unwrap(),
+            recorded_at: Timestamp::parse(day).unwrap(),
+            body: EventBody::Fact {
+                event_type: ticket,
+                fields: vec![FieldValue::Dec(60.0), FieldValue::Enum(0)].into(),
+            },
+        })
+        .collect();
+    let bodies = events
+        .iter()
+        .map(|e| standing_ingest::to_wire(model, e, true))
+        .collect();
+    (events, bodies)
+}
+
+/// The snapshot files, each with its inode (a rewrite makes a new one).
+fn snapshot_files(dir: &std::path::Path) -> Vec<(String, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut files: Vec<(String, u64)> = std::fs::read_dir(dir.join("snapshots"))
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, entry.metadata().unwrap().ino())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_restore_reads_the_snapshot_in_place_and_an_unchanged_state_is_not_snapshotted_again() {
+    let dir = std::env::temp_dir().join(format!("standing-node-snap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("model.toml"), SAMPLE_CITY_MODEL).unwrap();
+    let clock = Timestamp::parse("2026-11-25").unwrap();
+    let (mut node, _) = Node::open(&dir, clock).unwrap();
+    let model = node.model().clone();
+    let (events, bodies) = tickets(&model, 0, &["2026-06-01", "2026-10-01"]);
+    let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    node.ingest(&events, &slices).unwrap();
+    node.snapshot().unwrap();
+    let first = snapshot_files(&dir);
+    assert_eq!(first.len(), 1);
+    node.snapshot().unwrap();
+    assert_eq!(
+        snapshot_files(&dir),
+        first,
+        "nothing new: not written again"
+    );
+    let before = node.engine().all_scores();
+    drop(node);
+
+    let (mut node, report) = Node::open(&dir, clock).unwrap();
+    assert_eq!((report.snapshot, report.replayed), (Some(2), 0));
+    assert!(node.engine().stats().mapped_bytes > 0, "read in place");
+    assert_eq!(node.engine().all_scores(), before);
+    node.snapshot().unwrap();
+    assert_eq!(snapshot_files(&dir), first);
+    // A restored subject changed by a new event: its entries move to the heap, the rest stay.
+    let (events, bodies) = tickets(&model, 2, &["2026-11-01"]);
+    let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    node.ingest(&events, &slices).unwrap();
+    assert_ne!(node.engine().all_scores(), before);
+    node.snapshot().unwrap();
+    let second = snapshot_files(&dir);
+    assert_eq!(second.len(), 2);
+    assert_ne!(second[1], first[0]);
+    let replayed = node.replay_log_only(clock).unwrap();
+    assert_eq!(node.engine().first_difference(&replayed), None);
+    drop(node);
+    let (node, report) = Node::open(&dir, clock).unwrap();
+    assert_eq!((report.snapshot, report.replayed), (Some(3), 0));
     assert_eq!(node.engine().first_difference(&replayed), None);
     std::fs::remove_dir_all(&dir).unwrap();
 }

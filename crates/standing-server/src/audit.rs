@@ -76,6 +76,9 @@ struct Inner {
     /// Records since the last sync: a request costs no system call, and a sync writes and
     /// flushes them outside this lock, so requests never wait for the disk.
     pending: Vec<u8>,
+    /// The buffer the last sync wrote, emptied, to become `pending` at the next: a request
+    /// never pays for regrowing the buffer.
+    spare: Vec<u8>,
     count: u64,
     last: String,
     /// Set when a sync failed: records taken for it may be lost, so nothing more is recorded
@@ -260,6 +263,7 @@ impl Audit {
         Ok(Audit {
             inner: Mutex::new(Inner {
                 pending: Vec::new(),
+                spare: Vec::new(),
                 count,
                 last,
                 failed: None,
@@ -332,8 +336,9 @@ impl Audit {
         let (file, head, length) = &mut *guard;
         let (pending, count, last) = {
             let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let spare = std::mem::take(&mut inner.spare);
             (
-                std::mem::take(&mut inner.pending),
+                std::mem::replace(&mut inner.pending, spare),
                 inner.count,
                 inner.last.clone(),
             )
@@ -344,6 +349,9 @@ impl Audit {
             file.sync_data().map_err(io(&path))?;
             *length += pending.len() as u64;
         }
+        let mut emptied = pending;
+        emptied.clear();
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).spare = emptied;
         // The head: at the first sync, when asked, and at most every HEAD_EVERY otherwise.
         let stale = head.as_ref().is_none_or(|(_, named)| *named < count);
         let due = force_head

@@ -480,3 +480,43 @@ async fn the_openapi_document_describes_every_route_and_only_those() {
         );
     }
 }
+
+static MOVING: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn moving_now() -> standing_core::Timestamp {
+    standing_core::Timestamp(MOVING.load(std::sync::atomic::Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn the_clock_moved_while_serving_gives_the_scores_a_rebuild_at_that_instant_gives() {
+    use std::sync::atomic::Ordering;
+    let start = common::fixed_now();
+    MOVING.store(start.0, Ordering::SeqCst);
+    let fixture = common::fixture_with_clock("clock", moving_now);
+    let (status, _) = call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        EVENTS,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let score = |fixture: &common::Fixture| {
+        let node = fixture.state.node.read().unwrap();
+        node.engine().score("p-9").unwrap().value
+    };
+    let before = score(&fixture);
+    // A year on: decay and expiries move scores.
+    let later = standing_core::Timestamp(start.0 + 365 * 86_400);
+    MOVING.store(later.0, Ordering::SeqCst);
+    let stamp = fixture.state.node.read().unwrap().engine().mutations();
+    standing_server::advance_clock(&fixture.state);
+    let node = fixture.state.node.read().unwrap();
+    assert!(node.engine().mutations() > stamp);
+    assert_eq!(node.engine().clock(), later);
+    let rebuilt = node.replay_log_only(later).unwrap();
+    assert_eq!(rebuilt.first_difference(node.engine()), None);
+    drop(node);
+    assert_ne!(score(&fixture), before);
+}

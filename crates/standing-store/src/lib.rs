@@ -8,8 +8,8 @@
 mod backend;
 mod log;
 
-pub use backend::{Backend, FileBackend, MemBackend};
-pub use log::{Compaction, Log, LogOptions, Record, Recovery};
+pub use backend::{Aligned, Backend, FileBackend, MemBackend, SharedBytes};
+pub use log::{Compaction, Log, LogOptions, Record, Recovery, SnapshotState};
 
 /// Why the log could not do what was asked.
 #[derive(Debug, thiserror::Error)]

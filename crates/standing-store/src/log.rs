@@ -1,7 +1,7 @@
 //! The segmented log: framing, appending with group commit, recovery and scanning.
 
-use crate::{Backend, Result, StoreError};
-use std::io::{self, Read, Write};
+use crate::{Backend, Result, SharedBytes, StoreError};
+use std::io::{self, Write};
 
 /// Each segment starts with this magic and the sequence number of its first record.
 const SEGMENT_MAGIC: &[u8; 8] = b"STNDLOG1";
@@ -498,48 +498,94 @@ impl<B: Backend> Log<B> {
         Ok(())
     }
 
-    /// Restores from the newest snapshot that decodes and passes its checksum: `decode` reads the
-    /// state from the stream (exactly its bytes) and returns `None` to refuse it. Returns what
-    /// the snapshot covers and the decoded value; older snapshots are tried when one fails.
+    /// Restores from the newest snapshot whose checksum holds and that decodes: `decode` gets
+    /// the state in place (mapped, not read) and returns `None` to refuse it. Returns what the
+    /// snapshot covers and the decoded value; older snapshots are tried when one fails.
     pub fn latest_snapshot<T>(
         &self,
-        mut decode: impl FnMut(u64, &mut (dyn Read + Send)) -> Option<T>,
+        mut decode: impl FnMut(u64, &SnapshotState) -> Option<T>,
     ) -> Result<Option<(u64, T)>> {
         for name in self.backend.snapshots()?.into_iter().rev() {
-            let mut stream = self.backend.open_snapshot(name)?;
-            let mut header = [0u8; 16];
-            if stream.read_exact(&mut header).is_err() || &header[..8] != SNAPSHOT_MAGIC {
+            let bytes = self.backend.map_snapshot(name)?;
+            let all = (*bytes).as_ref();
+            // magic, covers, state, then the state's CRC-32 and length.
+            if all.len() < 28 || &all[..8] != SNAPSHOT_MAGIC {
                 continue;
             }
-            let covers = u64::from_le_bytes(header[8..16].try_into().unwrap_or_default());
-            if covers > self.next_seq {
+            let covers = u64::from_le_bytes(all[8..16].try_into().unwrap_or_default());
+            let length = u64::from_le_bytes(all[all.len() - 8..].try_into().unwrap_or_default());
+            let stored = u32::from_le_bytes(
+                all[all.len() - 12..all.len() - 8]
+                    .try_into()
+                    .unwrap_or_default(),
+            );
+            if covers > self.next_seq || length != (all.len() - 28) as u64 {
                 continue;
             }
-            let mut counted = ChecksummedRead {
-                inner: &mut stream,
-                hasher: crc32fast::Hasher::new(),
-                bytes: 0,
-            };
-            let Some(value) = decode(covers, &mut counted) else {
-                continue;
-            };
-            let (checksum, length) = (counted.hasher.finalize(), counted.bytes);
-            let mut trailer = [0u8; 12];
-            if stream.read_exact(&mut trailer).is_err() {
+            let range = 16..all.len() - 12;
+            if parallel_crc(&all[range.clone()]) != stored {
                 continue;
             }
-            let stored_checksum = u32::from_le_bytes(trailer[..4].try_into().unwrap_or_default());
-            let stored_length = u64::from_le_bytes(trailer[4..].try_into().unwrap_or_default());
-            let mut rest = [0u8; 1];
-            if stored_checksum == checksum
-                && stored_length == length
-                && matches!(stream.read(&mut rest), Ok(0))
-            {
+            let state = SnapshotState { bytes, range };
+            if let Some(value) = decode(covers, &state) {
                 return Ok(Some((covers, value)));
             }
         }
         Ok(None)
     }
+}
+
+/// A snapshot's state in place: the snapshot's bytes and where the state lies in them.
+pub struct SnapshotState {
+    pub bytes: SharedBytes,
+    pub range: std::ops::Range<usize>,
+}
+
+impl SnapshotState {
+    pub fn as_slice(&self) -> &[u8] {
+        &(*self.bytes).as_ref()[self.range.clone()]
+    }
+}
+
+impl std::fmt::Debug for SnapshotState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnapshotState")
+            .field("range", &self.range)
+            .finish()
+    }
+}
+
+/// The CRC-32 of `bytes`, computed in pieces on every core and combined.
+fn parallel_crc(bytes: &[u8]) -> u32 {
+    const PIECE_AT_LEAST: usize = 64 << 20;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pieces = threads.min(bytes.len() / PIECE_AT_LEAST).max(1);
+    if pieces == 1 {
+        return crc32fast::hash(bytes);
+    }
+    let size = bytes.len().div_ceil(pieces);
+    let hashers: Vec<crc32fast::Hasher> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bytes
+            .chunks(size)
+            .map(|piece| {
+                scope.spawn(move || {
+                    let mut hasher = crc32fast::Hasher::new();
+                    hasher.update(piece);
+                    hasher
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().unwrap_or_else(|_| crc32fast::Hasher::new()))
+            .collect()
+    });
+    let mut hashers = hashers.into_iter();
+    let mut total = hashers.next().unwrap_or_default();
+    for hasher in hashers {
+        total.combine(&hasher);
+    }
+    total.finalize()
 }
 
 /// Counts and checksums what passes through to `inner`.
@@ -562,18 +608,24 @@ impl Write for Checksummed<'_> {
     }
 }
 
-/// Counts and checksums what is read from `inner`.
-struct ChecksummedRead<'a, R: Read + Send + ?Sized> {
-    inner: &'a mut R,
-    hasher: crc32fast::Hasher,
-    bytes: u64,
-}
-
-impl<R: Read + Send + ?Sized> Read for ChecksummedRead<'_, R> {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(buffer)?;
-        self.hasher.update(&buffer[..read]);
-        self.bytes += read as u64;
-        Ok(read)
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_checksum_computed_in_pieces_equals_the_checksum_in_one_go() {
+        // Large enough to be split (two pieces of at least 64 MiB), odd-sized on purpose.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let bytes: Vec<u8> = (0..(130 << 20) + 7)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        assert_eq!(super::parallel_crc(&bytes), crc32fast::hash(&bytes));
+        assert_eq!(
+            super::parallel_crc(&bytes[..1000]),
+            crc32fast::hash(&bytes[..1000])
+        );
     }
 }
