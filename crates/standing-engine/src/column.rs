@@ -37,6 +37,7 @@ impl Region {
 }
 
 /// A mapped prefix (possibly empty) followed by values on the heap.
+#[derive(Clone)]
 pub(crate) struct Column<T: Pod> {
     base: Option<Region>,
     /// Length of the mapped prefix, in `T`s.

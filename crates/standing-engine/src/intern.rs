@@ -127,24 +127,29 @@ impl Interner {
 
     /// Builds the table if it is not built. Names are known distinct: no comparisons.
     pub fn ensure_indexed(&mut self) {
-        if self.indexed {
+        if let Some(job) = self.index_job() {
+            let built = job.build();
+            self.install_index(built);
+        }
+    }
+
+    /// The work of building the table, to do without the interner (on another thread, while
+    /// it is read): `None` when the table is built.
+    pub fn index_job(&self) -> Option<IndexJob> {
+        (!self.indexed).then(|| IndexJob {
+            arena: self.arena.clone(),
+            starts: self.starts.clone(),
+            hasher: self.hasher.clone(),
+        })
+    }
+
+    /// Puts in place a table [`IndexJob::build`] made, if it still covers every name (a table
+    /// built meanwhile wins).
+    pub fn install_index(&mut self, built: BuiltIndex) {
+        if self.indexed || built.names != self.starts.len() {
             return;
         }
-        let Self {
-            arena,
-            starts,
-            table,
-            hasher,
-            ..
-        } = self;
-        let arena = &*arena;
-        *table = HashTable::with_capacity(starts.len());
-        for (index, &offset) in starts.iter().enumerate() {
-            let hash = hasher.hash_one(name_at(arena, offset));
-            table.insert_unique(hash, (offset, index as u32), |&(offset, _)| {
-                hasher.hash_one(name_at(arena, offset))
-            });
-        }
+        self.table = built.table;
         self.indexed = true;
     }
 
@@ -214,5 +219,47 @@ impl Interner {
     /// Bytes read in place from a restored snapshot.
     pub fn mapped_bytes(&self) -> usize {
         self.arena.mapped_bytes() + self.starts.mapped_bytes()
+    }
+}
+
+/// The names of an interner whose table is not built yet, to build it from.
+pub(crate) struct IndexJob {
+    arena: Column<u8>,
+    starts: Column<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+/// A table built by an [`IndexJob`].
+pub(crate) struct BuiltIndex {
+    table: HashTable<(u32, u32)>,
+    names: usize,
+}
+
+impl IndexJob {
+    /// Hashes the names on every core, then fills the table (names are known distinct: no
+    /// comparisons).
+    pub(crate) fn build(self) -> BuiltIndex {
+        let Self {
+            arena,
+            starts,
+            hasher,
+        } = self;
+        let [base, tail] = starts.parts();
+        let hashes: Vec<u64> = base
+            .par_iter()
+            .chain(tail.par_iter())
+            .with_min_len(1 << 14)
+            .map(|&offset| hasher.hash_one(name_at(&arena, offset)))
+            .collect();
+        let mut table = HashTable::with_capacity(starts.len());
+        for (index, (&offset, &hash)) in starts.iter().zip(&hashes).enumerate() {
+            table.insert_unique(hash, (offset, index as u32), |&(offset, _)| {
+                hasher.hash_one(name_at(&arena, offset))
+            });
+        }
+        BuiltIndex {
+            table,
+            names: starts.len(),
+        }
     }
 }

@@ -25,4 +25,4 @@ pub use snapshot::SnapshotError;
 pub use state::{
     ApplyOutcome, ApplyReport, Engine, EngineStats, EventFields, NoEventFields, RankedSubject,
 };
-pub use stepped::{Behaviours, NetworkSolve};
+pub use stepped::{Behaviours, EventIndex, EventIndexJob, NetworkSolve};

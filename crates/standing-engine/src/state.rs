@@ -226,6 +226,9 @@ pub struct Engine {
     pub(crate) applied: u64,
     /// Numbers the network copies handed out for solving off the lock.
     pub(crate) network_copies: u64,
+    /// Counts the calls that may have changed list memberships (list entries added or
+    /// retracted, the clock moved), so that watchers skip re-reading them otherwise.
+    pub(crate) list_changes: u64,
 }
 
 impl std::fmt::Debug for Engine {
@@ -378,6 +381,7 @@ impl Engine {
             mutations: 0,
             applied: 0,
             network_copies: 0,
+            list_changes: 0,
         }
     }
 
@@ -385,6 +389,12 @@ impl Engine {
     /// load's end): equal numbers mean nothing moved in between.
     pub fn mutations(&self) -> u64 {
         self.mutations
+    }
+
+    /// A number that changes whenever list memberships may have: equal numbers mean every
+    /// list has the members it had.
+    pub fn list_changes(&self) -> u64 {
+        self.list_changes
     }
 
     /// Makes room for `additional` more subjects with `id_bytes` bytes of ids in all, so a
@@ -571,6 +581,9 @@ impl Engine {
                 let target = target.unwrap_or(u32::MAX);
                 for entry in entries.iter_mut().filter(|entry| entry.event == target) {
                     entry.retracted_at = entry.retracted_at.min(event.recorded_at.0);
+                    if matches!(entry.kind(), EntryKind::ListEnter | EntryKind::ListLeave) {
+                        self.list_changes += 1;
+                    }
                     if network::is_relation(entry) {
                         relations_changed.push((entry.key as u32, entry.index));
                     }
@@ -667,6 +680,7 @@ impl Engine {
                         code: kind as u8,
                         ..template
                     });
+                    self.list_changes += 1;
                 }
                 if let (Some(relation), Some(other)) = (relation, other) {
                     entries.push(Entry {
@@ -746,6 +760,8 @@ impl Engine {
     /// range is rescored, the others serve their scores at the old clock.
     pub fn start_clock(&mut self, now: Timestamp) {
         self.mutations += 1;
+        // Memberships end when the clock passes their end.
+        self.list_changes += 1;
         let old = self.clock.0;
         self.clock = now;
         // Relations dated between the two clocks begin or end now.

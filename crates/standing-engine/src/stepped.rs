@@ -1,4 +1,5 @@
-//! The clock moved with most of the work done outside the caller's lock.
+//! Long work done outside the caller's lock: the clock moved, and the event index of a
+//! restored engine built.
 //!
 //! A clock move rescores every subject and solves the network in full: about a second per
 //! million subjects. A server that holds its engine behind a lock does the work in pieces that
@@ -10,6 +11,7 @@
 //! again on the solved copy. The end state is the one [`Engine::advance_clock`] reaches, the
 //! network scores within ε of the same fixed point.
 
+use crate::intern::{BuiltIndex, IndexJob};
 use crate::network::apply_change;
 use crate::state::{Engine, NEVER, Scratch, behaviour};
 use standing_graph::Network;
@@ -131,5 +133,43 @@ impl Engine {
         }
         self.mutations += 1;
         true
+    }
+}
+
+/// Building the event index of a restored engine (needed by its first intake) without it.
+pub struct EventIndexJob(IndexJob);
+
+/// An event index built by [`EventIndexJob::build`].
+pub struct EventIndex(BuiltIndex);
+
+impl std::fmt::Debug for EventIndexJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventIndexJob")
+    }
+}
+
+impl std::fmt::Debug for EventIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventIndex")
+    }
+}
+
+impl EventIndexJob {
+    /// Builds the index (hashing on every core): seconds per hundred million events.
+    pub fn build(self) -> EventIndex {
+        EventIndex(self.0.build())
+    }
+}
+
+impl Engine {
+    /// The event index is built on the first intake after a restore, under the caller's lock;
+    /// a server builds it ahead with this job instead. `None` when it is built.
+    pub fn event_index_job(&self) -> Option<EventIndexJob> {
+        self.events.index_job().map(EventIndexJob)
+    }
+
+    /// Installs an index the job built, unless one was built meanwhile.
+    pub fn install_event_index(&mut self, index: EventIndex) {
+        self.events.install_index(index.0);
     }
 }

@@ -672,3 +672,72 @@ fn a_snapshot_with_a_damaged_count_or_value_is_refused_without_allocating_for_it
         }
     }
 }
+
+#[test]
+fn a_restored_engines_event_index_built_aside_finds_every_event_sent_before() {
+    let model = city();
+    let end = t("2026-11-25");
+    let events = city_events(&model, 300, 5_000, end, 8);
+    let mut engine = Engine::new(model.clone(), end);
+    assert!(
+        engine.event_index_job().is_none(),
+        "a live engine keeps its index"
+    );
+    engine.apply(&events[..4_000]);
+    let mut restored = Engine::decode_snapshot(model.clone(), &engine.encode_snapshot()).unwrap();
+    let job = restored
+        .event_index_job()
+        .expect("restored without its index");
+    let index = job.build();
+    restored.install_event_index(index);
+    assert!(restored.event_index_job().is_none());
+    let again = restored.apply(&events[..4_000]);
+    assert!(
+        again
+            .outcomes
+            .iter()
+            .all(|outcome| *outcome == ApplyOutcome::Duplicate)
+    );
+    engine.apply(&events[4_000..]);
+    restored.apply(&events[4_000..]);
+    assert_eq!(engine.first_difference(&restored), None);
+}
+
+#[test]
+fn the_list_change_count_moves_with_list_entries_and_the_clock_only() {
+    let model = city();
+    let mut engine = Engine::new(model.clone(), t("2026-02-01"));
+    let start = engine.list_changes();
+    engine.apply(&[late_payment(&model, "p1", "p-1", "2026-01-05", 10)]);
+    assert_eq!(engine.list_changes(), start, "a payment touches no list");
+    let listed = fact(
+        &model,
+        "l1",
+        "p-1",
+        "court.defaulter_listed",
+        "2026-01-10",
+        &[("case_id", text("C1")), ("court", text("dc-1"))],
+    );
+    engine.apply(std::slice::from_ref(&listed));
+    let entered = engine.list_changes();
+    assert!(entered > start);
+    let retraction = Event {
+        source: listed.source.clone(),
+        id: "r1".into(),
+        subject: "p-1".into(),
+        occurred_at: t("2026-01-20"),
+        recorded_at: t("2026-01-20"),
+        body: EventBody::Retraction {
+            event_id: "l1".into(),
+            reason: "entered in error".into(),
+        },
+    };
+    engine.apply(&[retraction]);
+    let retracted = engine.list_changes();
+    assert!(retracted > entered);
+    engine.advance_clock(t("2028-03-01"));
+    assert!(
+        engine.list_changes() > retracted,
+        "memberships lapse as the clock moves"
+    );
+}

@@ -434,6 +434,11 @@ impl Node {
         self.engine.install_behaviours(computed);
     }
 
+    /// See [`Engine::install_event_index`].
+    pub fn install_event_index(&mut self, index: standing_engine::EventIndex) {
+        self.engine.install_event_index(index);
+    }
+
     /// See [`Engine::start_network_copy`].
     pub fn start_network_copy(&mut self) -> Option<u64> {
         self.engine.start_network_copy()

@@ -81,7 +81,8 @@ pub(crate) async fn get_score(
     headers: HeaderMap,
     Path(subject): Path<String>,
     Query(query): Query<PurposeQuery>,
-) -> ApiResult {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let request = Request {
         action: "score",
         subject: Some(&subject),
@@ -115,7 +116,7 @@ pub(crate) async fn get_score(
     let Some(purpose) = purpose else {
         let answer = format!("score {:.2} grade {}", score.value, score.grade);
         audit(&state, Some(key), &request, request.action, answer)?;
-        return Ok(Json(forms::score_json(&score)));
+        return Ok(Json(forms::score_json(&score)).into_response());
     };
     consented(&state, key, &request, &subject, purpose)?;
     // A consumer sees what its purpose may read, and nothing else.
@@ -131,27 +132,58 @@ pub(crate) async fn get_score(
         );
         return Err(refuse(&state, Some(key), &request, error));
     }
-    let mut answer = json!({
-        "subject": score.subject,
-        "purpose": purpose.name,
-        "model_version": score.model_version,
-        "as_of": score.as_of.to_string(),
-        "known_at": score.known_at.map(|t| t.to_string()),
-    });
-    if score_allowed {
-        answer["score"] = json!(forms::round(score.value));
-    }
-    if grade_allowed {
-        answer["grade"] = json!(score.grade);
-    }
+    let answer = PurposeScore {
+        subject: &score.subject,
+        purpose: &purpose.name,
+        model_version: &score.model_version,
+        as_of: score.as_of.to_string(),
+        known_at: score.known_at.map(|t| t.to_string()),
+        score: score_allowed.then(|| forms::round(score.value)),
+        grade: grade_allowed.then_some(&*score.grade),
+    };
     audit(
         &state,
         Some(key),
         &request,
         request.action,
-        answer.to_string(),
+        answer.summary(),
     )?;
-    Ok(Json(answer))
+    Ok(Json(answer).into_response())
+}
+
+/// A score as a purpose may see it: the score, the grade, or both.
+#[derive(serde::Serialize)]
+struct PurposeScore<'a> {
+    subject: &'a str,
+    purpose: &'a str,
+    model_version: &'a str,
+    as_of: String,
+    known_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grade: Option<&'a str>,
+}
+
+impl PurposeScore<'_> {
+    /// What was returned, for the audit log (its record names the subject and purpose).
+    fn summary(&self) -> String {
+        let mut text = String::with_capacity(80);
+        if let Some(score) = self.score {
+            text.push_str(&format!("score {score:.2} "));
+        }
+        if let Some(grade) = self.grade {
+            text.push_str(&format!("grade {grade} "));
+        }
+        text.push_str(&format!(
+            "as of {} under {}",
+            self.as_of, self.model_version
+        ));
+        if let Some(known_at) = &self.known_at {
+            text.push_str(&format!(" as known at {known_at}"));
+        }
+        text
+    }
 }
 
 /// A subject's score with every contribution, key factors, lists and contacts' part (operators).
@@ -214,7 +246,8 @@ pub(crate) async fn post_decision(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Json(request): Json<DecisionRequest>,
-) -> ApiResult {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
     let asked = Request {
         action: "decision",
         subject: Some(&request.subject),
@@ -251,13 +284,13 @@ pub(crate) async fn post_decision(
             })?;
             let answer = format!("{} {}", review.status, decision.id);
             audit(&state, Some(key), &asked, asked.action, answer)?;
-            Ok(Json(crate::review::review_json(&review)))
+            Ok(Json(crate::review::review_json(&review)).into_response())
         }
         Some(decision) => {
             state.activity.decided(&decision.purpose, decision.verdict);
             let answer = format!("{:?} {}", decision.verdict, decision.id);
             audit(&state, Some(key), &asked, asked.action, answer)?;
-            Ok(Json(forms::decision_json(&decision)))
+            Ok(Json(forms::DecisionForm::of(&decision)).into_response())
         }
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -73,15 +73,46 @@ pub fn explanation_json(explanation: &Explanation) -> Value {
 }
 
 pub fn decision_json(decision: &Decision) -> Value {
-    json!({
-        "decision_id": decision.id,
-        "purpose": decision.purpose,
-        "subject": decision.subject,
-        "verdict": decision.verdict.name(),
-        "reasons": decision.reasons.iter().map(|r| json!({"code": r.code, "message": r.message})).collect::<Vec<_>>(),
-        "model_version": decision.model_version,
-        "as_of": decision.as_of.to_string(),
-    })
+    serde_json::to_value(DecisionForm::of(decision)).unwrap_or_default()
+}
+
+/// A decision's wire form, serialized straight from the decision (the hot path of consumers).
+#[derive(Debug, serde::Serialize)]
+pub struct DecisionForm<'a> {
+    decision_id: &'a str,
+    purpose: &'a str,
+    subject: &'a str,
+    verdict: &'static str,
+    reasons: Vec<ReasonForm<'a>>,
+    model_version: &'a str,
+    as_of: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct ReasonForm<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl<'a> DecisionForm<'a> {
+    pub fn of(decision: &'a Decision) -> Self {
+        DecisionForm {
+            decision_id: &decision.id,
+            purpose: &decision.purpose,
+            subject: &decision.subject,
+            verdict: decision.verdict.name(),
+            reasons: decision
+                .reasons
+                .iter()
+                .map(|reason| ReasonForm {
+                    code: &reason.code,
+                    message: &reason.message,
+                })
+                .collect(),
+            model_version: &decision.model_version,
+            as_of: decision.as_of.to_string(),
+        }
+    }
 }
 
 pub fn ranking_json(ranking: &[RankedSubject]) -> Value {

@@ -483,13 +483,15 @@ pub fn serve_node(
     let audit = Audit::open(directory)?;
     let state = Arc::new(AppState::new(node, keys, audit, now)?);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = std::env::var("STANDING_WORKERS")
+    // One core is left to the work beside requests (audit syncs, clock moves, watchers): on two
+    // cores, a second request worker buys little throughput and costs the slowest answers.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = std::env::var("STANDING_WORKERS")
         .ok()
         .and_then(|w| w.parse::<usize>().ok())
         .filter(|&w| w > 0)
-    {
-        builder.worker_threads(workers);
-    }
+        .unwrap_or(cores.saturating_sub(1).max(1));
+    builder.worker_threads(workers);
     let runtime = builder
         .enable_all()
         .build()
@@ -508,13 +510,17 @@ pub fn serve_node(
             ready(address);
         }
         started(Arc::clone(&state));
+        // A restored engine's event index is built here, off the lock, rather than by the first
+        // intake under it.
+        let indexer = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || build_event_index(&indexer));
         let syncer = Arc::clone(&state);
         tokio::spawn(async move {
             let period = std::env::var("STANDING_AUDIT_SYNC_MS")
                 .ok()
                 .and_then(|ms| ms.parse::<u64>().ok())
                 .filter(|&ms| ms > 0)
-                .unwrap_or(20);
+                .unwrap_or(5);
             let mut interval = tokio::time::interval(std::time::Duration::from_millis(period));
             loop {
                 interval.tick().await;
@@ -567,6 +573,19 @@ pub fn serve_node(
     let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
     node.snapshot()?;
     Ok(())
+}
+
+/// Builds a restored engine's event index under the read lock and installs it.
+fn build_event_index(state: &AppState) {
+    let Some(job) = read_node(state).engine().event_index_job() else {
+        return;
+    };
+    let index = job.build();
+    state
+        .node
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .install_event_index(index);
 }
 
 /// Subjects rescored per piece when the clock moves.

@@ -63,6 +63,8 @@ struct Seen {
     /// The engine's mutation count at the last look: a look at an unchanged engine would find
     /// nothing, so it is skipped.
     looked_at: Option<u64>,
+    /// The engine's list-change count when `lists` were read: unchanged, they are reused.
+    lists_at: Option<u64>,
 }
 
 /// The watcher: its last look and the subscribers' channel.
@@ -138,25 +140,32 @@ const LOOK_STEP: usize = 16_384;
 /// own score at the last look, so steps seeing slightly different moments change nothing.
 pub fn look(state: &AppState) {
     let started = std::time::Instant::now();
-    let (model, looked_at, subjects, clock, events) = {
+    let (model, looked_at, lists_at, subjects, clock, events) = {
         let node = crate::read_node(state);
         (
             node.model().clone(),
             node.engine().mutations(),
+            node.engine().list_changes(),
             node.engine().subject_count(),
             node.engine().clock(),
             node.log_records(),
         )
     };
     let version = model.version_label();
-    {
+    // Lists are read again only when they may have changed: most events touch no list, and
+    // reading every membership is most of a look's cost.
+    let kept_lists = {
         let seen = state.watch.seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen.looked_at == Some(looked_at) && seen.model_version == version {
             return;
         }
-    }
+        (seen.lists_at == Some(lists_at) && seen.model_version == version)
+            .then(|| seen.lists.clone())
+    };
+    let read_lists = kept_lists.is_none();
     let mut scores = Vec::with_capacity(subjects);
-    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); model.lists.len()];
+    let mut lists: Vec<Vec<u32>> =
+        kept_lists.unwrap_or_else(|| vec![Vec::new(); model.lists.len()]);
     let mut start = 0;
     while start < subjects {
         let node = crate::read_node(state);
@@ -166,8 +175,10 @@ pub fn look(state: &AppState) {
         }
         let range = start..(start + LOOK_STEP).min(subjects);
         scores.extend(node.engine().served_range(range.clone()));
-        for (all, found) in lists.iter_mut().zip(node.engine().list_members_in(range)) {
-            all.extend(found);
+        if read_lists {
+            for (all, found) in lists.iter_mut().zip(node.engine().list_members_in(range)) {
+                all.extend(found);
+            }
         }
         start += LOOK_STEP;
     }
@@ -286,6 +297,7 @@ pub fn look(state: &AppState) {
     seen.model_version = version;
     seen.overview = Some(overview);
     seen.looked_at = Some(looked_at);
+    seen.lists_at = Some(lists_at);
     drop(seen);
     if !changes.is_empty() {
         // No subscriber is no error.
