@@ -190,8 +190,19 @@ pub(crate) async fn get_report(
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
     crate::own_subject(&state, key, &request, &subject)?;
-    let answer = report(&state, key, &subject)?;
-    finish(&state, key, &subject, answer)
+    report_off_worker(&state, key, subject).await
+}
+
+/// Builds the report on a blocking thread: it reads the subject's records from the log and
+/// the audit log, which would hold up every other request on a request worker.
+async fn report_off_worker(state: &Arc<AppState>, key: &Key, subject: String) -> ApiResult {
+    let (worker, owner) = (Arc::clone(state), key.clone());
+    let (answer, subject) = crate::off_worker(move || {
+        let answer = report(&worker, &owner, &subject);
+        (answer, subject)
+    })
+    .await?;
+    finish(state, key, &subject, answer?)
 }
 
 /// The access report of the subject whose key this is (the portal's call).
@@ -212,8 +223,7 @@ pub(crate) async fn get_my_report(
     };
     let key = authenticate(&state, &headers, &[Role::Subject], &request)?;
     let subject = key.subject.clone().unwrap_or_default();
-    let answer = report(&state, key, &subject)?;
-    finish(&state, key, &subject, answer)
+    report_off_worker(&state, key, subject).await
 }
 
 const PORTAL: &str = include_str!("../assets/portal.html");

@@ -5,7 +5,9 @@
 
 use crate::keys::Role;
 use crate::ledger::{Ledger, LedgerError};
-use crate::{ApiError, ApiResult, AppState, Request, audit, authenticate, read_node, refuse};
+use crate::{
+    ApiError, ApiResult, AppState, Request, audit, authenticate, off_worker, read_node, refuse,
+};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -39,6 +41,8 @@ struct Record {
 pub struct Consents {
     ledger: Ledger,
     current: Mutex<HashMap<(String, String), (Choice, String)>>,
+    /// Held by one change at a time, over its sync: readers of `current` never wait for disk.
+    writing: Mutex<()>,
 }
 
 impl Consents {
@@ -51,6 +55,7 @@ impl Consents {
         Ok(Consents {
             ledger,
             current: Mutex::new(current),
+            writing: Mutex::new(()),
         })
     }
 
@@ -79,9 +84,12 @@ impl Consents {
     fn record(&self, record: Record) -> Result<(), LedgerError> {
         // Durable first, then in force (the next request sees it); one change at a time, so the
         // ledger's order is the order in force.
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         self.ledger.append(&record)?;
-        current.insert((record.subject, record.purpose), (record.choice, record.at));
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((record.subject, record.purpose), (record.choice, record.at));
         Ok(())
     }
 }
@@ -212,13 +220,16 @@ pub(crate) async fn put_consent(
         at: at.clone(),
         by: key.id.clone(),
     };
-    state.consents.record(record).map_err(|error| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_durable",
-            format!("the consent was not recorded: {error}"),
-        )
-    })?;
+    let worker = Arc::clone(&state);
+    off_worker(move || worker.consents.record(record))
+        .await?
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_durable",
+                format!("the consent was not recorded: {error}"),
+            )
+        })?;
     let name = state_name(&declared.basis, Some(change.choice));
     audit(&state, Some(key), &request, request.action, name.to_owned())?;
     Ok(Json(json!({

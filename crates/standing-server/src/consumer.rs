@@ -254,13 +254,20 @@ pub(crate) async fn post_decision(
         purpose: Some(&request.purpose),
     };
     let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
-    let node = read_node(&state);
-    let purpose = purpose_of(&state, key, node.model(), &asked)?;
-    if let Some(purpose) = purpose {
-        consented(&state, key, &asked, &request.subject, purpose)?;
-    }
-    let review_adverse = purpose.is_some_and(|p| p.review_adverse);
-    match node.engine().decide(&request.purpose, &request.subject) {
+    // No lock is held over the review's disk sync below: an intake waiting for the write lock
+    // would hold up every reader behind it.
+    let (review_adverse, decided) = {
+        let node = read_node(&state);
+        let purpose = purpose_of(&state, key, node.model(), &asked)?;
+        if let Some(purpose) = purpose {
+            consented(&state, key, &asked, &request.subject, purpose)?;
+        }
+        (
+            purpose.is_some_and(|p| p.review_adverse),
+            node.engine().decide(&request.purpose, &request.subject),
+        )
+    };
+    match decided {
         Some(decision) if review_adverse && decision.verdict == standing_core::Verdict::Deny => {
             // An adverse decision waits for a person.
             let review = crate::review::Review {
@@ -275,13 +282,16 @@ pub(crate) async fn post_decision(
                 reviewed_at: None,
                 note: None,
             };
-            let review = state.reviews.open_review(review).map_err(|error| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not_durable",
-                    format!("the review was not recorded: {error}"),
-                )
-            })?;
+            let worker = Arc::clone(&state);
+            let review = crate::off_worker(move || worker.reviews.open_review(review))
+                .await?
+                .map_err(|error| {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not_durable",
+                        format!("the review was not recorded: {error}"),
+                    )
+                })?;
             let answer = format!("{} {}", review.status, decision.id);
             audit(&state, Some(key), &asked, asked.action, answer)?;
             Ok(Json(crate::review::review_json(&review)).into_response())

@@ -413,6 +413,23 @@ fn check_purpose<'m>(
     Ok(Some(purpose))
 }
 
+/// Runs disk work (a synced ledger append) off the request workers: a sync on the one worker
+/// of a two-core server would hold up every request meanwhile.
+pub(crate) async fn off_worker<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|error| {
+        if error.is_panic() {
+            std::panic::resume_unwind(error.into_panic());
+        }
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the server is stopping",
+        )
+    })
+}
+
 pub(crate) fn read_node(state: &AppState) -> std::sync::RwLockReadGuard<'_, Node> {
     // A writer that panicked leaves the node as it was before its batch, or poisoned (which
     // intake reports); reads go on.

@@ -37,6 +37,8 @@ pub struct Review {
 pub struct Reviews {
     ledger: Ledger,
     by_id: Mutex<BTreeMap<String, Review>>,
+    /// Held by one change at a time, over its sync: readers of `by_id` never wait for disk.
+    writing: Mutex<()>,
 }
 
 impl Reviews {
@@ -50,6 +52,7 @@ impl Reviews {
         Ok(Reviews {
             ledger,
             by_id: Mutex::new(by_id),
+            writing: Mutex::new(()),
         })
     }
 
@@ -64,26 +67,32 @@ impl Reviews {
     /// Keeps a review (durable first); an existing one for the same decision is returned as it
     /// stands instead.
     pub fn open_review(&self, review: Review) -> Result<Review, LedgerError> {
-        let mut by_id = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = by_id.get(&review.decision_id) {
-            return Ok(existing.clone());
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = self.get(&review.decision_id) {
+            return Ok(existing);
         }
         self.ledger.append(&review)?;
-        by_id.insert(review.decision_id.clone(), review.clone());
+        self.by_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(review.decision_id.clone(), review.clone());
         Ok(review)
     }
 
     /// Records a resolution, unless the review was resolved meanwhile (`Ok(false)`).
     fn resolve(&self, review: Review) -> Result<bool, LedgerError> {
-        let mut by_id = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
-        if by_id
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if self
             .get(&review.decision_id)
             .is_some_and(|r| r.status != "pending_review")
         {
             return Ok(false);
         }
         self.ledger.append(&review)?;
-        by_id.insert(review.decision_id.clone(), review);
+        self.by_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(review.decision_id.clone(), review);
         Ok(true)
     }
 
@@ -205,13 +214,16 @@ pub(crate) async fn post_review(
     review.reviewed_by = Some(key.id.clone());
     review.reviewed_at = Some((state.now)().to_string());
     review.note = Some(resolution.note);
-    let resolved = state.reviews.resolve(review.clone()).map_err(|error| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_durable",
-            format!("the review was not recorded: {error}"),
-        )
-    })?;
+    let (worker, resolving) = (Arc::clone(&state), review.clone());
+    let resolved = crate::off_worker(move || worker.reviews.resolve(resolving))
+        .await?
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_durable",
+                format!("the review was not recorded: {error}"),
+            )
+        })?;
     if !resolved {
         let error = ApiError::new(
             StatusCode::CONFLICT,
