@@ -285,13 +285,7 @@ pub(crate) async fn post_decision(
             let worker = Arc::clone(&state);
             let review = crate::off_worker(move || worker.reviews.open_review(review))
                 .await?
-                .map_err(|error| {
-                    ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "not_durable",
-                        format!("the review was not recorded: {error}"),
-                    )
-                })?;
+                .map_err(crate::review::not_recorded)?;
             let answer = format!("{} {}", review.status, decision.id);
             audit(&state, Some(key), &asked, asked.action, answer)?;
             Ok(Json(crate::review::review_json(&review)).into_response())

@@ -157,6 +157,15 @@ pub(crate) struct Resolution {
     note: String,
 }
 
+/// The answer when a review could not be made durable: nothing of it was kept.
+pub(crate) fn not_recorded(error: LedgerError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_durable",
+        format!("the review was not recorded: {error}"),
+    )
+}
+
 /// Resolves a pending review: the final verdict, with a note.
 #[utoipa::path(post, path = "/v1/reviews/{decision_id}", tag = "operators",
     params(("decision_id" = String, Path, description = "The decision held for review")),
@@ -217,13 +226,7 @@ pub(crate) async fn post_review(
     let (worker, resolving) = (Arc::clone(&state), review.clone());
     let resolved = crate::off_worker(move || worker.reviews.resolve(resolving))
         .await?
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_durable",
-                format!("the review was not recorded: {error}"),
-            )
-        })?;
+        .map_err(not_recorded)?;
     if !resolved {
         let error = ApiError::new(
             StatusCode::CONFLICT,
