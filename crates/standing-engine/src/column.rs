@@ -30,7 +30,7 @@ impl Region {
     }
 
     #[inline]
-    fn slice<T: Pod>(&self) -> &[T] {
+    pub(crate) fn slice<T: Pod>(&self) -> &[T] {
         // Checked in `new` for this `T`: never panics.
         bytemuck::cast_slice(&(*self.bytes).as_ref()[self.range.clone()])
     }

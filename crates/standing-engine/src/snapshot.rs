@@ -267,8 +267,7 @@ impl Engine {
         }
         // The subject index is built on one core while the rest is checked on the other.
         let check = || -> Result<(), SnapshotError> {
-            let offsets = Column::<u64>::mapped(offsets.clone());
-            let offsets = offsets.base();
+            let offsets = offsets.slice::<u64>();
             let ascending = offsets.first() == Some(&0)
                 && offsets.last() == Some(&entry_count)
                 && offsets
@@ -290,10 +289,9 @@ impl Engine {
             {
                 return Err(SnapshotError::Damaged("an event belongs to no subject"));
             }
-            let flat = Column::<Entry>::mapped(flat.clone());
             let model = &*model;
             if !flat
-                .base()
+                .slice::<Entry>()
                 .par_iter()
                 .with_min_len(1 << 14)
                 .all(|entry| entry_valid(model, entry, subjects as u64, events as u32))

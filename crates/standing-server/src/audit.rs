@@ -313,15 +313,11 @@ impl Audit {
         pending.extend_from_slice(b",\"hash\":\"");
         pending.extend_from_slice(hash.as_bytes());
         pending.extend_from_slice(b"\"}\n");
-        let line: Box<[u8]> = if entry.subject.is_some() {
-            pending[start..].into()
-        } else {
-            Box::default()
-        };
+        let written = start..pending.len();
         inner.count = seq;
         inner.last = hash;
         if let Some(subject) = &entry.subject {
-            let record = (subject_hash(subject), line);
+            let record = (subject_hash(subject), inner.pending[written].into());
             let slot = inner.next_recent;
             if slot == inner.recent.len() {
                 inner.recent.push(record);

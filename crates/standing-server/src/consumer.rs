@@ -168,19 +168,18 @@ struct PurposeScore<'a> {
 impl PurposeScore<'_> {
     /// What was returned, for the audit log (its record names the subject and purpose).
     fn summary(&self) -> String {
-        let mut text = String::with_capacity(80);
+        use std::fmt::Write;
+        let mut text = String::with_capacity(96);
+        // Writing to a string cannot fail.
         if let Some(score) = self.score {
-            text.push_str(&format!("score {score:.2} "));
+            let _ = write!(text, "score {score:.2} ");
         }
         if let Some(grade) = self.grade {
-            text.push_str(&format!("grade {grade} "));
+            let _ = write!(text, "grade {grade} ");
         }
-        text.push_str(&format!(
-            "as of {} under {}",
-            self.as_of, self.model_version
-        ));
+        let _ = write!(text, "as of {} under {}", self.as_of, self.model_version);
         if let Some(known_at) = &self.known_at {
-            text.push_str(&format!(" as known at {known_at}"));
+            let _ = write!(text, " as known at {known_at}");
         }
         text
     }

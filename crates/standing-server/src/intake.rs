@@ -97,7 +97,7 @@ pub(crate) fn ingest(state: &AppState, records: &[Vec<u8>]) -> ApiResult {
                 })),
             }
         }
-        let node = state.node.write().unwrap_or_else(|p| p.into_inner());
+        let node = crate::write_node(state);
         if std::sync::Arc::ptr_eq(node.model(), &model) {
             break (node, results, events, bodies, slots);
         }

@@ -439,6 +439,14 @@ pub(crate) fn read_node(state: &AppState) -> std::sync::RwLockReadGuard<'_, Node
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The node alone (see [`read_node`] on a panicked writer).
+pub(crate) fn write_node(state: &AppState) -> std::sync::RwLockWriteGuard<'_, Node> {
+    state
+        .node
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Whether the server is up, with its model version and sizes (no key needed).
 #[utoipa::path(get, path = "/healthz", tag = "operators",
     responses((status = 200, description = "Up", body = Object)))]
@@ -587,7 +595,7 @@ pub fn serve_node(
             })
     })?;
     state.audit.sync_head()?;
-    let mut node = state.node.write().unwrap_or_else(|p| p.into_inner());
+    let mut node = write_node(&state);
     node.snapshot()?;
     Ok(())
 }
@@ -598,11 +606,7 @@ fn build_event_index(state: &AppState) {
         return;
     };
     let index = job.build();
-    state
-        .node
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .install_event_index(index);
+    write_node(state).install_event_index(index);
 }
 
 /// Subjects rescored per piece when the clock moves.
@@ -613,7 +617,7 @@ const CLOCK_STEP: usize = 2_048;
 /// network solved with no lock at all) and the write lock is taken only to install each result,
 /// which is a copy. A move rescores every subject: about a second per million.
 pub fn advance_clock(state: &AppState) {
-    let write = || state.node.write().unwrap_or_else(|p| p.into_inner());
+    let write = || write_node(state);
     write().start_clock((state.now)());
     let mut start = 0;
     while start < read_node(state).engine().subject_count() {

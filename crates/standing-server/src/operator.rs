@@ -373,7 +373,7 @@ pub(crate) async fn post_activate(
     let text = state.versions.text(&version).map_err(version_error)?;
     let worker = Arc::clone(&state);
     let answer = tokio::task::spawn_blocking(move || {
-        let mut node = worker.node.write().unwrap_or_else(|p| p.into_inner());
+        let mut node = crate::write_node(&worker);
         let clock = node.engine().clock();
         let candidate = node
             .candidate(&format!("models/{version}.toml"), &text, clock)
@@ -434,7 +434,7 @@ pub(crate) async fn post_purge(
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
     let worker = Arc::clone(&state);
     let purge = tokio::task::spawn_blocking(move || {
-        let mut node = worker.node.write().unwrap_or_else(|p| p.into_inner());
+        let mut node = crate::write_node(&worker);
         let purge = node.purge((worker.now)());
         // Subjects were renumbered (some are gone): the watcher starts over.
         worker.watch.reset();

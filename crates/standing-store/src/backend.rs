@@ -204,7 +204,7 @@ impl Backend for FileBackend {
     fn map_snapshot(&self, name: u64) -> io::Result<SharedBytes> {
         let file = File::open(self.snapshot_path(name))?;
         if file.metadata()?.len() == 0 {
-            return Ok(Arc::new(Aligned::copy_of(&[])));
+            return Ok(Aligned::shared(&[]));
         }
         // SAFETY: a mapped file must not change while mapped. Snapshots are written to a
         // temporary file, synced and renamed into place, and never written again; the data
@@ -367,7 +367,7 @@ impl Backend for MemBackend {
     fn map_snapshot(&self, name: u64) -> io::Result<SharedBytes> {
         self.snapshots
             .get(&name)
-            .map(|bytes| Arc::new(Aligned::copy_of(bytes)) as SharedBytes)
+            .map(|bytes| Aligned::shared(bytes))
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("snapshot {name}")))
     }
 
