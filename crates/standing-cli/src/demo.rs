@@ -14,7 +14,7 @@ use standing_engine::synthetic::{SplitMix, city_events};
 use standing_node::Node;
 use standing_rules::check_model;
 use standing_server::AppState;
-use standing_server::keys::{KeyStore, Role};
+use standing_server::keys::{KeySpec, KeyStore, Role};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -40,7 +40,8 @@ pub struct DemoOptions<'a> {
 #[derive(Clone, Debug)]
 struct DemoKeys {
     operator: String,
-    source: String,
+    /// One key per source of the model: each speaks for its own source only.
+    sources: std::collections::BTreeMap<String, String>,
     rail: String,
     lender: String,
     dating: String,
@@ -53,22 +54,26 @@ const PORTAL_SUBJECT: &str = "p-42";
 
 const KEYS_FILE: &str = "demo-keys.json";
 
-fn create_keys(data: &Path) -> Result<DemoKeys> {
+fn create_keys(data: &Path, model: &standing_rules::Model, created: Timestamp) -> Result<DemoKeys> {
     let mut store = KeyStore::open(data)?;
-    let mut create = |role, purposes: &[&str]| -> Result<String> {
-        let (_, secret) = store.create(role, purposes.iter().map(|p| (*p).to_owned()).collect())?;
+    let mut create = |spec: KeySpec| -> Result<String> {
+        let (_, secret) = store.create(spec, created)?;
         Ok(secret)
     };
+    let mut sources = std::collections::BTreeMap::new();
+    for source in &model.sources {
+        sources.insert(source.name.clone(), create(KeySpec::source(&source.name))?);
+    }
     let keys = DemoKeys {
-        operator: create(Role::Operator, &[])?,
-        source: create(Role::Source, &[])?,
-        rail: create(Role::Consumer, &["rail.highspeed.booking"])?,
-        lender: create(Role::Consumer, &["lending.consumer"])?,
-        dating: create(Role::Consumer, &["dating.profile"])?,
-        subject: Some(store.create_for_subject(PORTAL_SUBJECT)?.1),
+        operator: create(KeySpec::new(Role::Operator))?,
+        sources,
+        rail: create(KeySpec::consumer(&["rail.highspeed.booking"]))?,
+        lender: create(KeySpec::consumer(&["lending.consumer"]))?,
+        dating: create(KeySpec::consumer(&["dating.profile"]))?,
+        subject: Some(create(KeySpec::subject(PORTAL_SUBJECT))?),
     };
     let text = json!({
-        "operator": keys.operator, "source": keys.source, "rail": keys.rail,
+        "operator": keys.operator, "sources": keys.sources, "rail": keys.rail,
         "lender": keys.lender, "dating": keys.dating, "subject": keys.subject,
     });
     let path = data.join(KEYS_FILE);
@@ -93,9 +98,23 @@ fn read_keys(data: &Path) -> Result<DemoKeys> {
             .map(str::to_owned)
             .with_context(|| format!("{}: no `{name}` key", path.display()))
     };
+    let sources = value["sources"]
+        .as_object()
+        .map(|sources| {
+            sources
+                .iter()
+                .filter_map(|(name, secret)| Some((name.clone(), secret.as_str()?.to_owned())))
+                .collect()
+        })
+        .with_context(|| {
+            format!(
+                "{}: no `sources` keys (made by an older demo: remove the directory to start again)",
+                path.display()
+            )
+        })?;
     Ok(DemoKeys {
         operator: key("operator")?,
-        source: key("source")?,
+        sources,
         rail: key("rail")?,
         lender: key("lender")?,
         dating: key("dating")?,
@@ -137,7 +156,7 @@ fn ingest(
         .map(|event| standing_ingest::to_wire(model, event, true))
         .collect();
     let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
-    let report = node.ingest(events, &slices)?;
+    let report = node.ingest(events, &slices, standing_node::LOCAL_ORIGIN)?;
     let refused = report
         .outcomes
         .iter()
@@ -227,7 +246,10 @@ pub fn run(options: &DemoOptions, now: fn() -> Timestamp) -> Result<ExitCode> {
             bail!("the built-in sample model does not check; this is a bug");
         }
         std::fs::write(data.join("model.toml"), standing_rules::SAMPLE_CITY_MODEL)?;
-        let keys = create_keys(data)?;
+        let model = check_model("models/city.toml", standing_rules::SAMPLE_CITY_MODEL)
+            .model
+            .context("the built-in sample model does not check; this is a bug")?;
+        let keys = create_keys(data, &model, now())?;
         let mut phases = Phases::default();
         let mut node = build(options, now(), &mut phases)?;
         let propagate = Instant::now();
@@ -304,7 +326,13 @@ fn print_welcome(address: std::net::SocketAddr, keys: &DemoKeys, rate: u64) {
     outln!("API:        {base}/openapi.json   metrics: {base}/metrics\n");
     outln!("Keys (demo only; kept in demo-keys.json):");
     outln!("  operator                 {}", keys.operator);
-    outln!("  source                   {}", keys.source);
+    let example = keys.sources.iter().next();
+    if let Some((source, secret)) = example {
+        outln!(
+            "  source {source:<17} {secret}   (one key per source, {} in all: each sends for its own source only)",
+            keys.sources.len()
+        );
+    }
     outln!("  rail.highspeed.booking   {}", keys.rail);
     outln!("  lending.consumer         {}", keys.lender);
     outln!("  dating.profile           {}\n", keys.dating);
@@ -373,20 +401,25 @@ async fn simulate(
     loop {
         ticker.tick().await;
         let at = now();
-        let mut body = Vec::new();
+        // Each source sends its own events with its own key.
+        let mut bodies: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
         for _ in 0..per_tick {
             serial += 1;
             let event = country.live_event(&mut random, at, serial);
+            let body = bodies.entry(event.source.to_string()).or_default();
             body.extend_from_slice(&standing_ingest::to_wire(&model, &event, false));
             body.push(b'\n');
         }
-        if per_tick > 0 {
+        for (source, body) in bodies {
+            let Some(key) = keys.sources.get(&source) else {
+                continue;
+            };
             let body = String::from_utf8_lossy(&body).into_owned();
             send(
                 &router,
                 "POST",
                 "/v1/events",
-                &keys.source,
+                key,
                 "application/x-ndjson",
                 body,
             )

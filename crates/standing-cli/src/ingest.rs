@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use standing_core::{Event, Timestamp};
 use standing_ingest::{
-    MAX_RECORD_BYTES, RecordError, RecordedAt, Rejection, csv_row_to_wire, parse_record,
+    Admission, MAX_RECORD_BYTES, RecordError, Rejection, admit, csv_row_to_wire,
 };
 use standing_node::Node;
 use standing_rules::Model;
@@ -232,15 +232,18 @@ fn open_reader<'m>(
 fn parse_chunk(
     model: &Model,
     chunk: &Chunk,
-    recorded: RecordedAt,
+    admission: &Admission<'_>,
 ) -> Vec<(usize, Result<Event, RecordError>)> {
     chunk
         .records
         .par_iter()
         .with_min_len(1024)
         .map(|(line, record)| {
+            // Records here name their source (no key binds one), so the body logged is the
+            // record as read.
             let parsed = match record {
-                Ok(range) => parse_record(model, &chunk.buffer[range.clone()], recorded),
+                Ok(range) => admit(model, &chunk.buffer[range.clone()], admission)
+                    .map(|admitted| admitted.event),
                 Err(error) => Err(error.clone()),
             };
             (*line, parsed)
@@ -253,6 +256,11 @@ fn parse_chunk(
 pub struct InputSummary {
     pub accepted: u64,
     pub duplicate: u64,
+    /// Ids already sent with other content (the first kept).
+    pub conflict: u64,
+    /// The ids of the first and last event accepted.
+    pub first: Option<String>,
+    pub last: Option<String>,
     pub rejected: u64,
     pub bytes: u64,
     pub applied: bool,
@@ -262,6 +270,9 @@ pub struct Options {
     pub acks: bool,
     pub quiet: bool,
     pub format: Option<Format>,
+    /// An import of history: records may carry their own `recorded_at` (in recorded order, no
+    /// earlier than what the log holds, not in the future).
+    pub history: bool,
 }
 
 fn progress(total: u64, quiet: bool, label: &str) -> ProgressBar {
@@ -291,7 +302,14 @@ pub fn ingest_input(
     options: &Options,
 ) -> Result<InputSummary> {
     let model = node.model().clone();
-    let recorded = RecordedAt::FromRecordOr(now);
+    let floor = node.last_recorded_at();
+    let admission = Admission {
+        now: now.max(floor),
+        source: None,
+        history_from: options.history.then_some(floor),
+    };
+    let recorded = &admission;
+    let mut latest = Timestamp::MIN;
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut summary = InputSummary {
         bytes: total,
@@ -307,6 +325,18 @@ pub fn ingest_input(
         .with_context(|| format!("reading {name}"))?
     {
         for (line, parsed) in parse_chunk(&model, &chunk, recorded) {
+            let parsed = parsed.and_then(|event| {
+                // An imported history is in recorded order: recorded times never decrease
+                // along the log.
+                if event.recorded_at < latest {
+                    return Err(RecordError::RecordedBeforeLog {
+                        at: event.recorded_at,
+                        floor: latest,
+                    });
+                }
+                latest = event.recorded_at;
+                Ok(())
+            });
             if let Err(error) = parsed {
                 rejections.push(Rejection {
                     file: name.to_owned(),
@@ -358,7 +388,7 @@ pub fn ingest_input(
             }
         }
         let (applied, next) = rayon::join(
-            || node.ingest(&events, &bodies),
+            || node.ingest(&events, &bodies, standing_node::LOCAL_ORIGIN),
             || {
                 next_chunk.map(|chunk| {
                     let parsed = parse_chunk(&model, &chunk, recorded);
@@ -367,10 +397,17 @@ pub fn ingest_input(
             },
         );
         let report = applied?;
-        for outcome in &report.outcomes {
+        for (outcome, event) in report.outcomes.iter().zip(&events) {
             match outcome {
-                standing_engine::ApplyOutcome::Accepted => summary.accepted += 1,
+                standing_engine::ApplyOutcome::Accepted => {
+                    summary.accepted += 1;
+                    if summary.first.is_none() {
+                        summary.first = Some(event.id.to_string());
+                    }
+                    summary.last = Some(event.id.to_string());
+                }
                 standing_engine::ApplyOutcome::Duplicate => summary.duplicate += 1,
+                standing_engine::ApplyOutcome::Conflict => summary.conflict += 1,
                 _ => summary.rejected += 1,
             }
         }

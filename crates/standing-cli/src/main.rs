@@ -123,6 +123,22 @@ enum Command {
         /// No progress bars.
         #[arg(long, short = 'q')]
         quiet: bool,
+        /// Import history recorded elsewhere: records may carry their own `recorded_at`, in
+        /// recorded order, no earlier than the log's latest and not in the future. Without it,
+        /// `recorded_at` is the server's (stamped now) and a record carrying one is refused.
+        #[arg(long)]
+        history: bool,
+    },
+    /// Show an event as the log holds it: when it was recorded and which key sent it.
+    Event {
+        /// The event's source.
+        source: String,
+        /// The event's id.
+        id: String,
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the data directory over HTTP (API keys from `standing keys create`).
     Serve {
@@ -239,9 +255,26 @@ enum KeysAction {
         /// The person a subject key belongs to.
         #[arg(long)]
         subject: Option<String>,
+        /// The source a source key speaks for (one of the model's `[sources]`).
+        #[arg(long)]
+        source: Option<String>,
+        /// An operator key that may import history (records carrying their own `recorded_at`).
+        #[arg(long)]
+        history: bool,
+        /// When the key stops working: an RFC 3339 instant or date, or a span from now
+        /// (`90d`, `12h`).
+        #[arg(long)]
+        expires: Option<String>,
     },
-    /// List the keys: id, role, purposes.
+    /// List the keys: id, role, what it is bound to, expiry or revocation, last use.
     List {
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
+    },
+    /// Revoke a key: refused from the next request on, also by a running server.
+    Revoke {
+        /// The key's id (`key-…`, from `standing keys list`).
+        id: String,
         #[arg(long, short = 'd', default_value = "standing-data")]
         data: PathBuf,
     },
@@ -254,22 +287,20 @@ enum InputFormat {
 }
 
 fn keys(action: KeysAction) -> Result<ExitCode> {
-    use standing_server::keys::{KeyStore, Role};
+    use standing_server::keys::{KeySpec, KeyStore, Role};
     match action {
         KeysAction::Create {
             data,
             role,
             purposes,
             subject,
+            source,
+            history,
+            expires,
         } => {
             let Some(role) = Role::parse(&role) else {
                 bail!("--role must be source, consumer, operator or subject, not `{role}`");
             };
-            if (role == Role::Subject) != subject.is_some() {
-                bail!(
-                    "a subject key, and only a subject key, names its person: --role subject --subject ID"
-                );
-            }
             if !data.join("model.toml").exists() {
                 bail!(
                     "no data directory at {}; create one with `standing init`",
@@ -277,12 +308,6 @@ fn keys(action: KeysAction) -> Result<ExitCode> {
                 );
             }
             let (model, _) = standing_node::load_model(&data)?;
-            if role == Role::Consumer && purposes.is_empty() {
-                bail!("a consumer key needs at least one --purpose");
-            }
-            if role != Role::Consumer && !purposes.is_empty() {
-                bail!("only consumer keys are bound to purposes");
-            }
             for purpose in &purposes {
                 if model.purpose(purpose).is_none() {
                     let known: Vec<&str> = model.purposes.iter().map(|p| p.name.as_str()).collect();
@@ -292,29 +317,143 @@ fn keys(action: KeysAction) -> Result<ExitCode> {
                     );
                 }
             }
-            let mut store = KeyStore::open(&data)?;
-            let (key, secret) = match &subject {
-                Some(subject) => store.create_for_subject(subject)?,
-                None => store.create(role, purposes)?,
+            if let Some(source) = &source
+                && model.declares_sources()
+                && model.source(source).is_none()
+            {
+                let known: Vec<&str> = model.sources.iter().map(|s| s.name.as_str()).collect();
+                bail!(
+                    "the model declares no source `{source}`; sources: {}",
+                    known.join(", ")
+                );
+            }
+            let created = now();
+            let expires_at = match &expires {
+                None => None,
+                Some(text) => Some(expiry(text, created)?),
             };
+            let spec = KeySpec {
+                role,
+                purposes,
+                subject,
+                source,
+                history,
+                expires_at,
+            };
+            let mut store = KeyStore::open(&data)?;
+            let (key, secret) = store.create(spec, created)?;
             eprintln!(
-                "created {} ({:?}); its secret, shown only now:",
-                key.id, key.role
+                "created {} ({}){}; its secret, shown only now:",
+                key.id,
+                key.role.name(),
+                key.expires_at
+                    .map(|at| format!(", expires {at}"))
+                    .unwrap_or_default()
             );
             outln!("{secret}");
         }
         KeysAction::List { data } => {
-            for key in KeyStore::open(&data)?.keys() {
+            let store = KeyStore::open(&data)?;
+            let used = store.last_used();
+            let clock = now();
+            for key in store.keys() {
+                let bound = key
+                    .subject
+                    .clone()
+                    .or_else(|| key.source.clone())
+                    .unwrap_or_else(|| key.purposes.join(","));
+                let state = match key.refusal(clock) {
+                    Some(standing_server::keys::KeyRefusal::Revoked(at)) => format!("revoked {at}"),
+                    Some(standing_server::keys::KeyRefusal::Expired(at)) => format!("expired {at}"),
+                    None => key
+                        .expires_at
+                        .map_or("active".to_owned(), |at| format!("expires {at}")),
+                };
+                let last = used
+                    .get(&key.id)
+                    .map_or("never used".to_owned(), |at| format!("last used {at}"));
                 outln!(
-                    "{}  {:<8}  {}",
+                    "{}  {:<8}  {:<24}  {:<32}  {}{}",
                     key.id,
                     key.role.name(),
-                    key.subject
-                        .clone()
-                        .unwrap_or_else(|| key.purposes.join(","))
+                    bound,
+                    state,
+                    last,
+                    if key.history { "  (history)" } else { "" }
                 );
             }
         }
+        KeysAction::Revoke { id, data } => {
+            let mut store = KeyStore::open(&data)?;
+            let key = store.revoke(&id, now())?;
+            outln!(
+                "revoked {} ({}) at {}; a running server refuses it from its next request",
+                key.id,
+                key.role.name(),
+                key.revoked_at.map(|at| at.to_string()).unwrap_or_default()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An expiry: an instant or date, or a span from `now` such as `90d` or `12h`.
+fn expiry(text: &str, now: Timestamp) -> Result<Timestamp> {
+    let span = |digits: &str, unit: i64| {
+        digits
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| Timestamp(now.0.saturating_add(n.saturating_mul(unit))))
+    };
+    let from_span = match text.char_indices().last() {
+        Some((at, 'd')) => span(&text[..at], 86_400),
+        Some((at, 'h')) => span(&text[..at], 3_600),
+        Some((at, 'm')) => span(&text[..at], 60),
+        _ => None,
+    };
+    if let Some(at) = from_span {
+        return Ok(at);
+    }
+    let at = Timestamp::parse(text).map_err(|error| {
+        anyhow::anyhow!("--expires `{text}`: not a span (90d, 12h, 30m) nor an instant: {error}")
+    })?;
+    if at <= now {
+        bail!("--expires {at} lies in the past");
+    }
+    Ok(at)
+}
+
+/// `standing event SOURCE ID`: the record the log holds, with its key.
+fn show_event(source: &str, id: &str, data: &Path, json: bool) -> Result<ExitCode> {
+    let (mut node, _) = Node::open(data, now())?;
+    let Some(record) = node.find_event(source, id)? else {
+        eprintln!("no event `{id}` of source `{source}` in {}", data.display());
+        return Ok(ExitCode::from(1));
+    };
+    let body: serde_json::Value =
+        serde_json::from_slice(&record.body).unwrap_or(serde_json::Value::Null);
+    let key = if record.origin.is_empty() {
+        "(not kept: logged before keys were recorded)".to_owned()
+    } else {
+        record.origin.clone()
+    };
+    if json {
+        outln!(
+            "{}",
+            serde_json::json!({
+                "seq": record.seq,
+                "recorded_at": record.recorded_at.to_string(),
+                "key": record.origin,
+                "event": body,
+            })
+        );
+    } else {
+        outln!("event      {source}/{id}");
+        outln!("log record {}", record.seq);
+        outln!("recorded   {}", record.recorded_at);
+        outln!("sent by    {key}");
+        outln!("record     {body}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -418,6 +557,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 acks: false,
                 quiet: true,
                 format: None,
+                history: false,
             };
             let summary = ingest::ingest_input(
                 &mut node,
@@ -436,20 +576,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
             outln!("Try: standing explain p-2 --data {}", dir.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Event {
+            source,
+            id,
+            data,
+            json,
+        } => show_event(&source, &id, &data, json),
         Command::Ingest {
             inputs,
             data,
             format,
             acks,
             quiet,
+            history,
         } => {
             let clock = now();
             let started = std::time::Instant::now();
             let (mut node, opened) = Node::open(&data, clock)?;
             ingest::remove_stale_spools(&data);
+            let audit = standing_server::audit::Audit::open(&data)?;
             let options = ingest::Options {
                 acks,
                 quiet,
+                history,
                 format: format.map(|f| match f {
                     InputFormat::Ndjson => ingest::Format::Ndjson,
                     InputFormat::Csv => ingest::Format::Csv,
@@ -477,6 +626,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     let _ = std::fs::remove_file(&path);
                 }
                 let summary = result?;
+                // Every input is audited: who (this command, on the directory itself), what.
+                audit.record(&standing_server::audit::AuditEntry {
+                    at: clock.to_string(),
+                    key: standing_node::LOCAL_ORIGIN.into(),
+                    role: "operator".into(),
+                    purpose: None,
+                    action: "intake".into(),
+                    subject: None,
+                    answer: format!(
+                        "origin {} input {name} accepted {} duplicate {} conflict {} rejected {} first {} last {}",
+                        standing_node::LOCAL_ORIGIN,
+                        summary.accepted,
+                        summary.duplicate,
+                        summary.conflict,
+                        summary.rejected,
+                        summary.first.as_deref().unwrap_or("-"),
+                        summary.last.as_deref().unwrap_or("-"),
+                    ),
+                })?;
+                audit.sync_head()?;
+                if summary.conflict > 0 {
+                    refused += 1;
+                }
                 if !summary.applied {
                     refused += 1;
                     eprintln!(
@@ -485,8 +657,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 } else {
                     eprintln!(
-                        "{name}: {} accepted, {} duplicate, {} rejected",
-                        summary.accepted, summary.duplicate, summary.rejected
+                        "{name}: {} accepted, {} duplicate, {} conflict, {} rejected",
+                        summary.accepted, summary.duplicate, summary.conflict, summary.rejected
                     );
                 }
                 totals.accepted += summary.accepted;

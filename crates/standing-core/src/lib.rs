@@ -4,6 +4,7 @@
 mod bytes;
 mod event;
 mod hash;
+pub mod id;
 mod score;
 mod time;
 

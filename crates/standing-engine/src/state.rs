@@ -90,6 +90,10 @@ pub enum ApplyOutcome {
     Accepted,
     /// The source already sent an event with this id; nothing changed.
     Duplicate,
+    /// The source already sent an event with this id and other content; nothing changed, the
+    /// first is kept. The engine keeps no bodies: the node, which reads them from the log,
+    /// tells a conflict from a duplicate.
+    Conflict,
     /// A retraction whose target this source never sent; nothing changed.
     UnknownRetractionTarget,
     /// A retraction naming another subject's event; nothing changed.
@@ -103,6 +107,9 @@ impl std::fmt::Display for ApplyOutcome {
         f.write_str(match self {
             ApplyOutcome::Accepted => "accepted",
             ApplyOutcome::Duplicate => "duplicate: this source already sent an event with this id",
+            ApplyOutcome::Conflict => {
+                "conflict: this source already sent an event with this id and other content; the first is kept"
+            }
             ApplyOutcome::UnknownRetractionTarget => {
                 "the retracted event was never received from this source"
             }
@@ -1118,6 +1125,25 @@ impl Engine {
     }
 
     /// Every event accepted about `subject`, by event number (= log record), oldest first.
+    /// Builds a restored engine's event index now, if it is not built yet.
+    pub fn ensure_event_index(&mut self) {
+        self.events.ensure_indexed();
+        self.sources.ensure_indexed();
+    }
+
+    /// The number of the event `id` of `source` (its log sequence number), if it was accepted.
+    /// `None` also while a restored engine's event index is not built yet (see
+    /// [`Engine::event_index_job`]).
+    pub fn event_number(&self, source: &str, id: &str) -> Option<u32> {
+        if !self.events.is_indexed() || !self.sources.is_indexed() {
+            return None;
+        }
+        let source = self.sources.find(source.as_bytes())? as u16;
+        let mut key = Vec::with_capacity(2 + id.len());
+        event_key(&mut key, source, id);
+        self.events.find(&key)
+    }
+
     pub fn events_about(&self, subject: &str) -> Vec<u32> {
         let Some(index) = self.subjects.find(subject.as_bytes()) else {
             return Vec::new();

@@ -16,7 +16,7 @@ use std::io::BufRead;
 /// The largest record accepted, in bytes.
 pub const MAX_RECORD_BYTES: usize = 64 * 1024;
 /// The longest id, source or subject accepted, in bytes.
-pub const MAX_ID_BYTES: usize = 256;
+pub const MAX_ID_BYTES: usize = standing_core::id::MAX_ID_BYTES;
 
 /// Why a record was rejected.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -51,6 +51,71 @@ pub enum RecordError {
         field: &'static str,
         message: String,
     },
+    #[error("`{field}` is not an id: it {problem}")]
+    NotAnId {
+        field: &'static str,
+        problem: standing_core::id::IdProblem,
+    },
+    #[error("`source` is missing: name the source of the record")]
+    MissingSource,
+    #[error("this key speaks for source `{granted}` and may not send as `{named}`")]
+    SourceNotGranted { named: String, granted: String },
+    #[error("the model declares no source `{0}`")]
+    UnknownSource(String),
+    #[error("source `{source_name}` may not send `{event_type}` (see its `types` in the model)")]
+    TypeNotGranted {
+        source_name: String,
+        event_type: String,
+    },
+    #[error(
+        "`recorded_at` is the server's: it is stamped on intake (an operator imports history \
+         with `standing ingest --history` or a key created with `--history`)"
+    )]
+    RecordedAtNotAllowed,
+    #[error(
+        "`recorded_at` {at} lies before {floor}, what the log already holds: history is imported before it is added to"
+    )]
+    RecordedBeforeLog { at: Timestamp, floor: Timestamp },
+    #[error("`recorded_at` {at} lies in the future (now is {now})")]
+    RecordedInFuture { at: Timestamp, now: Timestamp },
+    #[error(
+        "`occurred_at` {at} lies more than {skew} s beyond now ({now}): the model allows `future_skew = {skew} s`"
+    )]
+    OccursInFuture {
+        at: Timestamp,
+        now: Timestamp,
+        skew: i64,
+    },
+    #[error("field `{field}` is {value}, outside its declared range")]
+    OutOfRange { field: String, value: String },
+}
+
+impl RecordError {
+    /// A short, stable code for the reason, as answers carry it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecordError::InvalidUtf8
+            | RecordError::MalformedJson(_)
+            | RecordError::BadCsvRow(_) => "malformed",
+            RecordError::Oversize(_) => "oversize",
+            RecordError::BadId { .. } | RecordError::NotAnId { .. } => "bad_id",
+            RecordError::UnknownType(_) => "unknown_type",
+            RecordError::MissingField(_) => "missing_field",
+            RecordError::UnknownField(_) => "unknown_field",
+            RecordError::WrongType { .. } => "wrong_type",
+            RecordError::BadTime { .. } => "bad_time",
+            RecordError::BadValue { .. } => "bad_value",
+            RecordError::MissingSource => "missing_source",
+            RecordError::SourceNotGranted { .. } => "source_not_granted",
+            RecordError::UnknownSource(_) => "unknown_source",
+            RecordError::TypeNotGranted { .. } => "type_not_granted",
+            RecordError::RecordedAtNotAllowed => "recorded_at_not_allowed",
+            RecordError::RecordedBeforeLog { .. } => "recorded_before_log",
+            RecordError::RecordedInFuture { .. } => "recorded_in_future",
+            RecordError::OccursInFuture { .. } => "occurs_in_future",
+            RecordError::OutOfRange { .. } => "out_of_range",
+        }
+    }
 }
 
 /// A rejected record and where it was.
@@ -81,7 +146,8 @@ pub enum RecordedAt {
 #[serde(deny_unknown_fields)]
 struct WireEvent {
     id: String,
-    source: String,
+    #[serde(default)]
+    source: Option<String>,
     subject: String,
     #[serde(rename = "type")]
     event_type: String,
@@ -170,20 +236,183 @@ fn field_value(
     }
 }
 
-/// Checks one record against `model`.
+/// Checks one record against `model`: its form only, as the log's records are checked again on
+/// replay (under the model then in force). Live intake uses [`admit`], which also decides what
+/// the sender may say.
 pub fn parse_record(
     model: &Model,
     record: &[u8],
     recorded: RecordedAt,
 ) -> Result<Event, RecordError> {
+    let (wire, text) = read_wire(record)?;
+    let source = wire.source.clone().ok_or(RecordError::MissingSource)?;
+    build(model, wire, source, text, recorded).map(|(event, _)| event)
+}
+
+fn read_wire(record: &[u8]) -> Result<(WireEvent, &str), RecordError> {
     if record.len() > MAX_RECORD_BYTES {
         return Err(RecordError::Oversize(record.len()));
     }
     let text = std::str::from_utf8(record).map_err(|_| RecordError::InvalidUtf8)?;
     let wire: WireEvent = serde_json::from_str(text)
         .map_err(|error| RecordError::MalformedJson(error.to_string()))?;
+    Ok((wire, text))
+}
+
+/// What a sender may say, decided by the intake path and its key, never by the record.
+#[derive(Clone, Copy, Debug)]
+pub struct Admission<'a> {
+    /// The server's clock: `recorded_at` is stamped with it.
+    pub now: Timestamp,
+    /// The source the sender speaks for (a source key's): a record naming another is refused,
+    /// one naming none is sent as this source. `None`: an operator, who names the source.
+    pub source: Option<&'a str>,
+    /// An operator's import of history: a record may carry its own `recorded_at`, no earlier
+    /// than this (the latest the log holds) and not in the future. `None`: live intake, where a
+    /// record carrying `recorded_at` is refused.
+    pub history_from: Option<Timestamp>,
+}
+
+/// A record admitted: the event, and the body to log when it differs from the record received
+/// (a record that named no source gets its sender's source written in).
+#[derive(Debug)]
+pub struct Admitted {
+    pub event: Event,
+    pub body: Option<Vec<u8>>,
+}
+
+/// Checks one record of live intake against `model` and what its sender may say: its form (as
+/// [`parse_record`]), ids of the id alphabet, the source the sender speaks for, the event types
+/// the model lets that source send, the server's time (`recorded_at` stamped, `occurred_at` no
+/// further in the future than the model's `future_skew`) and declared field ranges.
+pub fn admit(
+    model: &Model,
+    record: &[u8],
+    admission: &Admission<'_>,
+) -> Result<Admitted, RecordError> {
+    let (wire, text) = read_wire(record)?;
+    let named = wire.source.is_some();
+    let source = match (&wire.source, admission.source) {
+        (Some(named), Some(granted)) if named != granted => {
+            return Err(RecordError::SourceNotGranted {
+                named: named.clone(),
+                granted: granted.to_owned(),
+            });
+        }
+        (Some(named), _) => named.clone(),
+        (None, Some(granted)) => granted.to_owned(),
+        (None, None) => return Err(RecordError::MissingSource),
+    };
+    let recorded = match (&wire.recorded_at, admission.history_from) {
+        (Some(_), None) => return Err(RecordError::RecordedAtNotAllowed),
+        (Some(_), Some(_)) => RecordedAt::FromRecordOr(admission.now),
+        (None, _) => RecordedAt::Stamp(admission.now),
+    };
+    let (event, type_name) = build(model, wire, source, text, recorded)?;
+    for (field, value) in [
+        ("id", &event.id),
+        ("subject", &event.subject),
+        ("source", &event.source),
+    ] {
+        standing_core::id::check_id(value)
+            .map_err(|problem| RecordError::NotAnId { field, problem })?;
+    }
+    if let Some(floor) = admission.history_from {
+        if event.recorded_at < floor {
+            return Err(RecordError::RecordedBeforeLog {
+                at: event.recorded_at,
+                floor,
+            });
+        }
+        if event.recorded_at > admission.now {
+            return Err(RecordError::RecordedInFuture {
+                at: event.recorded_at,
+                now: admission.now,
+            });
+        }
+    }
+    let skew = model.intake.future_skew;
+    if event.occurred_at > admission.now.saturating_add(skew) {
+        return Err(RecordError::OccursInFuture {
+            at: event.occurred_at,
+            now: admission.now,
+            skew: skew.0,
+        });
+    }
+    match &event.body {
+        EventBody::Retraction { event_id, .. } => {
+            standing_core::id::check_id(event_id).map_err(|problem| RecordError::NotAnId {
+                field: "fields.event",
+                problem,
+            })?;
+        }
+        EventBody::Fact { event_type, fields } => {
+            if model.declares_sources() {
+                let Some(declared) = model.source(&event.source) else {
+                    return Err(RecordError::UnknownSource(event.source.to_string()));
+                };
+                if !declared.may_send(*event_type) {
+                    return Err(RecordError::TypeNotGranted {
+                        source_name: event.source.to_string(),
+                        event_type: type_name,
+                    });
+                }
+            }
+            let declared = model.event_type(*event_type);
+            for (field, value) in declared.fields.iter().zip(fields.iter()) {
+                if let Some(range) = &field.range
+                    && !range.contains(value)
+                {
+                    return Err(RecordError::OutOfRange {
+                        field: field.name.clone(),
+                        value: match value {
+                            FieldValue::Int(number) => number.to_string(),
+                            FieldValue::Dec(number) => number.to_string(),
+                            other => format!("{other:?}"),
+                        },
+                    });
+                }
+            }
+            let relation = Some(*event_type) == model.network.added
+                || Some(*event_type) == model.network.removed;
+            if relation
+                && let Some(FieldValue::Str(other)) =
+                    fields.get(standing_rules::relation_fields::OTHER)
+            {
+                standing_core::id::check_id(other).map_err(|problem| RecordError::NotAnId {
+                    field: "fields.other",
+                    problem,
+                })?;
+            }
+        }
+    }
+    let body = (!named).then(|| with_source(text, &event.source));
+    Ok(Admitted { event, body })
+}
+
+/// The record with `"source"` written in first (the record is a JSON object that names no
+/// source: it was parsed).
+fn with_source(text: &str, source: &str) -> Vec<u8> {
+    let trimmed = text.trim_start();
+    let rest = trimmed.strip_prefix('{').unwrap_or(trimmed);
+    let mut body = Vec::with_capacity(text.len() + source.len() + 12);
+    body.extend_from_slice(b"{\"source\":");
+    body.extend_from_slice(&serde_json::to_vec(source).unwrap_or_default());
+    body.push(b',');
+    body.extend_from_slice(rest.as_bytes());
+    body
+}
+
+/// The typed event of a wire record, and its type's name.
+fn build(
+    model: &Model,
+    wire: WireEvent,
+    source: String,
+    _text: &str,
+    recorded: RecordedAt,
+) -> Result<(Event, String), RecordError> {
     check_id(&wire.id, "id")?;
-    check_id(&wire.source, "source")?;
+    check_id(&source, "source")?;
     check_id(&wire.subject, "subject")?;
     let occurred_at = time(&wire.occurred_at, "occurred_at")?;
     let recorded_at = match (recorded, &wire.recorded_at) {
@@ -242,14 +471,36 @@ pub fn parse_record(
             fields,
         }
     };
-    Ok(Event {
-        source: wire.source.into(),
-        id: wire.id.into(),
-        subject: wire.subject.into(),
-        occurred_at,
-        recorded_at,
-        body,
-    })
+    Ok((
+        Event {
+            source: source.into(),
+            id: wire.id.into(),
+            subject: wire.subject.into(),
+            occurred_at,
+            recorded_at,
+            body,
+        },
+        wire.event_type,
+    ))
+}
+
+/// The events of an imported history that were recorded before an event ahead of them, with
+/// the latest `recorded_at` ahead: a history is imported in recorded order, so that recorded
+/// times never decrease along the log and no answer "as known at" an instant already past can
+/// change.
+pub fn recorded_order_breaks(
+    recorded: impl IntoIterator<Item = Timestamp>,
+) -> Vec<(usize, Timestamp)> {
+    let mut latest = Timestamp::MIN;
+    let mut breaks = Vec::new();
+    for (index, at) in recorded.into_iter().enumerate() {
+        if at < latest {
+            breaks.push((index, latest));
+        } else {
+            latest = at;
+        }
+    }
+    breaks
 }
 
 /// Events read from one NDJSON input, and every record rejected with its line.

@@ -50,6 +50,32 @@ pub enum NodeError {
     /// The engine accepted another number of events than the log holds.
     #[error("the log holds {log} records but the engine accepted {engine} events")]
     Inconsistent { log: u64, engine: u64 },
+    /// A scan stopped early because it found what it looked for (never returned to callers).
+    #[error("scan finished early")]
+    #[doc(hidden)]
+    ScanDone,
+}
+
+/// The latest `recorded_at` of the log.
+fn last_recorded_at(log: &Log<FileBackend>) -> Result<Timestamp> {
+    let Some(last) = log.next_seq().checked_sub(1) else {
+        return Ok(Timestamp::MIN);
+    };
+    // Records are appended in order of acceptance, and each is stamped no earlier than the
+    // last: the last record's time is the latest. An imported history may hold earlier ones
+    // after later ones only within one batch, which is why the maximum is kept while ingesting.
+    Ok(log
+        .read(last)?
+        .map_or(Timestamp::MIN, |record| Timestamp(record.recorded_at)))
+}
+
+/// Whether two events say the same (their recorded times aside).
+fn same_content(first: &Event, second: &Event) -> bool {
+    first.source == second.source
+        && first.id == second.id
+        && first.subject == second.subject
+        && first.occurred_at == second.occurred_at
+        && first.body == second.body
 }
 
 pub type Result<T, E = NodeError> = std::result::Result<T, E>;
@@ -87,6 +113,26 @@ impl OpenTimings {
     }
 }
 
+/// One record of the log: when it was recorded, who sent it and what it said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedRecord {
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+    /// The id of the API key that sent it (`local` for a command on the data directory, empty
+    /// for records logged before origins were kept).
+    pub origin: String,
+    /// The wire record as accepted.
+    pub body: Vec<u8>,
+}
+
+/// The origin of records sent by a command run on the data directory itself (`standing
+/// ingest`), which needs no key: it owns the directory.
+pub const LOCAL_ORIGIN: &str = "local";
+
+/// Duplicates of at most this many per batch are compared with their first by reading each from
+/// the log; more (an interrupted ingest run again) by one scan over the range they lie in.
+const CONFLICT_READS: usize = 4_096;
+
 /// A data directory opened: model, log and engine.
 #[derive(Debug)]
 pub struct Node {
@@ -96,6 +142,9 @@ pub struct Node {
     log: Log<FileBackend>,
     engine: Engine,
     poisoned: bool,
+    /// The latest `recorded_at` in the log (`Timestamp::MIN` for an empty log): an import of
+    /// history may not record anything before it.
+    last_recorded_at: Timestamp,
     /// What the newest snapshot in the directory covers and the model it was taken under, when
     /// this node restored or stored it: a snapshot of the same would be written for nothing.
     stored: Option<(u64, u64)>,
@@ -339,6 +388,7 @@ impl Node {
         let started = std::time::Instant::now();
         engine.advance_clock(clock);
         report.timings.clock = started.elapsed();
+        let last_recorded_at = last_recorded_at(&log)?;
         Ok((
             Node {
                 directory: directory.to_owned(),
@@ -347,6 +397,7 @@ impl Node {
                 log,
                 engine,
                 poisoned: false,
+                last_recorded_at,
                 stored: report.snapshot.map(|covers| (covers, model_fingerprint)),
                 _lock: lock,
             },
@@ -383,15 +434,39 @@ impl Node {
         self.engine.advance_clock(now);
     }
 
-    /// Every record the log holds about `subject`: `(seq, recorded_at, body)`, oldest first.
-    pub fn records_about(&self, subject: &str) -> Result<Vec<(u64, i64, Vec<u8>)>> {
+    /// Every record the log holds about `subject`, oldest first.
+    pub fn records_about(&self, subject: &str) -> Result<Vec<LoggedRecord>> {
         let mut records = Vec::new();
         for event in self.engine.events_about(subject) {
-            if let Some((recorded_at, body)) = self.log.read(u64::from(event))? {
-                records.push((u64::from(event), recorded_at, body));
+            if let Some(record) = self.record(u64::from(event))? {
+                records.push(record);
             }
         }
         Ok(records)
+    }
+
+    /// Record `seq` of the log.
+    pub fn record(&self, seq: u64) -> Result<Option<LoggedRecord>> {
+        Ok(self.log.read(seq)?.map(|stored| LoggedRecord {
+            seq,
+            recorded_at: Timestamp(stored.recorded_at),
+            origin: String::from_utf8_lossy(&stored.origin).into_owned(),
+            body: stored.body,
+        }))
+    }
+
+    /// The record of event `id` of `source`, if it was accepted: what it said and who sent it.
+    pub fn find_event(&mut self, source: &str, id: &str) -> Result<Option<LoggedRecord>> {
+        self.engine.ensure_event_index();
+        match self.engine.event_number(source, id) {
+            Some(seq) => self.record(u64::from(seq)),
+            None => Ok(None),
+        }
+    }
+
+    /// The latest `recorded_at` in the log (`Timestamp::MIN` when it is empty).
+    pub fn last_recorded_at(&self) -> Timestamp {
+        self.last_recorded_at
     }
 
     /// The subject's own events as accepted (relations left out), parsed back from the log: for
@@ -405,17 +480,20 @@ impl Node {
             EventBody::Retraction { .. } => false,
         };
         let mut events = Vec::new();
-        for (seq, recorded_at, body) in self.records_about(subject)? {
-            let event = parse_record(
-                &self.model,
-                &body,
-                RecordedAt::Stamp(Timestamp(recorded_at)),
-            )
-            .map_err(|error| NodeError::Replay {
-                seq,
-                model: self.model.version_label(),
-                reason: error.to_string(),
-            })?;
+        for LoggedRecord {
+            seq,
+            recorded_at,
+            body,
+            ..
+        } in self.records_about(subject)?
+        {
+            let event = parse_record(&self.model, &body, RecordedAt::Stamp(recorded_at)).map_err(
+                |error| NodeError::Replay {
+                    seq,
+                    model: self.model.version_label(),
+                    reason: error.to_string(),
+                },
+            )?;
             if !relation(&event) {
                 events.push(event);
             }
@@ -471,17 +549,28 @@ impl Node {
         self.log.next_seq()
     }
 
-    /// Applies `events` (with `bodies`, their wire records as received) and makes the accepted
-    /// ones durable. When this returns `Ok`, every accepted event is on stable storage.
-    pub fn ingest(&mut self, events: &[Event], bodies: &[&[u8]]) -> Result<ApplyReport> {
+    /// Applies `events` (with `bodies`, their wire records as accepted) sent by `origin` (an API
+    /// key's id, or [`LOCAL_ORIGIN`]) and makes the accepted ones durable, each with its origin.
+    /// When this returns `Ok`, every accepted event is on stable storage. An event whose id its
+    /// source already sent is a duplicate when it says the same, a conflict when it does not;
+    /// either way the first is kept.
+    pub fn ingest(
+        &mut self,
+        events: &[Event],
+        bodies: &[&[u8]],
+        origin: &str,
+    ) -> Result<ApplyReport> {
         if self.poisoned {
             return Err(NodeError::Poisoned("an earlier failure".into()));
         }
-        let report = self.engine.apply(events);
+        let mut report = self.engine.apply(events);
+        let mut last_recorded_at = self.last_recorded_at;
         let outcome = (|| -> Result<(), StoreError> {
             for ((event, body), outcome) in events.iter().zip(bodies).zip(&report.outcomes) {
                 if *outcome == ApplyOutcome::Accepted {
-                    self.log.append(event.recorded_at.0, body)?;
+                    self.log
+                        .append(event.recorded_at.0, origin.as_bytes(), body)?;
+                    last_recorded_at = last_recorded_at.max(event.recorded_at);
                 }
             }
             self.log.commit()
@@ -490,7 +579,72 @@ impl Node {
             self.poisoned = true;
             return Err(NodeError::Poisoned(error.to_string()));
         }
+        self.last_recorded_at = last_recorded_at;
+        self.mark_conflicts(events, &mut report.outcomes)?;
         Ok(report)
+    }
+
+    /// Turns each duplicate whose content differs from the event first accepted under its id
+    /// into a conflict. Content is what the event says (recorded time aside).
+    fn mark_conflicts(&self, events: &[Event], outcomes: &mut [ApplyOutcome]) -> Result<()> {
+        let mut duplicates: Vec<(u64, usize)> = outcomes
+            .iter()
+            .enumerate()
+            .filter(|(_, outcome)| **outcome == ApplyOutcome::Duplicate)
+            .filter_map(|(index, _)| {
+                let event = &events[index];
+                let seq = self.engine.event_number(&event.source, &event.id)?;
+                Some((u64::from(seq), index))
+            })
+            .collect();
+        if duplicates.is_empty() {
+            return Ok(());
+        }
+        duplicates.sort_unstable();
+        let differs = |first: &[u8], recorded_at: i64, index: usize| -> bool {
+            match parse_record(
+                &self.model,
+                first,
+                RecordedAt::Stamp(Timestamp(recorded_at)),
+            ) {
+                Ok(first) => !same_content(&first, &events[index]),
+                Err(_) => true,
+            }
+        };
+        let mut conflicts = Vec::new();
+        if duplicates.len() <= CONFLICT_READS {
+            for &(seq, index) in &duplicates {
+                if let Some(first) = self.log.read(seq)?
+                    && differs(&first.body, first.recorded_at, index)
+                {
+                    conflicts.push(index);
+                }
+            }
+        } else {
+            let (from, to) = (duplicates[0].0, duplicates[duplicates.len() - 1].0);
+            let mut next = 0;
+            self.log
+                .scan::<NodeError>(from, |record| {
+                    while next < duplicates.len() && duplicates[next].0 == record.seq {
+                        if differs(record.body, record.recorded_at, duplicates[next].1) {
+                            conflicts.push(duplicates[next].1);
+                        }
+                        next += 1;
+                    }
+                    if record.seq >= to {
+                        return Err(NodeError::ScanDone);
+                    }
+                    Ok(())
+                })
+                .or_else(|error| match error {
+                    NodeError::ScanDone => Ok(()),
+                    other => Err(other),
+                })?;
+        }
+        for index in conflicts {
+            outcomes[index] = ApplyOutcome::Conflict;
+        }
+        Ok(())
     }
 
     /// Rebuilds the engine from the whole log under another model text (checked first), with
@@ -617,7 +771,7 @@ impl Node {
                     *report.removed.entry(kind).or_default() += 1;
                 }
                 None => {
-                    fresh.append(record.recorded_at, record.body)?;
+                    fresh.append(record.recorded_at, record.origin, record.body)?;
                     report.kept += 1;
                     if report.kept % 65_536 == 0 {
                         fresh.commit()?;
@@ -695,10 +849,14 @@ struct LogFields<'a> {
 
 impl EventFields for LogFields<'_> {
     fn fields(&self, event: u32) -> Option<Box<[FieldValue]>> {
-        let (recorded_at, body) = self.log.read(event as u64).ok()??;
-        match parse_record(self.model, &body, RecordedAt::Stamp(Timestamp(recorded_at)))
-            .ok()?
-            .body
+        let record = self.log.read(event as u64).ok()??;
+        match parse_record(
+            self.model,
+            &record.body,
+            RecordedAt::Stamp(Timestamp(record.recorded_at)),
+        )
+        .ok()?
+        .body
         {
             EventBody::Fact { fields, .. } => Some(fields),
             EventBody::Retraction { .. } => None,

@@ -46,7 +46,8 @@ fn a_purge_cut_short_is_abandoned_before_its_marker_and_finished_after() {
     // Traffic tickets are kept 1 year.
     let (events, bodies) = tickets(&model, 0, &["2025-06-01", "2026-10-01"]);
     let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
-    node.ingest(&events, &slices).unwrap();
+    node.ingest(&events, &slices, standing_node::LOCAL_ORIGIN)
+        .unwrap();
     drop(node);
 
     // A staging left without its marker: abandoned, nothing lost.
@@ -132,7 +133,8 @@ fn a_restore_reads_the_snapshot_in_place_and_an_unchanged_state_is_not_snapshott
     let model = node.model().clone();
     let (events, bodies) = tickets(&model, 0, &["2026-06-01", "2026-10-01"]);
     let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
-    node.ingest(&events, &slices).unwrap();
+    node.ingest(&events, &slices, standing_node::LOCAL_ORIGIN)
+        .unwrap();
     node.snapshot().unwrap();
     let first = snapshot_files(&dir);
     assert_eq!(first.len(), 1);
@@ -154,7 +156,8 @@ fn a_restore_reads_the_snapshot_in_place_and_an_unchanged_state_is_not_snapshott
     // A restored subject changed by a new event: its entries move to the heap, the rest stay.
     let (events, bodies) = tickets(&model, 2, &["2026-11-01"]);
     let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
-    node.ingest(&events, &slices).unwrap();
+    node.ingest(&events, &slices, standing_node::LOCAL_ORIGIN)
+        .unwrap();
     assert_ne!(node.engine().all_scores(), before);
     node.snapshot().unwrap();
     let second = snapshot_files(&dir);
@@ -166,5 +169,58 @@ fn a_restore_reads_the_snapshot_in_place_and_an_unchanged_state_is_not_snapshott
     let (node, report) = Node::open(&dir, clock).unwrap();
     assert_eq!((report.snapshot, report.replayed), (Some(3), 0));
     assert_eq!(node.engine().first_difference(&replayed), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Every accepted record keeps, in the log, who sent it; an id sent again with other content is
+/// a conflict (the first kept), with the same content a duplicate; the log's latest recorded
+/// time is known again after a reopen.
+#[test]
+fn records_keep_their_origin_and_a_reused_id_with_other_content_is_a_conflict() {
+    let dir = std::env::temp_dir().join(format!("standing-node-origin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("model.toml"), SAMPLE_CITY_MODEL).unwrap();
+    let clock = Timestamp::parse("2026-11-25").unwrap();
+    let (mut node, _) = Node::open(&dir, clock).unwrap();
+    assert_eq!(node.last_recorded_at(), Timestamp::MIN);
+    let model = node.model().clone();
+    let parse = |line: &str| {
+        standing_ingest::parse_record(
+            &model,
+            line.as_bytes(),
+            standing_ingest::RecordedAt::Stamp(clock),
+        )
+        .unwrap()
+    };
+    let first = r#"{"id":"t-1","source":"police","subject":"p-1","type":"civic.traffic_ticket","occurred_at":"2026-10-01T00:00:00Z","fields":{"offence":"parking","fine":50.0}}"#;
+    let same = first;
+    let other = first.replace(r#""fine":50.0"#, r#""fine":500.0"#);
+    let report = node
+        .ingest(&[parse(first)], &[first.as_bytes()], "key-0000000a")
+        .unwrap();
+    assert_eq!(
+        report.outcomes,
+        vec![standing_engine::ApplyOutcome::Accepted]
+    );
+    let again = [parse(same), parse(&other)];
+    let report = node
+        .ingest(&again, &[same.as_bytes(), other.as_bytes()], "key-0000000b")
+        .unwrap();
+    assert_eq!(
+        report.outcomes,
+        vec![
+            standing_engine::ApplyOutcome::Duplicate,
+            standing_engine::ApplyOutcome::Conflict
+        ]
+    );
+    drop(node);
+    let (mut node, _) = Node::open(&dir, clock).unwrap();
+    assert_eq!(node.last_recorded_at(), clock);
+    let record = node.find_event("police", "t-1").unwrap().unwrap();
+    assert_eq!(record.origin, "key-0000000a");
+    assert_eq!(record.body, first.as_bytes(), "the first is kept");
+    assert_eq!(node.log_records(), 1);
+    assert!(node.find_event("police", "t-2").unwrap().is_none());
     std::fs::remove_dir_all(&dir).unwrap();
 }

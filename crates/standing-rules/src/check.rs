@@ -4,16 +4,16 @@
 use crate::diagnostic::{Diagnostic, Severity, SourceMap};
 use crate::expr::{self, ExprProblem, Member, Read, Variable, VariableKind};
 use crate::model::*;
-use crate::protected::{protected_category, protected_name};
+use crate::protected::{protected_category, protected_name, resembles_protected};
 use serde::Deserialize;
-use standing_core::{Category, Duration, EventTypeId, FieldType, FieldValue};
+use standing_core::{Category, Duration, EventTypeId, FieldType, FieldValue, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 use toml::Spanned;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModel {
-    model: RawHeader,
+    model: Spanned<RawHeader>,
     scale: Spanned<RawScale>,
     #[serde(default)]
     network: Option<RawNetwork>,
@@ -27,6 +27,11 @@ struct RawModel {
     lists: Vec<RawList>,
     #[serde(default)]
     purposes: Vec<RawPurpose>,
+    /// The sources that may send events, and what each may send.
+    #[serde(default)]
+    sources: BTreeMap<Spanned<String>, RawSource>,
+    #[serde(default)]
+    intake: Option<RawIntake>,
     /// Compliance findings the operator accepts, each with its reason (see `check --profile`).
     #[serde(default)]
     accepted: Vec<RawAccepted>,
@@ -40,6 +45,22 @@ struct RawAccepted {
     /// What it is about: a purpose, list, event type or `type.field`.
     at: Spanned<String>,
     reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    #[serde(default)]
+    description: String,
+    types: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIntake {
+    /// How far into the future an event's `occurred_at` may lie (a duration).
+    #[serde(default)]
+    future_skew: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -105,18 +126,13 @@ struct RawEventType {
     category: Spanned<String>,
     #[serde(default)]
     description: String,
+    /// Field name → a type (`"integer"`, an array of enum names) or a table
+    /// `{ type, min, max }`; read by the checker, which reports each bad one.
     #[serde(default)]
-    fields: BTreeMap<Spanned<String>, Spanned<RawFieldType>>,
+    fields: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     /// How long events of this type are kept (purged after).
     #[serde(default)]
     retention: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawFieldType {
-    Named(String),
-    Enum(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -205,6 +221,9 @@ struct RawPurpose {
     /// `adverse`: deny decisions wait for a person's review.
     #[serde(default)]
     review: Option<Spanned<String>>,
+    /// `allow` or `deny`: the verdict for a subject with no record at all.
+    #[serde(default)]
+    unknown: Option<Spanned<String>>,
     /// The event categories of the purpose's own context (`financial`, `judicial`, …): what it
     /// reads should come from these only.
     #[serde(default)]
@@ -226,9 +245,26 @@ pub struct Checked {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// The largest model text `check_model` reads, in bytes (1 MiB): beyond it the text is refused
+/// unread.
+pub const MAX_MODEL_BYTES: usize = 1 << 20;
+
 /// Reads and checks a model. `file` names it in diagnostics.
 pub fn check_model(file: &str, text: &str) -> Checked {
     let map = SourceMap::new(file, text);
+    if text.len() > MAX_MODEL_BYTES {
+        return Checked {
+            model: None,
+            diagnostics: vec![map.diagnostic(
+                Severity::Error,
+                0,
+                format!(
+                    "the model is {} bytes; a model may be at most {MAX_MODEL_BYTES} bytes (1 MiB)",
+                    text.len()
+                ),
+            )],
+        };
+    }
     let raw: RawModel = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(error) => {
@@ -243,6 +279,7 @@ pub fn check_model(file: &str, text: &str) -> Checked {
     let mut checker = Checker {
         map,
         diagnostics: Vec::new(),
+        field_offsets: BTreeMap::new(),
     };
     let model = checker.model(raw);
     let mut diagnostics = checker.diagnostics;
@@ -257,6 +294,42 @@ pub fn check_model(file: &str, text: &str) -> Checked {
 struct Checker<'a> {
     map: SourceMap<'a>,
     diagnostics: Vec<Diagnostic>,
+    /// Where each declared field is named: (event type, field) → offset.
+    field_offsets: BTreeMap<(String, String), usize>,
+}
+
+/// A source name: `[a-z0-9][a-z0-9._-]{0,63}` (it also ends up in metrics labels).
+fn is_source_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.len() <= 64
+        && chars.all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_' || c == '-'
+        })
+}
+
+/// A TOML value as a diagnostic shows it.
+fn describe(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => format!("\"{text}\""),
+        toml::Value::Integer(number) => number.to_string(),
+        toml::Value::Float(number) => format!("{number:?}"),
+        toml::Value::Boolean(flag) => flag.to_string(),
+        toml::Value::Datetime(_) => "a date-time".into(),
+        toml::Value::Array(_) => "an array".into(),
+        toml::Value::Table(_) => "a table".into(),
+    }
+}
+
+fn type_name(ty: &FieldType) -> &'static str {
+    match ty {
+        FieldType::String => "string",
+        FieldType::Integer => "integer",
+        FieldType::Decimal => "decimal",
+        FieldType::Boolean => "boolean",
+        FieldType::Timestamp => "timestamp",
+        FieldType::Enum(_) => "enum",
+    }
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -347,12 +420,15 @@ impl Checker<'_> {
     fn model(&mut self, raw: RawModel) -> Option<Model> {
         let scale = self.scale(&raw.scale);
         let mut network = self.network(raw.network.as_ref());
-        if raw.model.name.get_ref().trim().is_empty() {
-            self.error(raw.model.name.span().start, "the model needs a name");
+        let header_at = raw.model.span().start;
+        let header = raw.model.get_ref();
+        if header.name.get_ref().trim().is_empty() {
+            self.error(header.name.span().start, "the model needs a name");
         }
-        if raw.model.version.get_ref().trim().is_empty() {
-            self.error(raw.model.version.span().start, "the model needs a version");
+        if header.version.get_ref().trim().is_empty() {
+            self.error(header.version.span().start, "the model needs a version");
         }
+        let intake = self.intake(raw.intake.as_ref());
 
         for event_type in raw.event_types.values() {
             if let Some(retention) = &event_type.retention {
@@ -377,6 +453,7 @@ impl Checker<'_> {
             &raw.event_types,
             raw.network.as_ref(),
         );
+        let sources = self.sources(&raw.sources, &raw.event_types, &event_types, header_at);
         let rules = self.rules(&raw.rules, &event_types, &dimensions);
         let lists = self.lists(&raw.lists, &event_types);
         let purposes = self.purposes(&raw.purposes, scale.as_ref(), &dimensions, &lists);
@@ -418,10 +495,11 @@ impl Checker<'_> {
                 });
             }
         }
+        let header = raw.model.into_inner();
         Some(Model {
-            name: raw.model.name.into_inner(),
-            version: raw.model.version.into_inner(),
-            description: raw.model.description,
+            name: header.name.into_inner(),
+            version: header.version.into_inner(),
+            description: header.description,
             scale,
             network,
             dimensions,
@@ -429,6 +507,8 @@ impl Checker<'_> {
             rules,
             lists,
             purposes,
+            sources,
+            intake,
             rules_by_type,
             closers_by_type,
             list_triggers_by_type,
@@ -685,16 +765,19 @@ impl Checker<'_> {
                 name: "other".into(),
                 ty: FieldType::String,
                 default: None,
+                range: None,
             },
             Field {
                 name: "kind".into(),
                 ty: FieldType::Enum(kinds),
                 default: None,
+                range: None,
             },
             Field {
                 name: "weight".into(),
                 ty: FieldType::Decimal,
                 default: Some(FieldValue::Dec(1.0)),
+                range: None,
             },
         ];
         for (name, description) in [
@@ -770,48 +853,30 @@ impl Checker<'_> {
                 if !is_identifier(field) || CEL_RESERVED.contains(&field.as_str()) {
                     self.error(at, format!("field name `{field}` must be a lowercase identifier that is not a CEL reserved word"));
                 }
-                let ty = match field_type.get_ref() {
-                    RawFieldType::Named(type_name) => match type_name.as_str() {
-                        "string" => FieldType::String,
-                        "integer" => FieldType::Integer,
-                        "decimal" => FieldType::Decimal,
-                        "boolean" => FieldType::Boolean,
-                        "timestamp" => FieldType::Timestamp,
-                        other => {
-                            self.error(
-                                field_type.span().start,
-                                format!("unknown field type `{other}`; types: string, integer, decimal, boolean, timestamp, or an array of names for an enum"),
-                            );
-                            FieldType::String
-                        }
-                    },
-                    RawFieldType::Enum(names) => {
-                        let unique: BTreeSet<&String> = names.iter().collect();
-                        if names.is_empty() || unique.len() != names.len() {
-                            self.error(
-                                field_type.span().start,
-                                "an enum needs at least one name, each once",
-                            );
-                        }
-                        if names.len() > u16::MAX as usize {
-                            self.error(
-                                field_type.span().start,
-                                "an enum may have at most 65535 names",
-                            );
-                        }
-                        FieldType::Enum(names.iter().map(|n| n.as_str().into()).collect())
-                    }
+                self.field_offsets
+                    .insert((name.get_ref().clone(), field.clone()), at);
+                let Some((ty, range)) = self.field_type(field, field_type) else {
+                    continue;
                 };
                 let declared = Field {
                     default: None,
                     name: field.clone(),
                     ty,
+                    range,
                 };
                 if let Some((protected, what)) = Self::protected_field(&declared) {
                     // Declared data is collected data, even when no rule reads it.
                     self.warning(
                         at,
                         format!("event type `{}` declares {what}, which stands for {}; drop it: Standing never scores it", name.get_ref(), protected.category),
+                    );
+                } else if let Some((resemblance, what)) = Self::resembling_field(&declared) {
+                    self.warning(
+                        at,
+                        format!(
+                            "{what} resembles `{}` ({}): if it is, the model may not read it",
+                            resemblance.term, resemblance.protected.category
+                        ),
                     );
                 }
                 fields.push(declared);
@@ -830,6 +895,284 @@ impl Checker<'_> {
             });
         }
         event_types
+    }
+
+    /// The type and range of a field declared as a type name, an enum's names, or a table
+    /// `{ type, min, max }`; `None` (reported) when the declaration is unusable.
+    fn field_type(
+        &mut self,
+        field: &str,
+        raw: &Spanned<toml::Value>,
+    ) -> Option<(FieldType, Option<FieldRange>)> {
+        let at = raw.span().start;
+        let (type_value, min, max) = match raw.get_ref() {
+            toml::Value::Table(table) => {
+                for key in table.keys() {
+                    if key == "default" {
+                        self.error(
+                            at,
+                            format!("field `{field}` has a `default`, but fields have none: every declared field is required on every event"),
+                        );
+                    } else if !["type", "min", "max"].contains(&key.as_str()) {
+                        self.error(
+                            at,
+                            format!("field `{field}` has key `{key}`; a field's table takes `type`, `min` and `max`"),
+                        );
+                    }
+                }
+                let Some(type_value) = table.get("type") else {
+                    self.error(at, format!("field `{field}` needs a `type`"));
+                    return None;
+                };
+                (type_value, table.get("min"), table.get("max"))
+            }
+            other => (other, None, None),
+        };
+        let ty = match type_value {
+            toml::Value::String(type_name) => match type_name.as_str() {
+                "string" => FieldType::String,
+                "integer" => FieldType::Integer,
+                "decimal" => FieldType::Decimal,
+                "boolean" => FieldType::Boolean,
+                "timestamp" => FieldType::Timestamp,
+                other => {
+                    self.error(
+                        at,
+                        format!("unknown field type `{other}`; types: string, integer, decimal, boolean, timestamp, or an array of names for an enum"),
+                    );
+                    FieldType::String
+                }
+            },
+            toml::Value::Array(items) => {
+                let names: Vec<&str> = items.iter().filter_map(|item| item.as_str()).collect();
+                if names.len() != items.len() {
+                    self.error(at, "an enum's names must be strings");
+                }
+                let unique: BTreeSet<&str> = names.iter().copied().collect();
+                if names.is_empty() || unique.len() != names.len() {
+                    self.error(at, "an enum needs at least one name, each once");
+                }
+                if names.len() > u16::MAX as usize {
+                    self.error(at, "an enum may have at most 65535 names");
+                }
+                FieldType::Enum(names.iter().map(|n| (*n).into()).collect())
+            }
+            other => {
+                self.error(
+                    at,
+                    format!("field `{field}` has type {}; types: string, integer, decimal, boolean, timestamp, or an array of names for an enum", describe(other)),
+                );
+                return None;
+            }
+        };
+        if min.is_none() && max.is_none() {
+            return Some((ty, None));
+        }
+        let range = match ty {
+            FieldType::Integer => {
+                let mut bound = |value: Option<&toml::Value>, side: &str, open: i64| match value {
+                    None => Some(open),
+                    Some(toml::Value::Integer(value)) => Some(*value),
+                    Some(other) => {
+                        self.error(
+                            at,
+                            format!("integer field `{field}` needs a whole number as its `{side}`, not {}", describe(other)),
+                        );
+                        None
+                    }
+                };
+                let (min, max) = (bound(min, "min", i64::MIN), bound(max, "max", i64::MAX));
+                let (Some(min), Some(max)) = (min, max) else {
+                    return Some((ty, None));
+                };
+                if min > max {
+                    self.error(
+                        at,
+                        format!("field `{field}`: min ({min}) exceeds max ({max})"),
+                    );
+                    return Some((ty, None));
+                }
+                FieldRange::Integer { min, max }
+            }
+            FieldType::Decimal => {
+                let mut bound = |value: Option<&toml::Value>, side: &str, open: f64| {
+                    let number = match value {
+                        None => return Some(open),
+                        Some(toml::Value::Integer(value)) => *value as f64,
+                        Some(toml::Value::Float(value)) => *value,
+                        Some(other) => {
+                            self.error(
+                                at,
+                                format!("decimal field `{field}` needs a number as its `{side}`, not {}", describe(other)),
+                            );
+                            return None;
+                        }
+                    };
+                    if number.is_nan() {
+                        self.error(
+                            at,
+                            format!(
+                                "decimal field `{field}` needs a number as its `{side}`, not nan"
+                            ),
+                        );
+                        return None;
+                    }
+                    Some(number)
+                };
+                let (min, max) = (
+                    bound(min, "min", f64::NEG_INFINITY),
+                    bound(max, "max", f64::INFINITY),
+                );
+                let (Some(min), Some(max)) = (min, max) else {
+                    return Some((ty, None));
+                };
+                if min > max {
+                    self.error(
+                        at,
+                        format!("field `{field}`: min ({min}) exceeds max ({max})"),
+                    );
+                    return Some((ty, None));
+                }
+                FieldRange::Decimal { min, max }
+            }
+            ref other => {
+                self.error(
+                    at,
+                    format!(
+                        "field `{field}` is a {}: only integer and decimal fields take a range (`min`, `max`)",
+                        type_name(other)
+                    ),
+                );
+                return Some((ty, None));
+            }
+        };
+        Some((ty, Some(range)))
+    }
+
+    /// A protected term a field's name or enum values resemble, when they stand for none.
+    fn resembling_field(field: &Field) -> Option<(crate::protected::Resemblance, String)> {
+        if let Some(resemblance) = resembles_protected(&field.name) {
+            return Some((resemblance, format!("field `{}`", field.name)));
+        }
+        if let FieldType::Enum(names) = &field.ty {
+            for name in names.iter() {
+                if let Some(resemblance) = resembles_protected(name) {
+                    return Some((
+                        resemblance,
+                        format!("field `{}` (its value `{name}`)", field.name),
+                    ));
+                }
+            }
+        }
+        None
+    }
+
+    fn intake(&mut self, raw: Option<&RawIntake>) -> Intake {
+        let mut intake = Intake::default();
+        if let Some(skew) = raw.and_then(|raw| raw.future_skew.as_ref()) {
+            let text = skew.get_ref().trim();
+            let digits = text.trim_start_matches(|c: char| c.is_ascii_digit());
+            let number = &text[..text.len() - digits.len()];
+            if text.starts_with('-') || (!number.is_empty() && number.bytes().all(|b| b == b'0')) {
+                self.error(
+                    skew.span().start,
+                    format!("`future_skew` must be a positive duration, not `{text}`"),
+                );
+            } else if let Some(duration) = self.duration(skew) {
+                intake.future_skew = duration;
+            }
+        }
+        intake
+    }
+
+    /// The declared sources, by name; each listed type resolved against the model's types.
+    fn sources(
+        &mut self,
+        raw: &BTreeMap<Spanned<String>, RawSource>,
+        raw_types: &BTreeMap<Spanned<String>, RawEventType>,
+        event_types: &[EventType],
+        header_at: usize,
+    ) -> Vec<Source> {
+        if raw.is_empty() {
+            self.warning(
+                header_at,
+                "the model declares no sources: any source may send any event type",
+            );
+            return Vec::new();
+        }
+        let mut sources = Vec::new();
+        for (name, source) in raw {
+            if !is_source_name(name.get_ref()) {
+                self.error(
+                    name.span().start,
+                    format!(
+                        "source name `{}` must match [a-z0-9][a-z0-9._-]{{0,63}}: lowercase letters, digits, `.`, `_` and `-`, at most 64, starting with a letter or digit",
+                        name.get_ref()
+                    ),
+                );
+            }
+            let mut types = Vec::new();
+            for listed in &source.types {
+                let type_name = listed.get_ref();
+                if type_name == "retraction" {
+                    self.error(
+                        listed.span().start,
+                        format!("source `{}` lists `retraction`, which is never listed: every source may always retract its own events", name.get_ref()),
+                    );
+                    continue;
+                }
+                let Some(index) = event_types.iter().position(|t| &t.name == type_name) else {
+                    let known: Vec<&str> = event_types.iter().map(|t| t.name.as_str()).collect();
+                    let hint = if [RELATION_ADDED, RELATION_REMOVED].contains(&type_name.as_str()) {
+                        " (`relation.added` and `relation.removed` are built in only when [network.kinds] are declared)"
+                    } else {
+                        ""
+                    };
+                    self.error(
+                        listed.span().start,
+                        format!(
+                            "source `{}` lists unknown event type `{type_name}`{hint}; declared: {}",
+                            name.get_ref(),
+                            known.join(", ")
+                        ),
+                    );
+                    continue;
+                };
+                let id = EventTypeId(index as u16);
+                if types.contains(&id) {
+                    self.warning(
+                        listed.span().start,
+                        format!("source `{}` lists `{type_name}` twice", name.get_ref()),
+                    );
+                }
+                types.push(id);
+            }
+            sources.push(Source::new(
+                name.get_ref().clone(),
+                source.description.clone(),
+                types,
+                event_types.len(),
+            ));
+        }
+        for type_name in raw_types.keys() {
+            let Some(index) = event_types
+                .iter()
+                .position(|t| &t.name == type_name.get_ref())
+            else {
+                continue;
+            };
+            let id = EventTypeId(index as u16);
+            if !sources.iter().any(|source| source.may_send(id)) {
+                self.warning(
+                    type_name.span().start,
+                    format!(
+                        "no source may send `{}`: intake refuses every event of it; list it under a [sources.NAME]",
+                        type_name.get_ref()
+                    ),
+                );
+            }
+        }
+        sources
     }
 
     /// The protected category a field stands for, by its name or its enum values.
@@ -872,6 +1215,32 @@ impl Checker<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// Warns of number fields a rule's points read without a declared range.
+    fn unbounded_reads(&mut self, reads: &[Read], event_type: &EventType, code: &str) {
+        let names: BTreeSet<&str> = reads.iter().map(|read| read.name.as_str()).collect();
+        for name in names {
+            let Some(field) = event_type.fields.iter().find(|f| f.name == name) else {
+                continue;
+            };
+            if !matches!(field.ty, FieldType::Integer | FieldType::Decimal) || field.range.is_some()
+            {
+                continue;
+            }
+            let Some(&offset) = self
+                .field_offsets
+                .get(&(event_type.name.clone(), field.name.clone()))
+            else {
+                continue;
+            };
+            self.warning(
+                offset,
+                format!(
+                    "field `{name}` declares no range: a value near the limits overflows rule `{code}`, and such a record is refused at intake"
+                ),
+            );
         }
     }
 
@@ -1061,6 +1430,7 @@ impl Checker<'_> {
                 Ok(compiled) => {
                     if matches!(rule.points.get_ref(), RawPoints::Expression(_)) {
                         self.check_reads(&points_source, &compiled.reads, event_type, &who);
+                        self.unbounded_reads(&compiled.reads, event_type, code);
                     }
                     Some(compiled.expr)
                 }
@@ -1500,6 +1870,18 @@ impl Checker<'_> {
                     false
                 }
             };
+            let unknown = match purpose.unknown.as_ref().map(|u| (u, u.get_ref().as_str())) {
+                None => None,
+                Some((_, "allow")) => Some(Verdict::Allow),
+                Some((_, "deny")) => Some(Verdict::Deny),
+                Some((unknown, other)) => {
+                    self.error(
+                        unknown.span().start,
+                        format!("purpose `{name}` has unknown `{other}`; use `allow` or `deny`"),
+                    );
+                    None
+                }
+            };
             purposes.push(Purpose {
                 name: name.clone(),
                 description: purpose.description.clone(),
@@ -1508,6 +1890,7 @@ impl Checker<'_> {
                 rank_by_score,
                 basis,
                 review_adverse,
+                unknown,
             });
         }
         purposes

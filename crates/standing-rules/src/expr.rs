@@ -116,6 +116,176 @@ pub struct Compiled<T> {
     pub reads: Vec<Read>,
 }
 
+/// The longest expression text accepted, in bytes.
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+/// The deepest nesting of `(`, `[` and `{` accepted.
+pub const MAX_EXPRESSION_DEPTH: usize = 32;
+/// The most operators and calls one expression may have (`+`, `&&`, `?:`, `in`, `.`, `f(…)`,
+/// indexing …). The `cel` parser and the compiler recurse once per chained term: in a debug
+/// build a chain of 128 `+` needs under 1 MiB of stack, one of 256 nearly 2 MiB (a test's or a
+/// tokio worker's whole stack). The sample models' longest expression has 12.
+pub const MAX_EXPRESSION_TERMS: usize = 128;
+
+/// Refuses an expression too long, too deeply nested or with too many terms for the parser and
+/// compiler to handle on any stack. Counts on the raw text with a small lexer that skips string
+/// literals, so no parser runs on hostile text. The problem is at a char offset into `source`.
+pub fn check_limits(source: &str) -> Result<(), ExprProblem> {
+    if source.len() > MAX_EXPRESSION_BYTES {
+        return Err(ExprProblem {
+            offset: 0,
+            message: format!(
+                "this expression is {} bytes long; at most {MAX_EXPRESSION_BYTES} are allowed",
+                source.len()
+            ),
+        });
+    }
+    let chars: Vec<char> = source.chars().collect();
+    let mut depth = 0usize;
+    let mut terms = 0usize;
+    let mut index = 0;
+    // Whether the previous token ends an operand (a name, a literal, a closing bracket): then
+    // `(` is a call and `[` an index.
+    let mut after_operand = false;
+    while index < chars.len() {
+        let character = chars[index];
+        match character {
+            c if c.is_whitespace() => {
+                index += 1;
+                continue;
+            }
+            '"' | '\'' => {
+                index = skip_string(&chars, index);
+                after_operand = true;
+                continue;
+            }
+            c if c.is_ascii_digit() => {
+                index = skip_number(&chars, index);
+                after_operand = true;
+                continue;
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let start = index;
+                while index < chars.len() && (chars[index].is_alphanumeric() || chars[index] == '_')
+                {
+                    index += 1;
+                }
+                let word: String = chars[start..index].iter().collect();
+                // A string prefix: r'…', b"…", rb'…'.
+                if index < chars.len()
+                    && matches!(chars[index], '"' | '\'')
+                    && matches!(word.to_ascii_lowercase().as_str(), "r" | "b" | "rb" | "br")
+                {
+                    index = skip_string(&chars, index);
+                    after_operand = true;
+                    continue;
+                }
+                if word == "in" {
+                    terms += 1;
+                    after_operand = false;
+                } else {
+                    after_operand = true;
+                }
+                continue;
+            }
+            '(' | '[' | '{' => {
+                if after_operand {
+                    terms += 1;
+                }
+                depth += 1;
+                if depth > MAX_EXPRESSION_DEPTH {
+                    return Err(ExprProblem {
+                        offset: index,
+                        message: format!(
+                            "brackets nest deeper than {MAX_EXPRESSION_DEPTH} levels here"
+                        ),
+                    });
+                }
+                after_operand = false;
+            }
+            ')' | ']' | '}' => {
+                depth = depth.saturating_sub(1);
+                after_operand = true;
+            }
+            '+' | '-' | '*' | '/' | '%' | '<' | '>' | '=' | '!' | '&' | '|' | '?' | '.' => {
+                // Two-character operators count once.
+                let next = chars.get(index + 1).copied();
+                let pair = matches!(
+                    (character, next),
+                    ('<' | '>' | '=' | '!', Some('=')) | ('&', Some('&')) | ('|', Some('|'))
+                );
+                terms += 1;
+                if pair {
+                    index += 1;
+                }
+                after_operand = false;
+            }
+            _ => after_operand = false,
+        }
+        if terms > MAX_EXPRESSION_TERMS {
+            return Err(ExprProblem {
+                offset: 0,
+                message: format!(
+                    "this expression has more than {MAX_EXPRESSION_TERMS} operators and calls; split it across rules"
+                ),
+            });
+        }
+        index += 1;
+    }
+    if terms > MAX_EXPRESSION_TERMS {
+        return Err(ExprProblem {
+            offset: 0,
+            message: format!(
+                "this expression has more than {MAX_EXPRESSION_TERMS} operators and calls; split it across rules"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The index just past the string literal opening at `start` (quotes single or tripled,
+/// backslash escapes); the end of the text when it never closes.
+fn skip_string(chars: &[char], start: usize) -> usize {
+    let quote = chars[start];
+    let triple = chars.get(start + 1) == Some(&quote) && chars.get(start + 2) == Some(&quote);
+    let mut index = start + if triple { 3 } else { 1 };
+    while index < chars.len() {
+        if chars[index] == '\\' {
+            index += 2;
+            continue;
+        }
+        if chars[index] == quote {
+            if !triple {
+                return index + 1;
+            }
+            if chars.get(index + 1) == Some(&quote) && chars.get(index + 2) == Some(&quote) {
+                return index + 3;
+            }
+        }
+        index += 1;
+    }
+    chars.len()
+}
+
+/// The index just past the number literal at `start`: digits, a fraction, an exponent, a hex
+/// prefix, a `u` suffix.
+fn skip_number(chars: &[char], start: usize) -> usize {
+    let mut index = start;
+    while index < chars.len() {
+        let c = chars[index];
+        let exponent_sign = matches!(c, '+' | '-')
+            && index > start
+            && matches!(chars[index - 1], 'e' | 'E')
+            && !(chars[start] == '0' && matches!(chars.get(start + 1), Some('x' | 'X')));
+        let fraction = c == '.' && chars.get(index + 1).is_some_and(char::is_ascii_digit);
+        if c.is_ascii_alphanumeric() || fraction || exponent_sign {
+            index += 1;
+        } else {
+            break;
+        }
+    }
+    index
+}
+
 /// Compiles a condition: the expression must be a `bool`.
 pub fn compile_condition(
     source: &str,
@@ -320,6 +490,9 @@ macro_rules! compare {
 
 impl<'v> Compiler<'v> {
     fn parse(source: &str, variables: &'v [Variable]) -> Result<Self, Vec<ExprProblem>> {
+        // The `cel` parser and this compiler recurse once per nesting level and per chained
+        // term: bound both before the text reaches either.
+        check_limits(source).map_err(|problem| vec![problem])?;
         let parsed = cel::parser::Parser::new().parse_with_source_info(source);
         match parsed {
             Ok((expression, source_info)) => Ok(Compiler {

@@ -10,8 +10,9 @@ pub mod expr;
 mod model;
 pub mod protected;
 
-pub use check::{Checked, Profile, check_model, check_model_profile};
+pub use check::{Checked, MAX_MODEL_BYTES, Profile, check_model, check_model_profile};
 pub use diagnostic::{Diagnostic, Severity};
+pub use expr::{MAX_EXPRESSION_BYTES, MAX_EXPRESSION_DEPTH, MAX_EXPRESSION_TERMS};
 pub use model::*;
 
 /// The sample model for a city point system, shipped as the default.

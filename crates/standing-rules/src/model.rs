@@ -1,7 +1,7 @@
 //! A checked model: the compiled form the engine runs.
 
 use crate::expr::{BoolExpr, NumberExpr};
-use standing_core::{Category, Duration, EventTypeId, FieldType, FieldValue, Timestamp};
+use standing_core::{Category, Duration, EventTypeId, FieldType, FieldValue, Timestamp, Verdict};
 
 pub type RuleId = u16;
 pub type ListId = u16;
@@ -20,6 +20,11 @@ pub struct Model {
     pub rules: Vec<Rule>,
     pub lists: Vec<List>,
     pub purposes: Vec<Purpose>,
+    /// The sources that may send events, by name. Empty: the model declares none, and any
+    /// source may send any event type.
+    pub sources: Vec<Source>,
+    /// How intake treats records under this model.
+    pub intake: Intake,
     /// For each event type, the rules it triggers, in model order.
     pub rules_by_type: Vec<Vec<RuleId>>,
     /// For each event type, the rules whose contributions it ends (`until`).
@@ -49,11 +54,90 @@ impl Model {
         self.purposes.iter().find(|purpose| purpose.name == name)
     }
 
+    /// The declared source called `name`.
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources
+            .binary_search_by(|source| source.name.as_str().cmp(name))
+            .ok()
+            .map(|index| &self.sources[index])
+    }
+
+    /// Whether the model declares `[sources]`: then intake refuses a record from an undeclared
+    /// source, or of a type its source may not send.
+    pub fn declares_sources(&self) -> bool {
+        !self.sources.is_empty()
+    }
+
     pub fn dimension_id(&self, name: &str) -> Option<DimensionId> {
         self.dimensions
             .iter()
             .position(|d| d.name == name)
             .map(|i| i as DimensionId)
+    }
+}
+
+/// A source of events: the event types it may send. Every source may always retract its own
+/// events (`retraction` is never listed).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Source {
+    pub name: String,
+    pub description: String,
+    /// The event types it may send, sorted, each once.
+    pub types: Vec<EventTypeId>,
+    /// By event type id: whether it may send that type.
+    allowed: Vec<bool>,
+}
+
+impl Source {
+    /// A source that may send `types` among a model's `type_count` event types.
+    pub(crate) fn new(
+        name: String,
+        description: String,
+        mut types: Vec<EventTypeId>,
+        type_count: usize,
+    ) -> Source {
+        types.sort_unstable();
+        types.dedup();
+        let mut allowed = vec![false; type_count];
+        for event_type in &types {
+            if let Some(slot) = allowed.get_mut(event_type.0 as usize) {
+                *slot = true;
+            }
+        }
+        Source {
+            name,
+            description,
+            types,
+            allowed,
+        }
+    }
+
+    /// Whether this source may send events of `event_type`.
+    pub fn may_send(&self, event_type: EventTypeId) -> bool {
+        self.allowed
+            .get(event_type.0 as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+}
+
+/// How intake treats records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Intake {
+    /// How far an event's `occurred_at` may lie beyond the server's clock.
+    pub future_skew: Duration,
+}
+
+impl Intake {
+    /// `future_skew` when the model sets none: one hour.
+    pub const DEFAULT_FUTURE_SKEW: Duration = Duration(3600);
+}
+
+impl Default for Intake {
+    fn default() -> Self {
+        Intake {
+            future_skew: Intake::DEFAULT_FUTURE_SKEW,
+        }
     }
 }
 
@@ -168,6 +252,36 @@ pub struct Field {
     pub ty: FieldType,
     /// The value of an absent field; `None`: the field is required.
     pub default: Option<FieldValue>,
+    /// The values an integer or decimal field may take; `None`: any its type holds.
+    pub range: Option<FieldRange>,
+}
+
+/// The values a number field may take, both ends included. An end the model leaves open is
+/// `i64::MIN` / `i64::MAX` or minus / plus infinity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FieldRange {
+    Integer { min: i64, max: i64 },
+    Decimal { min: f64, max: f64 },
+}
+
+impl FieldRange {
+    /// Whether `value` lies in the range. A value of another type does not (a decimal range
+    /// also takes an integer value by its number); NaN lies in no range.
+    pub fn contains(&self, value: &FieldValue) -> bool {
+        match (*self, value) {
+            (FieldRange::Integer { min, max }, FieldValue::Int(value)) => {
+                (min..=max).contains(value)
+            }
+            (FieldRange::Decimal { min, max }, FieldValue::Dec(value)) => {
+                min <= *value && *value <= max
+            }
+            (FieldRange::Decimal { min, max }, FieldValue::Int(value)) => {
+                let value = *value as f64;
+                min <= value && value <= max
+            }
+            _ => false,
+        }
+    }
 }
 
 /// How a rule's points fade with the age of the event.
@@ -268,6 +382,9 @@ pub struct Purpose {
     pub basis: Basis,
     /// Adverse decisions (deny) wait for a person's review before they are final.
     pub review_adverse: bool,
+    /// The verdict for a subject with no record at all; `None`: the service answers that it
+    /// does not know the subject (404).
+    pub unknown: Option<Verdict>,
 }
 
 /// The legal basis of a purpose.

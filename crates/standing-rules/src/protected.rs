@@ -5,6 +5,10 @@
 //! or when a rule, list or policy reads a field whose name or enum values clearly stand for one.
 //! Matching is by whole words of a name (`days_late` is `days` + `late`), so `credit_union` or
 //! `third_party` are not mistaken for union membership or political parties.
+//!
+//! [`resembles_protected`] looks for near misses — an abbreviated or misspelt term (`relig`,
+//! `ethnicty`, `union_memb`) — which the checker reports as warnings: it sees names, never what
+//! the data means.
 
 /// A protected category, named the way a diagnostic explains it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,6 +236,116 @@ pub fn protected_category(name: &str) -> Option<Protected> {
         "ethnic_origin" | "political_opinion" | "union_membership" | "sex_life" | "genetics"
         | "biometrics" | "beliefs" => protected_name(&name.replace('_', " ")),
         _ => None,
+    })
+}
+
+/// A name that looks like an abbreviated or misspelt protected term.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resemblance {
+    /// The protected term it resembles (`religion`, or a pair as `union member`).
+    pub term: String,
+    pub protected: Protected,
+}
+
+/// Ordinary words that are near a protected term (`region` is two edits from `religion`, `rate`
+/// one from `race`) and are not taken for it.
+const ORDINARY: &[&str] = &[
+    "case",
+    "cases",
+    "cast",
+    "comm",
+    "community",
+    "demo",
+    "demos",
+    "dependence",
+    "dependency",
+    "face",
+    "faces",
+    "generic",
+    "generics",
+    "partition",
+    "patent",
+    "patents",
+    "payer",
+    "payers",
+    "player",
+    "players",
+    "policies",
+    "position",
+    "positions",
+    "protect",
+    "protects",
+    "rate",
+    "rates",
+    "region",
+    "regions",
+    "temp",
+    "trans",
+    "union",
+    "unions",
+];
+
+/// The smallest number of single-character insertions, deletions and substitutions that turn
+/// `a` into `b`.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
+}
+
+/// Whether `word` looks like `term` without being it: a prefix of at least 4 characters, or
+/// within 1 edit (2 for terms of 8 characters or more), with the same first letter.
+fn near(word: &str, term: &str) -> bool {
+    if word == term || word.chars().count() < 4 || !word.chars().all(char::is_alphabetic) {
+        return false;
+    }
+    if ORDINARY.contains(&word) || word.chars().next() != term.chars().next() {
+        return false;
+    }
+    if term.starts_with(word) {
+        return true;
+    }
+    let (word, term): (Vec<char>, Vec<char>) = (word.chars().collect(), term.chars().collect());
+    let allowed = if term.len() >= 8 { 2 } else { 1 };
+    word.len().abs_diff(term.len()) <= allowed && edit_distance(&word, &term) <= allowed
+}
+
+/// The protected term a name resembles without standing for it (see [`protected_name`]): one
+/// of its words near a listed word, or two adjacent words whose first is a pair's first word
+/// and whose second is near the pair's second (`union_memb`). `None` for a name that stands
+/// for a protected category outright: that is [`protected_name`]'s finding.
+pub fn resembles_protected(name: &str) -> Option<Resemblance> {
+    if protected_name(name).is_some() {
+        return None;
+    }
+    let words = words(name);
+    for pair in words.windows(2) {
+        if let Some((a, b, protected)) = PAIRS
+            .iter()
+            .find(|(a, b, _)| pair[0] == *a && near(&pair[1], b))
+        {
+            return Some(Resemblance {
+                term: format!("{a} {b}"),
+                protected: *protected,
+            });
+        }
+    }
+    words.iter().find_map(|word| {
+        WORDS
+            .iter()
+            .find(|(term, _)| near(word, term))
+            .map(|(term, protected)| Resemblance {
+                term: (*term).to_owned(),
+                protected: *protected,
+            })
     })
 }
 

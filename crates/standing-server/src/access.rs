@@ -46,8 +46,8 @@ fn report(state: &AppState, key: &Key, subject: &str) -> Result<Value, ApiError>
     // Events by source, as they were received, with when each was recorded.
     let mut by_source: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut relations = Vec::new();
-    for (seq, recorded_at, body) in &records {
-        let record: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    for logged in &records {
+        let record: Value = serde_json::from_slice(&logged.body).unwrap_or(Value::Null);
         let source = record["source"].as_str().unwrap_or("?").to_owned();
         let kind = record["type"].as_str().unwrap_or("");
         if kind == standing_rules::RELATION_ADDED || kind == standing_rules::RELATION_REMOVED {
@@ -60,8 +60,9 @@ fn report(state: &AppState, key: &Key, subject: &str) -> Result<Value, ApiError>
             }));
         }
         by_source.entry(source).or_default().push(json!({
-            "seq": seq,
-            "recorded_at": Timestamp(*recorded_at).to_string(),
+            "seq": logged.seq,
+            "recorded_at": logged.recorded_at.to_string(),
+            "key": logged.origin,
             "event": record,
         }));
     }
@@ -189,6 +190,7 @@ pub(crate) async fn get_report(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
+    let key = &*key;
     crate::own_subject(&state, key, &request, &subject)?;
     report_off_worker(&state, key, subject).await
 }
@@ -222,6 +224,7 @@ pub(crate) async fn get_my_report(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Subject], &request)?;
+    let key = &*key;
     let subject = key.subject.clone().unwrap_or_default();
     report_off_worker(&state, key, subject).await
 }
@@ -263,15 +266,21 @@ pub(crate) async fn get_counterfactuals(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(subject): Path<String>,
-    axum::extract::Query(query): axum::extract::Query<CounterfactualQuery>,
+    query: crate::extract::Deferred<axum::extract::Query<CounterfactualQuery>>,
 ) -> ApiResult {
-    let request = Request {
+    let asked = Request {
         action: "counterfactuals",
         subject: Some(&subject),
-        purpose: query.purpose.as_deref(),
+        purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
-    crate::own_subject(&state, key, &request, &subject)?;
+    let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &asked)?;
+    let key = &*key;
+    crate::own_subject(&state, key, &asked, &subject)?;
+    let axum::extract::Query(query) = query.open(&state, key, &asked)?;
+    let request = Request {
+        purpose: query.purpose.as_deref(),
+        ..asked
+    };
     let (model, clock, own, contacts) = {
         let node = read_node(&state);
         let Some(score) = node.engine().score(&subject) else {

@@ -12,26 +12,51 @@ use standing_core::Verdict;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
+/// A label value escaped as the text exposition format requires (`\\`, `\"`, `\n`):
+/// `prometheus-client` writes label values as given, so a value holding a quote or a newline
+/// would end the label, or the line, and let the rest read as other metrics. (Source names are
+/// ids of the id alphabet and declared in the model, so none holds those; this holds anyway.)
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Escaped(String);
+
+impl prometheus_client::encoding::EncodeLabelValue for Escaped {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>,
+    ) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        for character in self.0.chars() {
+            match character {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                other => encoder.write_char(other)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabels {
-    source: String,
+    source: Escaped,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DecisionLabels {
-    purpose: String,
+    purpose: Escaped,
     verdict: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    route: String,
+    route: Escaped,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
+    route: Escaped,
 }
 
 /// A route's latency histogram and its request counter per status.
@@ -184,7 +209,7 @@ impl Activity {
         for (source, count) in by_source {
             self.events
                 .get_or_create(&SourceLabels {
-                    source: (*source).to_owned(),
+                    source: Escaped((*source).to_owned()),
                 })
                 .inc_by(*count);
         }
@@ -215,7 +240,7 @@ impl Activity {
             let counters = [Verdict::Allow, Verdict::Deny].map(|verdict| {
                 self.decisions
                     .get_or_create(&DecisionLabels {
-                        purpose: purpose.to_owned(),
+                        purpose: Escaped(purpose.to_owned()),
                         verdict: verdict.name().to_owned(),
                     })
                     .clone()
@@ -251,7 +276,7 @@ impl Activity {
                     let latency = self
                         .latency
                         .get_or_create(&RouteLabels {
-                            route: route.to_owned(),
+                            route: Escaped(route.to_owned()),
                         })
                         .clone();
                     (latency, Vec::new())
@@ -259,7 +284,7 @@ impl Activity {
                 let counter = self
                     .requests
                     .get_or_create(&RequestLabels {
-                        route: route.to_owned(),
+                        route: Escaped(route.to_owned()),
                         status,
                     })
                     .clone();
@@ -323,5 +348,28 @@ impl Activity {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Activity;
+
+    #[test]
+    fn a_label_value_with_quotes_and_newlines_cannot_add_lines_to_the_exposition() {
+        let activity = Activity::new();
+        let crafted = "x\"} 1\nstanding_injected_total 99\n#";
+        activity.accepted(&[(crafted, 3)], 0, 0);
+        let text = activity.render();
+        assert!(
+            !text
+                .lines()
+                .any(|line| line.starts_with("standing_injected")),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"source="x\"} 1\nstanding_injected_total 99\n#"} 3"#),
+            "{text}"
+        );
     }
 }

@@ -135,6 +135,7 @@ pub(crate) async fn get_consent(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
+    let key = &*key;
     crate::own_subject(&state, key, &request, &subject)?;
     let model = read_node(&state).model().clone();
     let purposes: Vec<_> = model
@@ -186,7 +187,7 @@ pub(crate) async fn put_consent(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path((subject, purpose)): Path<(String, String)>,
-    Json(change): Json<ConsentChange>,
+    change: crate::extract::DeferredBody<Json<ConsentChange>>,
 ) -> ApiResult {
     let request = Request {
         action: "consent.change",
@@ -194,7 +195,9 @@ pub(crate) async fn put_consent(
         purpose: Some(&purpose),
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
+    let key = &*key;
     crate::own_subject(&state, key, &request, &subject)?;
+    let Json(change) = change.open(&state, key, &request)?;
     let model = read_node(&state).model().clone();
     let Some(declared) = model.purpose(&purpose) else {
         let error = ApiError::new(

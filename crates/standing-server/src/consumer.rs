@@ -3,6 +3,7 @@
 //! rankings. A consumer sees only what its purpose may read; every answer and every refusal is
 //! audited.
 
+use crate::extract::{Deferred, DeferredBody};
 use crate::json as forms;
 use crate::keys::Role;
 use crate::{
@@ -80,20 +81,21 @@ pub(crate) async fn get_score(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(subject): Path<String>,
-    Query(query): Query<PurposeQuery>,
+    query: Deferred<Query<PurposeQuery>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let request = Request {
+    let asked = Request {
         action: "score",
         subject: Some(&subject),
-        purpose: query.purpose.as_deref(),
+        purpose: None,
     };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[Role::Consumer, Role::Operator],
-        &request,
-    )?;
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
+    let key = &*key;
+    let Query(query) = query.open(&state, key, &asked)?;
+    let request = Request {
+        purpose: query.purpose.as_deref(),
+        ..asked
+    };
     let node = read_node(&state);
     let purpose = purpose_of(&state, key, node.model(), &request)?;
     let at = instant("at", query.at.as_deref())?;
@@ -204,6 +206,7 @@ pub(crate) async fn get_explanation(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
     let node = read_node(&state);
     if node.engine().subject_index_of(&subject).is_none() {
         return Err(refuse(
@@ -244,20 +247,61 @@ pub(crate) struct DecisionRequest {
 pub(crate) async fn post_decision(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Json(request): Json<DecisionRequest>,
+    request: DeferredBody<Json<DecisionRequest>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
+    let unread = Request {
+        action: "decision",
+        subject: None,
+        purpose: None,
+    };
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &unread)?;
+    let key = &*key;
+    let Json(request) = request.open(&state, key, &unread)?;
     let asked = Request {
         action: "decision",
         subject: Some(&request.subject),
         purpose: Some(&request.purpose),
     };
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
     // No lock is held over the review's disk sync below: an intake waiting for the write lock
     // would hold up every reader behind it.
     let (review_adverse, decided) = {
         let node = read_node(&state);
         let purpose = purpose_of(&state, key, node.model(), &asked)?;
+        // A person with no record at all: 404, unless the purpose declares what they get.
+        if let Some(purpose) = purpose
+            && node.engine().subject_index_of(&request.subject).is_none()
+        {
+            let Some(verdict) = purpose.unknown else {
+                return Err(refuse(
+                    &state,
+                    Some(key),
+                    &asked,
+                    unknown_subject(&request.subject),
+                ));
+            };
+            let clock = node.engine().clock();
+            let version = node.model().version_label();
+            state.activity.decided(&purpose.name, verdict);
+            let answer = format!("{verdict:?} unknown subject");
+            audit(&state, Some(key), &asked, asked.action, answer)?;
+            return Ok(Json(json!({
+                "purpose": purpose.name,
+                "subject": request.subject,
+                "verdict": verdict.name(),
+                "unknown_subject": true,
+                "reasons": [{
+                    "code": "unknown_subject",
+                    "message": format!(
+                        "no record of subject `{}`: purpose `{}` declares `unknown = \"{}\"`",
+                        request.subject, purpose.name, verdict.name()
+                    ),
+                }],
+                "model_version": version,
+                "as_of": clock.to_string(),
+            }))
+            .into_response());
+        }
         if let Some(purpose) = purpose {
             consented(&state, key, &asked, &request.subject, purpose)?;
         }
@@ -317,19 +361,20 @@ pub(crate) async fn get_list_membership(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path((subject, list)): Path<(String, String)>,
-    Query(query): Query<PurposeQuery>,
+    query: Deferred<Query<PurposeQuery>>,
 ) -> ApiResult {
-    let request = Request {
+    let asked = Request {
         action: "list",
         subject: Some(&subject),
-        purpose: query.purpose.as_deref(),
+        purpose: None,
     };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[Role::Consumer, Role::Operator],
-        &request,
-    )?;
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
+    let key = &*key;
+    let Query(query) = query.open(&state, key, &asked)?;
+    let request = Request {
+        purpose: query.purpose.as_deref(),
+        ..asked
+    };
     let node = read_node(&state);
     let purpose = purpose_of(&state, key, node.model(), &request)?;
     if node.model().lists.iter().all(|l| l.name != list) {
@@ -393,14 +438,20 @@ pub(crate) struct RankRequest {
 pub(crate) async fn post_rank(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Json(request): Json<RankRequest>,
+    request: DeferredBody<Json<RankRequest>>,
 ) -> ApiResult {
-    let asked = Request {
+    let unread = Request {
         action: "rank",
         subject: None,
-        purpose: Some(&request.purpose),
+        purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
+    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &unread)?;
+    let key = &*key;
+    let Json(request) = request.open(&state, key, &unread)?;
+    let asked = Request {
+        purpose: Some(&request.purpose),
+        ..unread
+    };
     let node = read_node(&state);
     let purpose =
         purpose_of(&state, key, node.model(), &asked)?.filter(|purpose| purpose.rank_by_score);
@@ -474,7 +525,7 @@ pub(crate) async fn get_history(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(subject): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    query: Deferred<Query<HistoryQuery>>,
 ) -> ApiResult {
     let request = Request {
         action: "history",
@@ -482,6 +533,8 @@ pub(crate) async fn get_history(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
+    let Query(query) = query.open(&state, key, &request)?;
     let node = read_node(&state);
     let engine = node.engine();
     let Some(current) = engine.score(&subject) else {
@@ -543,6 +596,7 @@ pub(crate) async fn get_contacts(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
     let node = read_node(&state);
     let engine = node.engine();
     if engine.subject_index_of(&subject).is_none() {
@@ -603,7 +657,7 @@ pub(crate) async fn get_subject_audit(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(subject): Path<String>,
-    Query(query): Query<AuditQuery>,
+    query: Deferred<Query<AuditQuery>>,
 ) -> ApiResult {
     let request = Request {
         action: "audit",
@@ -611,6 +665,8 @@ pub(crate) async fn get_subject_audit(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
+    let Query(query) = query.open(&state, key, &request)?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let entries = state.audit.recent(&subject, limit);
     audit(

@@ -99,7 +99,7 @@ fn parsed_records(node: &standing_node::Node, subject: &str) -> Result<Vec<Value
         .records_about(subject)
         .map_err(unavailable)?
         .iter()
-        .filter_map(|(_, _, body)| serde_json::from_slice::<Value>(body).ok())
+        .filter_map(|record| serde_json::from_slice::<Value>(&record.body).ok())
         .collect())
 }
 
@@ -107,9 +107,10 @@ fn records_of(state: &AppState, subject: &str) -> Result<Vec<Value>, ApiError> {
     parsed_records(&read_node(state), subject)
 }
 
-/// Sends one event record through intake (parsed, applied, synced); `Err` unless accepted.
-fn apply(state: &AppState, record: &Value) -> Result<(), ApiError> {
-    let answer = crate::intake::ingest(state, &[record.to_string().into_bytes()])?;
+/// Sends one event record through intake (parsed, applied, synced) from `origin` (the key that
+/// opened or resolved the dispute: the log keeps it with the record); `Err` unless accepted.
+fn apply(state: &AppState, origin: &str, record: &Value) -> Result<(), ApiError> {
+    let answer = crate::intake::ingest_records(state, origin, &[record.to_string().into_bytes()])?;
     match answer.0["results"][0]["status"].as_str() {
         Some("accepted") => Ok(()),
         _ => Err(ApiError::new(
@@ -159,15 +160,16 @@ pub(crate) async fn post_dispute(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(subject): Path<String>,
-    Json(asked): Json<DisputeRequest>,
+    asked: crate::extract::DeferredBody<Json<DisputeRequest>>,
 ) -> Result<Response, ApiError> {
     let request = Request {
         action: "dispute.open",
         subject: Some(&subject),
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?.clone();
+    let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
     crate::own_subject(&state, &key, &request, &subject)?;
+    let Json(asked) = asked.open(&state, &key, &request)?;
     let worker = Arc::clone(&state);
     let subject_owned = subject.clone();
     let answer = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {
@@ -217,7 +219,7 @@ pub(crate) async fn post_dispute(
         let now = (state.now)();
         let id = format!("dsp-{}-{}", now.0, state.disputes.all().len() + 1);
         // Suspended: retracted under the source's name, so scoring and replay agree.
-        apply(state, &json!({
+        apply(state, &key.id, &json!({
             "id": format!("{id}~suspend"), "source": asked.source, "subject": subject, "type": "retraction",
             "occurred_at": record["occurred_at"], "fields": {"event": asked.event, "reason": format!("disputed ({id}): {}", asked.reason)},
         }))?;
@@ -272,7 +274,7 @@ pub(crate) async fn post_resolution(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(dispute_id): Path<String>,
-    Json(resolution): Json<DisputeResolution>,
+    resolution: crate::extract::DeferredBody<Json<DisputeResolution>>,
 ) -> ApiResult {
     let found = state.disputes.get(&dispute_id);
     let request = Request {
@@ -280,7 +282,8 @@ pub(crate) async fn post_resolution(
         subject: found.as_ref().map(|d| d.subject.as_str()),
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?.clone();
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let Json(resolution) = resolution.open(&state, &key, &request)?;
     let Some(dispute) = found.clone() else {
         let error = ApiError::new(
             StatusCode::NOT_FOUND,
@@ -363,7 +366,7 @@ fn resolve(
         if let Some(fields) = copy.as_object_mut() {
             fields.remove("recorded_at");
         }
-        apply(state, &copy)?;
+        apply(state, by, &copy)?;
     }
     dispute.status = outcome.to_owned();
     dispute.resolved_at = Some((state.now)().to_string());
@@ -425,6 +428,7 @@ pub(crate) async fn get_disputes(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
+    let key = &*key;
     crate::own_subject(&state, key, &request, &subject)?;
     let disputes: Vec<Value> = state
         .disputes

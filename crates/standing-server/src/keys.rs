@@ -1,16 +1,27 @@
 //! API keys: who may call what. A key is a random 256-bit secret shown once at creation; the
-//! store (`keys.json` in the data directory) keeps only its SHA-256, its role and, for a
-//! consumer, the purposes it may use.
+//! store (`keys.json` in the data directory) keeps only its SHA-256, its role and what the role
+//! is bound to (a consumer's purposes, a source key's source, a subject key's subject), when it
+//! expires and whether it was revoked. When each key was last used is kept beside it in
+//! `keys-used.json`, written by the server.
+//!
+//! A server reads the store again whenever the file changed (one `stat` per request), so a key
+//! revoked by `standing keys revoke` is refused from the very next request on. Writers (the
+//! command line, the server's revoke endpoint) take `keys.lock` and read the file again before
+//! they change it, so neither loses the other's change.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use standing_core::Timestamp;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Sends events.
+    /// Sends events, for its source only.
     Source,
     /// Asks for scores and decisions, for its purposes only.
     Consumer,
@@ -41,10 +52,30 @@ impl Role {
     }
 }
 
+/// Instants in `keys.json` as RFC 3339 text.
+mod instant {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use standing_core::Timestamp;
+
+    pub fn serialize<S: Serializer>(value: &Option<Timestamp>, out: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(instant) => out.serialize_str(&instant.to_string()),
+            None => out.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Option<Timestamp>, D::Error> {
+        let text: Option<String> = Option::deserialize(input)?;
+        text.map(|text| Timestamp::parse(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 /// One stored key (without its secret).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
-    /// A public name for the key, shown in logs: `key-` and 8 hex digits.
+    /// A public name for the key, shown in logs and kept with every event it sent: `key-` and
+    /// 8 hex digits.
     pub id: String,
     pub role: Role,
     /// For a consumer, the purposes it may use.
@@ -55,9 +86,119 @@ pub struct Key {
     /// For a subject key, whose data it reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// For a source key, the source it speaks for: records naming another are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// For an operator key, whether it may import history: records that carry their own
+    /// `recorded_at`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub history: bool,
+    #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+    /// From this instant on the key is refused.
+    #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// When the key was revoked: refused from then on.
+    #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl Key {
+    /// Why the key may not be used at `now`, if it may not.
+    pub fn refusal(&self, now: Timestamp) -> Option<KeyRefusal> {
+        if let Some(at) = self.revoked_at {
+            return Some(KeyRefusal::Revoked(at));
+        }
+        match self.expires_at {
+            Some(at) if at <= now => Some(KeyRefusal::Expired(at)),
+            _ => None,
+        }
+    }
+}
+
+/// Why a known key is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRefusal {
+    Revoked(Timestamp),
+    Expired(Timestamp),
+}
+
+/// What a new key is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    pub role: Role,
+    pub purposes: Vec<String>,
+    pub subject: Option<String>,
+    pub source: Option<String>,
+    pub history: bool,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl KeySpec {
+    /// A key of `role` bound to nothing more.
+    pub fn new(role: Role) -> KeySpec {
+        KeySpec {
+            role,
+            purposes: Vec::new(),
+            subject: None,
+            source: None,
+            history: false,
+            expires_at: None,
+        }
+    }
+
+    /// A source key for `source`.
+    pub fn source(source: &str) -> KeySpec {
+        KeySpec {
+            source: Some(source.to_owned()),
+            ..KeySpec::new(Role::Source)
+        }
+    }
+
+    /// A consumer key for `purposes`.
+    pub fn consumer(purposes: &[&str]) -> KeySpec {
+        KeySpec {
+            purposes: purposes.iter().map(|p| (*p).to_owned()).collect(),
+            ..KeySpec::new(Role::Consumer)
+        }
+    }
+
+    /// A subject's key: it reads that subject's access report and nothing else.
+    pub fn subject(subject: &str) -> KeySpec {
+        KeySpec {
+            subject: Some(subject.to_owned()),
+            ..KeySpec::new(Role::Subject)
+        }
+    }
+
+    /// Whether the role and what it is bound to fit together.
+    fn check(&self) -> Result<(), KeyError> {
+        let wrong = |reason: &str| Err(KeyError::Spec(reason.to_owned()));
+        if (self.role == Role::Subject) != self.subject.is_some() {
+            return wrong("a subject key, and only a subject key, names its person (--subject)");
+        }
+        if (self.role == Role::Source) != self.source.is_some() {
+            return wrong("a source key, and only a source key, names its source (--source)");
+        }
+        if (self.role == Role::Consumer) == self.purposes.is_empty() {
+            return wrong("a consumer key, and only a consumer key, has purposes (--purpose)");
+        }
+        if self.history && self.role != Role::Operator {
+            return wrong("only an operator key may import history (--history)");
+        }
+        for bound in self.subject.iter().chain(&self.source) {
+            if let Err(problem) = standing_core::id::check_id(bound) {
+                return Err(KeyError::Spec(format!(
+                    "`{bound}` is not an id: it {problem}"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     #[error("{path}: {source}")]
     Io {
@@ -68,9 +209,13 @@ pub enum KeyError {
     Format { path: String, reason: String },
     #[error("no random numbers from the system: {0}")]
     Random(String),
+    #[error("{0}")]
+    Spec(String),
+    #[error("no key `{0}` (see `standing keys list`)")]
+    Unknown(String),
 }
 
-/// The keys of a data directory.
+/// The keys of a data directory, as read from `keys.json`.
 #[derive(Clone, Debug, Default)]
 pub struct KeyStore {
     path: PathBuf,
@@ -92,23 +237,25 @@ fn digest(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 
+fn read_keys(path: &Path) -> Result<Vec<Key>, KeyError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|error| KeyError::Format {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 impl KeyStore {
     /// The store of `directory` (empty when it has no `keys.json` yet).
     pub fn open(directory: &Path) -> Result<KeyStore, KeyError> {
         let path = directory.join("keys.json");
-        let keys = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|error| KeyError::Format {
-                path: path.display().to_string(),
-                reason: error.to_string(),
-            })?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => {
-                return Err(KeyError::Io {
-                    path: path.display().to_string(),
-                    source,
-                });
-            }
-        };
+        let keys = read_keys(&path)?;
         Ok(KeyStore { path, keys })
     }
 
@@ -118,42 +265,66 @@ impl KeyStore {
 
     /// Creates a key and saves the store (written to a temporary file, synced, renamed).
     /// Returns the key and its secret, which is stored nowhere.
-    pub fn create(&mut self, role: Role, purposes: Vec<String>) -> Result<(Key, String), KeyError> {
-        self.insert(role, purposes, None)
-    }
-
-    /// Creates a subject's key: it reads that subject's access report and nothing else.
-    pub fn create_for_subject(&mut self, subject: &str) -> Result<(Key, String), KeyError> {
-        self.insert(Role::Subject, Vec::new(), Some(subject.to_owned()))
-    }
-
-    fn insert(
-        &mut self,
-        role: Role,
-        purposes: Vec<String>,
-        subject: Option<String>,
-    ) -> Result<(Key, String), KeyError> {
+    pub fn create(&mut self, spec: KeySpec, now: Timestamp) -> Result<(Key, String), KeyError> {
+        spec.check()?;
         let mut random = [0u8; 36];
         getrandom::fill(&mut random).map_err(|error| KeyError::Random(error.to_string()))?;
         let secret = format!("stk_{}", hex(&random[..32]));
         let key = Key {
             id: format!("key-{}", hex(&random[32..])),
-            role,
-            purposes,
+            role: spec.role,
+            purposes: spec.purposes,
             hash: digest(&secret),
-            subject,
+            subject: spec.subject,
+            source: spec.source,
+            history: spec.history,
+            created_at: Some(now),
+            expires_at: spec.expires_at,
+            revoked_at: None,
         };
-        self.keys.push(key.clone());
-        self.save()?;
+        self.change(|keys| {
+            keys.push(key.clone());
+            Ok(())
+        })?;
         Ok((key, secret))
     }
 
-    fn save(&self) -> Result<(), KeyError> {
+    /// Revokes a key at `now`: it is refused from the next request on. Revoking a revoked key
+    /// changes nothing and returns it as it is.
+    pub fn revoke(&mut self, id: &str, now: Timestamp) -> Result<Key, KeyError> {
+        let mut revoked = None;
+        self.change(|keys| {
+            let key = keys
+                .iter_mut()
+                .find(|key| key.id == id)
+                .ok_or_else(|| KeyError::Unknown(id.to_owned()))?;
+            key.revoked_at.get_or_insert(now);
+            revoked = Some(key.clone());
+            Ok(())
+        })?;
+        revoked.ok_or_else(|| KeyError::Unknown(id.to_owned()))
+    }
+
+    /// Changes the keys under `keys.lock`, on the file as it is now (another process may have
+    /// changed it), and saves them.
+    fn change(
+        &mut self,
+        edit: impl FnOnce(&mut Vec<Key>) -> Result<(), KeyError>,
+    ) -> Result<(), KeyError> {
         let io = |source| KeyError::Io {
             path: self.path.display().to_string(),
             source,
         };
-        let text = serde_json::to_string_pretty(&self.keys).unwrap_or_default();
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path.with_extension("lock"))
+            .map_err(io)?;
+        lock.lock().map_err(io)?;
+        let mut keys = read_keys(&self.path)?;
+        edit(&mut keys)?;
+        let text = serde_json::to_string_pretty(&keys).unwrap_or_default();
         let temporary = self.path.with_extension("json.tmp");
         {
             use std::io::Write;
@@ -161,12 +332,221 @@ impl KeyStore {
             file.write_all(text.as_bytes()).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        std::fs::rename(&temporary, &self.path).map_err(io)
+        std::fs::rename(&temporary, &self.path).map_err(io)?;
+        if let Some(directory) = self.path.parent() {
+            std::fs::File::open(directory)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+        }
+        self.keys = keys;
+        Ok(())
     }
 
     /// The key whose secret this is.
     pub fn authenticate(&self, secret: &str) -> Option<&Key> {
         let hash = digest(secret);
         self.keys.iter().find(|key| key.hash == hash)
+    }
+
+    /// When each key was last used, as the server last wrote it (`keys-used.json`).
+    pub fn last_used(&self) -> BTreeMap<String, Timestamp> {
+        let path = self.path.with_file_name(USED_FILE);
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return BTreeMap::new();
+        };
+        let read: BTreeMap<String, String> = serde_json::from_str(&text).unwrap_or_default();
+        read.into_iter()
+            .filter_map(|(id, at)| Some((id, Timestamp::parse(&at).ok()?)))
+            .collect()
+    }
+}
+
+/// Where the server keeps when each key was last used.
+const USED_FILE: &str = "keys-used.json";
+
+/// A file's identity and version, to notice that another process replaced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<std::time::SystemTime>,
+    length: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(Stamp {
+        modified: metadata.modified().ok(),
+        length: metadata.len(),
+        inode,
+    })
+}
+
+/// A server's keys: the store, read again when `keys.json` changed, and when each key was last
+/// used (kept in memory, written to `keys-used.json` by [`LiveKeys::save_last_used`]).
+#[derive(Debug)]
+pub struct LiveKeys {
+    current: RwLock<Current>,
+}
+
+#[derive(Debug)]
+struct Current {
+    store: KeyStore,
+    stamp: Option<Stamp>,
+    keys: Vec<Arc<Key>>,
+    /// Unix seconds of each key's last use (by index in `keys`), 0 for never.
+    used: Arc<[AtomicI64]>,
+    /// What was last written to `keys-used.json`.
+    saved: BTreeMap<String, Timestamp>,
+}
+
+impl Current {
+    fn new(store: KeyStore, saved: BTreeMap<String, Timestamp>) -> Current {
+        let stamp = stamp(&store.path);
+        let keys: Vec<Arc<Key>> = store.keys.iter().cloned().map(Arc::new).collect();
+        let used = keys
+            .iter()
+            .map(|key| AtomicI64::new(saved.get(&key.id).map_or(0, |at| at.0)))
+            .collect();
+        Current {
+            store,
+            stamp,
+            keys,
+            used,
+            saved,
+        }
+    }
+}
+
+/// What authenticating a secret found.
+#[derive(Debug)]
+pub enum Authenticated {
+    Key(Arc<Key>),
+    Unknown,
+    Refused(Arc<Key>, KeyRefusal),
+}
+
+impl LiveKeys {
+    pub fn new(store: KeyStore) -> LiveKeys {
+        let saved = store.last_used();
+        LiveKeys {
+            current: RwLock::new(Current::new(store, saved)),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
+        self.current.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Current> {
+        self.current.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads `keys.json` again if another process changed it since. A file that cannot be read
+    /// (being replaced, or broken by hand) leaves the keys as they were.
+    fn refresh(&self) {
+        let (path, known) = {
+            let current = self.read();
+            (current.store.path.clone(), current.stamp)
+        };
+        let now = stamp(&path);
+        if now == known {
+            return;
+        }
+        let Ok(keys) = read_keys(&path) else {
+            return;
+        };
+        let mut current = self.write();
+        let mut saved = current.saved.clone();
+        for (key, used) in current.keys.iter().zip(current.used.iter()) {
+            let at = used.load(Ordering::Relaxed);
+            if at > 0 {
+                saved.insert(key.id.clone(), Timestamp(at));
+            }
+        }
+        let mut replaced = Current::new(KeyStore { path, keys }, saved);
+        replaced.stamp = now;
+        *current = replaced;
+    }
+
+    /// The key whose secret this is, if it may be used at `now`; its use is noted.
+    pub fn authenticate(&self, secret: &str, now: Timestamp) -> Authenticated {
+        self.refresh();
+        let hash = digest(secret);
+        let current = self.read();
+        let Some(index) = current.keys.iter().position(|key| key.hash == hash) else {
+            return Authenticated::Unknown;
+        };
+        let key = Arc::clone(&current.keys[index]);
+        if let Some(refusal) = key.refusal(now) {
+            return Authenticated::Refused(key, refusal);
+        }
+        current.used[index].fetch_max(now.0, Ordering::Relaxed);
+        Authenticated::Key(key)
+    }
+
+    /// Revokes a key (as [`KeyStore::revoke`]): refused from the next request on.
+    pub fn revoke(&self, id: &str, now: Timestamp) -> Result<Key, KeyError> {
+        self.refresh();
+        let mut store = self.read().store.clone();
+        let key = store.revoke(id, now)?;
+        // The next request reads the file this wrote.
+        self.refresh();
+        Ok(key)
+    }
+
+    /// Every key with when it was last used.
+    pub fn list(&self) -> Vec<(Arc<Key>, Option<Timestamp>)> {
+        self.refresh();
+        let current = self.read();
+        current
+            .keys
+            .iter()
+            .zip(current.used.iter())
+            .map(|(key, used)| {
+                let at = used.load(Ordering::Relaxed);
+                (Arc::clone(key), (at > 0).then_some(Timestamp(at)))
+            })
+            .collect()
+    }
+
+    /// Writes when each key was last used to `keys-used.json`, if that changed since the last
+    /// write (written to a temporary file and renamed; not synced: a crash loses at most the
+    /// last moments' uses, never a key).
+    pub fn save_last_used(&self) -> Result<(), KeyError> {
+        let (path, used) = {
+            let current = self.read();
+            let mut used = current.saved.clone();
+            for (key, at) in current.keys.iter().zip(current.used.iter()) {
+                let at = at.load(Ordering::Relaxed);
+                if at > 0 {
+                    used.insert(key.id.clone(), Timestamp(at));
+                }
+            }
+            if used == current.saved {
+                return Ok(());
+            }
+            (current.store.path.with_file_name(USED_FILE), used)
+        };
+        let text: BTreeMap<&str, String> = used
+            .iter()
+            .map(|(id, at)| (id.as_str(), at.to_string()))
+            .collect();
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(
+            &temporary,
+            serde_json::to_vec_pretty(&text).unwrap_or_default(),
+        )
+        .map_err(io)?;
+        std::fs::rename(&temporary, &path).map_err(io)?;
+        self.write().saved = used;
+        Ok(())
     }
 }

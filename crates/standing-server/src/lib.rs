@@ -12,6 +12,7 @@ pub mod audit;
 pub mod consent;
 mod consumer;
 pub mod disputes;
+mod extract;
 mod intake;
 pub mod json;
 pub mod keys;
@@ -31,7 +32,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use keys::{Key, KeyStore, Role};
+use keys::{Authenticated, Key, KeyRefusal, KeyStore, LiveKeys, Role};
 use serde_json::{Value, json};
 use standing_core::Timestamp;
 use standing_node::Node;
@@ -41,7 +42,8 @@ use std::sync::{Arc, RwLock};
 #[derive(Debug)]
 pub struct AppState {
     pub node: RwLock<Node>,
-    pub keys: KeyStore,
+    /// The API keys, read again when `keys.json` changes.
+    pub keys: LiveKeys,
     /// Every read of a subject's data, every decision and every refusal.
     pub audit: Audit,
     /// The wall clock (a parameter, so tests can fix it).
@@ -80,7 +82,7 @@ impl AppState {
             consents,
             reviews,
             node: RwLock::new(node),
-            keys,
+            keys: LiveKeys::new(keys),
             audit,
             now,
             activity: activity::Activity::new(),
@@ -285,29 +287,39 @@ pub(crate) fn refuse(
     error: ApiError,
 ) -> ApiError {
     let action = format!("refused:{}", error.code);
-    match audit(state, key, request, &action, error.message.clone()) {
+    // The answer names what was asked, so a refusal says which endpoint refused.
+    let answer = format!("{}: {}", request.action, error.message);
+    match audit(state, key, request, &action, answer) {
         Ok(()) => error,
         Err(audit_error) => audit_error,
     }
 }
 
 /// The key a request carries, checked against the roles allowed; refusals are audited.
-pub(crate) fn authenticate<'s>(
-    state: &'s AppState,
+pub(crate) fn authenticate(
+    state: &AppState,
     headers: &HeaderMap,
     allowed: &[Role],
     request: &Request<'_>,
-) -> Result<&'s Key, ApiError> {
+) -> Result<Arc<Key>, ApiError> {
     let key = check_key(state, headers, allowed);
-    key.map_err(|(key, error)| refuse(state, key, request, error))
+    key.map_err(|(key, error)| refuse(state, key.as_deref(), request, error))
+}
+
+/// The secret of an `Authorization: Bearer …` header (the scheme in any case).
+fn bearer(header: &axum::http::HeaderValue) -> Option<&str> {
+    let (scheme, secret) = header.to_str().ok()?.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(secret.trim())
 }
 
 #[allow(clippy::result_large_err)]
-fn check_key<'s>(
-    state: &'s AppState,
+fn check_key(
+    state: &AppState,
     headers: &HeaderMap,
     allowed: &[Role],
-) -> Result<&'s Key, (Option<&'s Key>, ApiError)> {
+) -> Result<Arc<Key>, (Option<Arc<Key>>, ApiError)> {
     let Some(header) = headers.get("authorization") else {
         return Err((
             None,
@@ -318,34 +330,44 @@ fn check_key<'s>(
             ),
         ));
     };
-    let secret = header
-        .to_str()
-        .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let Some(key) = state.keys.authenticate(secret.trim()) else {
-        return Err((
-            None,
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unknown_key",
-                "the API key is not known here",
-            ),
-        ));
+    let secret = bearer(header).unwrap_or("");
+    let key = match state.keys.authenticate(secret, (state.now)()) {
+        Authenticated::Key(key) => key,
+        Authenticated::Unknown => {
+            return Err((
+                None,
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unknown_key",
+                    "the API key is not known here",
+                ),
+            ));
+        }
+        Authenticated::Refused(key, refusal) => {
+            let (code, message) = match refusal {
+                KeyRefusal::Revoked(at) => {
+                    ("revoked_key", format!("key {} was revoked at {at}", key.id))
+                }
+                KeyRefusal::Expired(at) => {
+                    ("expired_key", format!("key {} expired at {at}", key.id))
+                }
+            };
+            return Err((
+                Some(key),
+                ApiError::new(StatusCode::UNAUTHORIZED, code, message),
+            ));
+        }
     };
     if !allowed.contains(&key.role) {
         let roles: Vec<&str> = allowed.iter().map(|role| role.name()).collect();
+        let message = format!(
+            "key {} may not call this: it is for {}",
+            key.id,
+            roles.join(" or ")
+        );
         return Err((
             Some(key),
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "wrong_role",
-                format!(
-                    "key {} may not call this: it is for {}",
-                    key.id,
-                    roles.join(" or ")
-                ),
-            ),
+            ApiError::new(StatusCode::FORBIDDEN, "wrong_role", message),
         ));
     }
     Ok(key)

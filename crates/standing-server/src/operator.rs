@@ -34,6 +34,7 @@ pub(crate) async fn get_overview(
 ) -> ApiResult {
     let request = operator_only("overview");
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
     let mut overview = match state.watch.overview() {
         Some(overview) => overview,
         None => {
@@ -208,10 +209,24 @@ fn version_error(error: VersionError) -> ApiError {
 pub(crate) async fn post_model(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: String,
+    body: crate::extract::DeferredBody<String>,
 ) -> Result<Response, ApiError> {
     let request = operator_only("model.upload");
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
+    let body = body.open(&state, key, &request)?;
+    if body.len() > standing_rules::MAX_MODEL_BYTES {
+        let error = ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "a model is at most {} bytes; this one is {}",
+                standing_rules::MAX_MODEL_BYTES,
+                body.len()
+            ),
+        );
+        return Err(crate::refuse(&state, Some(key), &request, error));
+    }
     let (version, warnings) = state.versions.store(&body).map_err(version_error)?;
     audit(
         &state,
@@ -337,6 +352,7 @@ pub(crate) async fn get_impact(
 ) -> ApiResult {
     let request = operator_only("model.impact");
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
     let text = state.versions.text(&version).map_err(version_error)?;
     let worker = Arc::clone(&state);
     let answer = tokio::task::spawn_blocking(move || {
@@ -370,6 +386,7 @@ pub(crate) async fn post_activate(
 ) -> ApiResult {
     let request = operator_only("model.activate");
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
     let text = state.versions.text(&version).map_err(version_error)?;
     let worker = Arc::clone(&state);
     let answer = tokio::task::spawn_blocking(move || {
@@ -432,6 +449,7 @@ pub(crate) async fn post_purge(
 ) -> ApiResult {
     let request = operator_only("purge");
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
     let worker = Arc::clone(&state);
     let purge = tokio::task::spawn_blocking(move || {
         let mut node = crate::write_node(&worker);

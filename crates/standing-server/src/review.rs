@@ -137,6 +137,7 @@ pub(crate) async fn get_reviews(
         purpose: None,
     };
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
     let pending: Vec<Value> = state.reviews.pending().iter().map(review_json).collect();
     audit(
         &state,
@@ -181,7 +182,7 @@ pub(crate) async fn post_review(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(decision_id): Path<String>,
-    Json(resolution): Json<Resolution>,
+    resolution: crate::extract::DeferredBody<Json<Resolution>>,
 ) -> ApiResult {
     let Some(mut review) = state.reviews.get(&decision_id) else {
         let request = Request {
@@ -190,6 +191,7 @@ pub(crate) async fn post_review(
             purpose: None,
         };
         let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+        let key = &*key;
         let error = ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_review",
@@ -203,6 +205,8 @@ pub(crate) async fn post_review(
         purpose: Some(&review.purpose),
     };
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = &*key;
+    let Json(resolution) = resolution.open(&state, key, &request)?;
     if review.status != "pending_review" {
         let error = ApiError::new(
             StatusCode::CONFLICT,
@@ -270,6 +274,7 @@ pub(crate) async fn get_decision(
         &[Role::Consumer, Role::Operator],
         &request,
     )?;
+    let key = &*key;
     let Some(review) = &found else {
         let error = ApiError::new(
             StatusCode::NOT_FOUND,

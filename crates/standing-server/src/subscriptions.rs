@@ -60,20 +60,24 @@ fn refusal(code: &'static str, message: String) -> ApiError {
 pub(crate) async fn get_changes(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(query): Query<ChangesQuery>,
+    query: crate::extract::Deferred<Query<ChangesQuery>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let request = Request {
+    let asked = Request {
         action: "subscribe",
         subject: None,
-        purpose: query.purpose.as_deref(),
+        purpose: None,
     };
     let key = authenticate(
         &state,
         &headers,
         &[Role::Consumer, Role::Operator, Role::Source],
-        &request,
-    )?
-    .clone();
+        &asked,
+    )?;
+    let Query(query) = query.open(&state, &key, &asked)?;
+    let request = Request {
+        purpose: query.purpose.as_deref(),
+        ..asked
+    };
     let filter = {
         let node = read_node(&state);
         let model = node.model();
@@ -316,13 +320,14 @@ fn deliver(
                 );
             }
             Change::List { .. } => {}
+            // A source hears of disputes about its own events only.
             Change::Dispute {
                 id,
                 source,
                 event,
                 status,
                 ..
-            } if filter.disputes => {
+            } if filter.disputes && key.source.as_deref().is_none_or(|own| own == &**source) => {
                 send(
                     "dispute",
                     json!({"subject": subject, "dispute": id, "source": source, "event": event, "status": status, "at": at}),

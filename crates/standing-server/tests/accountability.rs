@@ -7,7 +7,7 @@ use standing_server::consent::Consents;
 use standing_server::review::Reviews;
 
 mod common;
-use common::{EVENTS, Fixture, call, fixture};
+use common::{EVENTS, Fixture, call, fixture, post_events};
 
 async fn set_consent(
     fixture: &Fixture,
@@ -23,14 +23,16 @@ async fn set_consent(
 #[tokio::test]
 async fn consent_decides_per_purpose_basis_and_a_withdrawal_refuses_the_next_request() {
     let fixture = fixture("consent");
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
+    // p-8 has a record too: a decision about a person with none is refused (404).
+    let p8 = EVENTS
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"p1\"", "\"p8\"")
+        .replace("p-9", "p-8");
+    let (_, sent) = post_events(&fixture, &p8).await;
+    assert_eq!(sent["accepted"], 1, "{sent}");
     let dating_score = "/v1/subjects/p-9/score?purpose=dating.profile";
 
     // dating.profile rests on consent: nothing before an opt-in.
@@ -139,14 +141,7 @@ async fn consent_decides_per_purpose_basis_and_a_withdrawal_refuses_the_next_req
 #[tokio::test]
 async fn an_adverse_decision_waits_for_a_person_and_the_consumer_reads_the_outcome() {
     let fixture = fixture("review");
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
     // p-9 is a listed defaulter: lending denies, and lending reviews adverse decisions.
     let decision = r#"{"purpose":"lending.consumer","subject":"p-9"}"#;
     let (status, held) = call(
@@ -237,15 +232,8 @@ async fn an_adverse_decision_waits_for_a_person_and_the_consumer_reads_the_outco
 #[tokio::test]
 async fn the_access_report_holds_every_event_and_every_audited_recipient() {
     let fixture = fixture("access");
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
-    let key_id = |secret: &str| fixture.state.keys.authenticate(secret).unwrap().id.clone();
+    post_events(&fixture, EVENTS).await;
+    let key_id = |secret: &str| common::key_id(&fixture, secret);
     // Reads by three recipients, one refusal (not a recipient: nothing was given).
     call(
         &fixture,
@@ -279,14 +267,27 @@ async fn the_access_report_holds_every_event_and_every_audited_recipient() {
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["subject"], "p-9");
     assert_eq!(report["events"]["count"], 2);
-    assert_eq!(report["events"]["by_source"][0]["source"], "payments");
-    let types: Vec<&str> = report["events"]["by_source"][0]["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"]["type"].as_str().unwrap())
-        .collect();
-    assert_eq!(types, ["payment.late", "court.defaulter_listed"]);
+    // By source, in name order; each event with the key that sent it.
+    let types = |index: usize| -> Vec<(String, String)> {
+        report["events"]["by_source"][index]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let kind = e["event"]["type"].as_str().unwrap().to_owned();
+                (kind, e["key"].as_str().unwrap().to_owned())
+            })
+            .collect()
+    };
+    assert_eq!(report["events"]["by_source"][0]["source"], "courts");
+    assert_eq!(report["events"]["by_source"][1]["source"], "payments");
+    let courts_key = key_id(&fixture.courts);
+    let payments_key = key_id(&fixture.source);
+    assert_eq!(
+        types(0),
+        [("court.defaulter_listed".to_owned(), courts_key)]
+    );
+    assert_eq!(types(1), [("payment.late".to_owned(), payments_key)]);
     assert_eq!(report["lists"][0]["list"], "court-defaulters");
     assert!(
         report["score"]["score"].is_number() && report["explanation"]["key_factors"].is_array()
@@ -398,14 +399,7 @@ async fn the_access_report_holds_every_event_and_every_audited_recipient() {
 #[tokio::test]
 async fn counterfactuals_come_true_when_applied() {
     let fixture = fixture("whatif");
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
     let uri = "/v1/subjects/p-9/counterfactuals?purpose=rail.highspeed.booking";
     let (status, answer) = call(&fixture, "GET", uri, Some(&fixture.operator), "").await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -433,7 +427,7 @@ async fn counterfactuals_come_true_when_applied() {
         &fixture,
         "POST",
         "/v1/events",
-        Some(&fixture.source),
+        Some(&fixture.courts),
         &event.to_string(),
     )
     .await;
@@ -490,14 +484,7 @@ async fn a_dispute_suspends_the_item_at_once_and_its_resolution_restores_or_dele
     let start = common::fixed_now();
     CLOCK.store(start.0, std::sync::atomic::Ordering::SeqCst);
     let fixture = common::fixture_with_clock("dispute", moving_now);
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
     let score = || async {
         let (_, s) = call(
             &fixture,
@@ -513,7 +500,7 @@ async fn a_dispute_suspends_the_item_at_once_and_its_resolution_restores_or_dele
 
     // The source listens for disputes about its events.
     let request = axum::http::Request::get("/v1/changes?kinds=dispute")
-        .header("authorization", format!("Bearer {}", fixture.source))
+        .header("authorization", format!("Bearer {}", fixture.courts))
         .body(Body::empty())
         .unwrap();
     let response = standing_server::router(std::sync::Arc::clone(&fixture.state))
@@ -534,7 +521,7 @@ async fn a_dispute_suspends_the_item_at_once_and_its_resolution_restores_or_dele
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // p-9 contests the court listing with their own key: suspended in the same request cycle.
-    let contest = r#"{"source":"payments","event":"c1","reason":"the judgment was paid in March"}"#;
+    let contest = r#"{"source":"courts","event":"c1","reason":"the judgment was paid in March"}"#;
     let (status, opened) = call(
         &fixture,
         "POST",
@@ -648,7 +635,7 @@ async fn a_dispute_suspends_the_item_at_once_and_its_resolution_restores_or_dele
         "POST",
         "/v1/subjects/p-9/disputes",
         Some(&fixture.subject),
-        r#"{"source":"payments","event":"c1","reason":"again"}"#,
+        r#"{"source":"courts","event":"c1","reason":"again"}"#,
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{again}");
@@ -683,14 +670,7 @@ fn retention_now() -> standing_core::Timestamp {
 async fn a_purge_removes_expired_events_from_queries_and_from_the_store() {
     RETENTION_CLOCK.store(common::fixed_now().0, std::sync::atomic::Ordering::SeqCst);
     let fixture = common::fixture_with_clock("retention", retention_now);
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
     let store_text = || {
         let mut text = String::new();
         for entry in std::fs::read_dir(fixture.directory.join("log")).unwrap() {

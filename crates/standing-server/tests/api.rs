@@ -5,7 +5,7 @@
 use axum::http::StatusCode;
 
 mod common;
-use common::{EVENTS, call, fixture, opt_in};
+use common::{EVENTS, call, fixture, opt_in, post_events};
 
 #[tokio::test]
 async fn sources_send_events_and_get_a_durable_answer_per_record() {
@@ -14,14 +14,7 @@ async fn sources_send_events_and_get_a_durable_answer_per_record() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["events"], 0);
 
-    let (status, answer) = call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    let (status, answer) = post_events(&fixture, EVENTS).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["accepted"], 2, "{answer}");
     assert_eq!(answer["rejected"], 1);
@@ -34,14 +27,7 @@ async fn sources_send_events_and_get_a_durable_answer_per_record() {
             .contains("occurred_at")
     );
     // Sent again: duplicates, nothing applied twice.
-    let (_, again) = call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    let (_, again) = post_events(&fixture, EVENTS).await;
     assert_eq!(again["duplicate"], 2, "{again}");
     assert_eq!(again["accepted"], 0);
     // A JSON array is read too.
@@ -67,14 +53,7 @@ async fn sources_send_events_and_get_a_durable_answer_per_record() {
 #[tokio::test]
 async fn consumers_see_what_their_purpose_may_read_and_nothing_else() {
     let fixture = fixture("reads");
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
 
     let (status, lender) = call(
         &fixture,
@@ -131,8 +110,8 @@ async fn consumers_see_what_their_purpose_may_read_and_nothing_else() {
     assert_eq!(verdict["verdict"], "deny", "{verdict}");
 
     // Every read and decision was audited: two reads, one refusal, one decision so far (and
-    // the consent recorded for the dating purpose).
-    assert_eq!(fixture.state.audit.count(), 5);
+    // the consent recorded for the dating purpose), and the two intake batches (one per source).
+    assert_eq!(fixture.state.audit.count(), 7);
     // Operators read explanations.
     let (status, explained) = call(
         &fixture,
@@ -250,14 +229,7 @@ async fn the_auth_matrix_refuses_with_clear_bodies() {
 #[tokio::test]
 async fn history_rankings_and_list_membership_stay_within_the_purpose() {
     let fixture = fixture("history");
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
     let on_time = r#"{"id":"g1","source":"payments","subject":"p-8","type":"payment.on_time","occurred_at":"2026-02-01T00:00:00Z","fields":{"amount":50,"creditor":"telco"}}"#;
     call(
         &fixture,

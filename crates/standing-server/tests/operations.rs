@@ -11,19 +11,12 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 mod common;
-use common::{EVENTS, call, fixture, next_event, opt_in};
+use common::{EVENTS, call, fixture, next_event, opt_in, post_events};
 
 #[tokio::test]
 async fn operators_see_the_overview_the_model_and_a_subjects_page() {
     let fixture = fixture("overview");
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
     let decision = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
     call(
         &fixture,
@@ -49,8 +42,10 @@ async fn operators_see_the_overview_the_model_and_a_subjects_page() {
     let listed = &overview["lists"][0];
     assert_eq!(listed["name"], "court-defaulters");
     assert_eq!(listed["members"], 1, "{overview}");
-    assert_eq!(overview["sources"][0]["source"], "payments");
-    assert_eq!(overview["sources"][0]["events"], 2);
+    assert_eq!(overview["sources"][0]["source"], "courts");
+    assert_eq!(overview["sources"][0]["events"], 1);
+    assert_eq!(overview["sources"][1]["source"], "payments");
+    assert_eq!(overview["sources"][1]["events"], 1);
     assert_eq!(
         overview["decisions"][0]["purpose"],
         "rail.highspeed.booking"
@@ -144,14 +139,7 @@ fn city_version(version: &str, grade_b: &str) -> String {
 #[tokio::test]
 async fn a_model_version_is_uploaded_checked_weighed_and_activated() {
     let fixture = fixture("versions");
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
     let operator = Some(fixture.operator.as_str());
     let (_, before) = call(&fixture, "GET", "/v1/subjects/p-9/score", operator, "").await;
     let grade_before = before["grade"].as_str().unwrap().to_owned();
@@ -239,14 +227,7 @@ async fn a_model_version_is_uploaded_checked_weighed_and_activated() {
 #[tokio::test]
 async fn metrics_count_requests_events_and_decisions() {
     let fixture = fixture("metrics");
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
     let decision = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
     call(
         &fixture,
@@ -272,10 +253,11 @@ async fn metrics_count_requests_events_and_decisions() {
     )
     .unwrap();
     for expected in [
-        "standing_events_accepted_total{source=\"payments\"} 2",
+        "standing_events_accepted_total{source=\"payments\"} 1",
+        "standing_events_accepted_total{source=\"courts\"} 1",
         "standing_events_rejected_total 1",
         "standing_decisions_total{purpose=\"rail.highspeed.booking\",verdict=\"deny\"} 1",
-        "standing_http_requests_total{route=\"/v1/events\",status=\"200\"} 1",
+        "standing_http_requests_total{route=\"/v1/events\",status=\"200\"} 2",
         "standing_log_records 2",
         "# EOF",
     ] {
@@ -326,14 +308,7 @@ async fn subscribers_hear_of_list_and_grade_changes_within_their_purpose() {
     let mut dating = response.into_body();
 
     let audited = fixture.state.audit.count();
-    call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    post_events(&fixture, EVENTS).await;
     watch::look(&fixture.state);
     let (event, data) = next_event(&mut rail).await;
     assert_eq!(event, "list");
@@ -493,14 +468,7 @@ async fn the_clock_moved_while_serving_gives_the_scores_a_rebuild_at_that_instan
     let start = common::fixed_now();
     MOVING.store(start.0, Ordering::SeqCst);
     let fixture = common::fixture_with_clock("clock", moving_now);
-    let (status, _) = call(
-        &fixture,
-        "POST",
-        "/v1/events",
-        Some(&fixture.source),
-        EVENTS,
-    )
-    .await;
+    let (status, _) = post_events(&fixture, EVENTS).await;
     assert_eq!(status, StatusCode::OK);
     let score = |fixture: &common::Fixture| {
         let node = fixture.state.node.read().unwrap();

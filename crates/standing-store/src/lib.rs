@@ -9,7 +9,9 @@ mod backend;
 mod log;
 
 pub use backend::{Aligned, Backend, FileBackend, MemBackend, SharedBytes};
-pub use log::{Compaction, Log, LogOptions, Record, Recovery, SnapshotState};
+pub use log::{
+    Compaction, Log, LogOptions, MAX_ORIGIN_BYTES, Record, Recovery, SnapshotState, StoredRecord,
+};
 
 /// Why the log could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,8 @@ pub enum StoreError {
     Failed(String),
     #[error("record of {0} bytes exceeds the limit of {max} bytes", max = log::MAX_RECORD_BYTES)]
     RecordTooLarge(usize),
+    #[error("a record's origin of {0} bytes exceeds the limit of {max} bytes", max = log::MAX_ORIGIN_BYTES)]
+    OriginTooLong(usize),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

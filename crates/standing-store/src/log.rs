@@ -3,15 +3,36 @@
 use crate::{Backend, Result, SharedBytes, StoreError};
 use std::io::{self, Write};
 
-/// Each segment starts with this magic and the sequence number of its first record.
-const SEGMENT_MAGIC: &[u8; 8] = b"STNDLOG1";
+/// Each segment starts with this magic and the sequence number of its first record. Version 2
+/// frames carry the record's origin; segments of version 1 (no origin) are still read.
+const SEGMENT_MAGIC: &[u8; 8] = b"STNDLOG2";
+const SEGMENT_MAGIC_V1: &[u8; 8] = b"STNDLOG1";
 const SEGMENT_HEADER: usize = 16;
 /// `[payload length: u32][crc32 of payload: u32]`.
 const FRAME_HEADER: usize = 8;
-/// `[seq: u64][recorded_at: i64]` before the body.
+/// `[seq: u64][recorded_at: i64]` before the origin (version 2) and the body.
 const PAYLOAD_HEADER: usize = 16;
 /// The largest record body.
 pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+/// The longest origin: who sent a record (an API key's id), opaque to the store.
+pub const MAX_ORIGIN_BYTES: usize = 255;
+
+/// A segment's frame layout, from its magic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Version {
+    /// `[seq][recorded_at][body]`.
+    V1,
+    /// `[seq][recorded_at][origin length: u8][origin][body]`.
+    V2,
+}
+
+fn segment_version(header: &[u8]) -> Option<Version> {
+    match header.get(..8) {
+        Some(magic) if magic == SEGMENT_MAGIC => Some(Version::V2),
+        Some(magic) if magic == SEGMENT_MAGIC_V1 => Some(Version::V1),
+        _ => None,
+    }
+}
 const SNAPSHOT_MAGIC: &[u8; 8] = b"STNDSNP2";
 
 #[derive(Clone, Copy, Debug)]
@@ -36,7 +57,17 @@ impl Default for LogOptions {
 pub struct Record<'a> {
     pub seq: u64,
     pub recorded_at: i64,
+    /// Who sent the record (empty in segments of version 1).
+    pub origin: &'a [u8],
     pub body: &'a [u8],
+}
+
+/// One record read back: see [`Log::read`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub recorded_at: i64,
+    pub origin: Vec<u8>,
+    pub body: Vec<u8>,
 }
 
 /// What opening the log found.
@@ -60,16 +91,21 @@ pub struct Compaction {
 /// Every this many records of a segment, the read index keeps a frame offset.
 const INDEX_STRIDE: usize = 64;
 
+/// `(seq, frame offset)` of every [`INDEX_STRIDE`]th frame of a segment, and its end.
+type SparseIndex = Vec<(u64, usize)>;
+
 /// An append-only log of records over a [`Backend`].
 #[derive(Debug)]
 pub struct Log<B: Backend> {
     /// Sealed segments' sparse indexes, `(seq, frame offset)`, built on first read.
-    read_index: std::sync::Mutex<std::collections::HashMap<u64, Vec<(u64, usize)>>>,
+    read_index: std::sync::Mutex<std::collections::HashMap<u64, (Version, SparseIndex)>>,
     backend: B,
     options: LogOptions,
-    /// The segment appended to, and its durable length.
+    /// The segment appended to, its durable length and its version (one of version 1 is
+    /// sealed at the first commit: new frames are of version 2).
     active: u64,
     active_len: u64,
+    active_version: Version,
     next_seq: u64,
     /// Frames appended since the last commit.
     pending: Vec<u8>,
@@ -79,14 +115,19 @@ pub struct Log<B: Backend> {
 }
 
 /// Parses the frames of one segment; stops at the first bad frame and says where and why.
-fn frames(bytes: &[u8], each: impl FnMut(Record<'_>, usize)) -> (usize, Option<&'static str>) {
-    frames_from(bytes, SEGMENT_HEADER, each)
+fn frames(
+    bytes: &[u8],
+    version: Version,
+    each: impl FnMut(Record<'_>, usize),
+) -> (usize, Option<&'static str>) {
+    frames_from(bytes, SEGMENT_HEADER, version, each)
 }
 
 /// Parses frames starting at `offset` (a frame boundary).
 fn frames_from(
     bytes: &[u8],
     mut offset: usize,
+    version: Version,
     mut each: impl FnMut(Record<'_>, usize),
 ) -> (usize, Option<&'static str>) {
     while offset < bytes.len() {
@@ -110,11 +151,25 @@ fn frames_from(
         }
         let seq = u64::from_le_bytes(payload[0..8].try_into().unwrap_or_default());
         let recorded_at = i64::from_le_bytes(payload[8..16].try_into().unwrap_or_default());
+        let (origin, body) = match version {
+            Version::V1 => (&payload[..0], &payload[PAYLOAD_HEADER..]),
+            Version::V2 => {
+                let rest = &payload[PAYLOAD_HEADER..];
+                let Some((&length, rest)) = rest.split_first() else {
+                    return (offset, Some("truncated origin"));
+                };
+                if rest.len() < usize::from(length) {
+                    return (offset, Some("truncated origin"));
+                }
+                rest.split_at(usize::from(length))
+            }
+        };
         each(
             Record {
                 seq,
                 recorded_at,
-                body: &payload[PAYLOAD_HEADER..],
+                origin,
+                body,
             },
             offset,
         );
@@ -130,13 +185,16 @@ fn segment_header(first_seq: u64) -> [u8; SEGMENT_HEADER] {
     header
 }
 
-fn frame(buffer: &mut Vec<u8>, seq: u64, recorded_at: i64, body: &[u8]) {
-    let length = (PAYLOAD_HEADER + body.len()) as u32;
+/// Appends a version 2 frame (`origin` is at most [`MAX_ORIGIN_BYTES`], checked by the caller).
+fn frame(buffer: &mut Vec<u8>, seq: u64, recorded_at: i64, origin: &[u8], body: &[u8]) {
+    let length = (PAYLOAD_HEADER + 1 + origin.len() + body.len()) as u32;
     let start = buffer.len();
     buffer.extend_from_slice(&length.to_le_bytes());
     buffer.extend_from_slice(&[0; 4]);
     buffer.extend_from_slice(&seq.to_le_bytes());
     buffer.extend_from_slice(&recorded_at.to_le_bytes());
+    buffer.push(origin.len() as u8);
+    buffer.extend_from_slice(origin);
     buffer.extend_from_slice(body);
     let checksum = crc32fast::hash(&buffer[start + FRAME_HEADER..]);
     buffer[start + 4..start + 8].copy_from_slice(&checksum.to_le_bytes());
@@ -152,31 +210,34 @@ impl<B: Backend> Log<B> {
             segments: segments.len(),
             ..Recovery::default()
         };
-        let (active, active_len, next_seq) = match segments.last() {
+        let (active, active_len, next_seq, active_version) = match segments.last() {
             None => {
                 backend.create_segment(0)?;
                 backend.append(0, &segment_header(0))?;
                 backend.sync(0)?;
-                (0, SEGMENT_HEADER as u64, 0)
+                (0, SEGMENT_HEADER as u64, 0, Version::V2)
             }
             Some(&segment) => {
                 let bytes = backend.read_segment(segment)?;
+                let version = segment_version(&bytes);
                 let header_ok = bytes.len() >= SEGMENT_HEADER
-                    && &bytes[..8] == SEGMENT_MAGIC
+                    && version.is_some()
                     && bytes[8..16] == segment.to_le_bytes();
                 // A header is synced before any record is written behind it, so a last segment
                 // whose header is missing or unreadable and that holds no valid frame was cut
-                // by a crash while it was being started, and acknowledged nothing.
-                let never_started = !header_ok
+                // by a crash while it was being started, and acknowledged nothing. An empty
+                // segment of version 1 is started again as version 2.
+                let never_started = (!header_ok
                     && (bytes.len() < SEGMENT_HEADER
-                        || frames(&bytes, |_, _| ()).0 == SEGMENT_HEADER);
+                        || frames(&bytes, Version::V2, |_, _| ()).0 == SEGMENT_HEADER))
+                    || (header_ok && version == Some(Version::V1) && bytes.len() == SEGMENT_HEADER);
                 if never_started {
                     // Created, but its header never made it: start it again.
                     backend.truncate(segment, 0)?;
                     backend.append(segment, &segment_header(segment))?;
                     backend.sync(segment)?;
                     recovery.torn_bytes += bytes.len() as u64;
-                    (segment, SEGMENT_HEADER as u64, segment)
+                    (segment, SEGMENT_HEADER as u64, segment, Version::V2)
                 } else if !header_ok {
                     return Err(StoreError::Corrupt {
                         segment,
@@ -186,7 +247,8 @@ impl<B: Backend> Log<B> {
                 } else {
                     let mut previous: Option<u64> = None;
                     let mut out_of_order = None;
-                    let (end, problem) = frames(&bytes, |record, offset| {
+                    let version = version.unwrap_or(Version::V2);
+                    let (end, problem) = frames(&bytes, version, |record, offset| {
                         if previous.is_some_and(|p| record.seq <= p) || record.seq < segment {
                             out_of_order.get_or_insert(offset);
                         }
@@ -204,7 +266,12 @@ impl<B: Backend> Log<B> {
                         backend.truncate(segment, end as u64)?;
                         recovery.torn_bytes += (bytes.len() - end) as u64;
                     }
-                    (segment, end as u64, previous.map_or(segment, |p| p + 1))
+                    (
+                        segment,
+                        end as u64,
+                        previous.map_or(segment, |p| p + 1),
+                        version,
+                    )
                 }
             }
         };
@@ -220,7 +287,7 @@ impl<B: Backend> Log<B> {
         for &segment in segments.iter().rev().skip(1) {
             let header = backend.read_segment_header(segment)?;
             if header.len() < SEGMENT_HEADER
-                || &header[..8] != SEGMENT_MAGIC
+                || segment_version(&header).is_none()
                 || header[8..16] != segment.to_le_bytes()
             {
                 return Err(StoreError::Corrupt {
@@ -236,6 +303,7 @@ impl<B: Backend> Log<B> {
             options,
             active,
             active_len,
+            active_version,
             next_seq,
             pending: Vec::new(),
             pending_records: 0,
@@ -254,15 +322,19 @@ impl<B: Backend> Log<B> {
     }
 
     /// Adds a record to the pending group; nothing is durable until [`Log::commit`].
-    pub fn append(&mut self, recorded_at: i64, body: &[u8]) -> Result<u64> {
+    /// `origin` says who sent it (at most [`MAX_ORIGIN_BYTES`]); the store does not read it.
+    pub fn append(&mut self, recorded_at: i64, origin: &[u8], body: &[u8]) -> Result<u64> {
         if let Some(reason) = &self.failed {
             return Err(StoreError::Failed(reason.clone()));
         }
         if body.len() > MAX_RECORD_BYTES {
             return Err(StoreError::RecordTooLarge(body.len()));
         }
+        if origin.len() > MAX_ORIGIN_BYTES {
+            return Err(StoreError::OriginTooLong(origin.len()));
+        }
         let seq = self.next_seq;
-        frame(&mut self.pending, seq, recorded_at, body);
+        frame(&mut self.pending, seq, recorded_at, origin, body);
         self.next_seq += 1;
         self.pending_records += 1;
         Ok(seq)
@@ -300,7 +372,8 @@ impl<B: Backend> Log<B> {
 
     fn write_pending(&mut self) -> Result<()> {
         if self.active_len > SEGMENT_HEADER as u64
-            && self.active_len + self.pending.len() as u64 > self.options.segment_bytes
+            && (self.active_len + self.pending.len() as u64 > self.options.segment_bytes
+                || self.active_version == Version::V1)
         {
             // The header is synced on its own, before any record: a segment whose header is
             // not on disk holds nothing that was acknowledged (see `open`).
@@ -311,6 +384,7 @@ impl<B: Backend> Log<B> {
             self.backend.sync(first_pending)?;
             self.active = first_pending;
             self.active_len = SEGMENT_HEADER as u64;
+            self.active_version = Version::V2;
         }
         self.backend.append(self.active, &self.pending)?;
         self.backend.sync(self.active)?;
@@ -334,8 +408,13 @@ impl<B: Backend> Log<B> {
                 .backend
                 .read_segment(segment)
                 .map_err(StoreError::from)?;
+            let version = segment_version(&bytes).ok_or(StoreError::Corrupt {
+                segment,
+                offset: 0,
+                reason: "bad segment header",
+            })?;
             let mut failure = None;
-            let (end, problem) = frames(&bytes, |record, _| {
+            let (end, problem) = frames(&bytes, version, |record, _| {
                 if failure.is_none()
                     && record.seq >= from
                     && let Err(error) = each(record)
@@ -358,16 +437,23 @@ impl<B: Backend> Log<B> {
         Ok(())
     }
 
-    /// The durable record with sequence number `seq`: its recorded time and body. Finds the
-    /// segment by name, then the frame through a sparse index of the segment built on first use
-    /// (the active segment is searched afresh, as it grows).
-    pub fn read(&self, seq: u64) -> Result<Option<(i64, Vec<u8>)>> {
+    /// The durable record with sequence number `seq`: its recorded time, origin and body. Finds
+    /// the segment by name, then the frame through a sparse index of the segment built on first
+    /// use (the active segment is searched afresh, as it grows).
+    pub fn read(&self, seq: u64) -> Result<Option<StoredRecord>> {
         let segments = self.backend.segments()?;
         let Some(&segment) = segments.iter().rev().find(|first| **first <= seq) else {
             return Ok(None);
         };
-        let (bytes, base) = if segment == self.active {
-            (self.backend.read_segment(segment)?, 0)
+        let bad_header = StoreError::Corrupt {
+            segment,
+            offset: 0,
+            reason: "bad segment header",
+        };
+        let (bytes, base, version) = if segment == self.active {
+            let bytes = self.backend.read_segment(segment)?;
+            let version = segment_version(&bytes).ok_or(bad_header)?;
+            (bytes, 0, version)
         } else {
             let mut indexes = self
                 .read_index
@@ -375,9 +461,10 @@ impl<B: Backend> Log<B> {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if let std::collections::hash_map::Entry::Vacant(vacant) = indexes.entry(segment) {
                 let bytes = self.backend.read_segment(segment)?;
+                let version = segment_version(&bytes).ok_or(bad_header)?;
                 let mut index = Vec::new();
                 let mut count = 0;
-                let (end, problem) = frames(&bytes, |record, offset| {
+                let (end, problem) = frames(&bytes, version, |record, offset| {
                     if count % INDEX_STRIDE == 0 {
                         index.push((record.seq, offset));
                     }
@@ -391,9 +478,9 @@ impl<B: Backend> Log<B> {
                     });
                 }
                 index.push((u64::MAX, end));
-                vacant.insert(index);
+                vacant.insert((version, index));
             }
-            let index = &indexes[&segment];
+            let (version, index) = &indexes[&segment];
             let position = index.partition_point(|(first, _)| *first <= seq);
             if position == 0 {
                 return Ok(None);
@@ -408,12 +495,16 @@ impl<B: Backend> Log<B> {
             // Frame offsets below are relative to the window; pad so they parse from 0.
             let mut padded = vec![0u8; SEGMENT_HEADER];
             padded.extend_from_slice(&window);
-            (padded, start)
+            (padded, start, *version)
         };
         let mut found = None;
-        let (end, problem) = frames(&bytes, |record, _| {
+        let (end, problem) = frames(&bytes, version, |record, _| {
             if record.seq == seq {
-                found = Some((record.recorded_at, record.body.to_vec()));
+                found = Some(StoredRecord {
+                    recorded_at: record.recorded_at,
+                    origin: record.origin.to_vec(),
+                    body: record.body.to_vec(),
+                });
             }
         });
         if let (None, Some(reason)) = (&found, problem) {
@@ -435,11 +526,23 @@ impl<B: Backend> Log<B> {
                 continue;
             }
             let bytes = self.backend.read_segment(segment)?;
+            let version = segment_version(&bytes).ok_or(StoreError::Corrupt {
+                segment,
+                offset: 0,
+                reason: "bad segment header",
+            })?;
+            // Rewritten segments are of version 2 (an origin of version 1 is empty).
             let mut rewritten = segment_header(segment).to_vec();
             let mut removed = 0;
-            let (end, problem) = frames(&bytes, |record, _| {
+            let (end, problem) = frames(&bytes, version, |record, _| {
                 if keep(&record) {
-                    frame(&mut rewritten, record.seq, record.recorded_at, record.body);
+                    frame(
+                        &mut rewritten,
+                        record.seq,
+                        record.recorded_at,
+                        record.origin,
+                        record.body,
+                    );
                 } else {
                     removed += 1;
                 }

@@ -51,7 +51,7 @@ proptest! {
         for step in steps {
             match step {
                 Step::Append(body) => {
-                    let seq = log.append(7, &body).unwrap();
+                    let seq = log.append(7, b"", &body).unwrap();
                     prop_assert_eq!(seq as usize, appended.len());
                     appended.push(body);
                 }
@@ -64,10 +64,10 @@ proptest! {
                     backend.fail_sync_after(0);
                     let (mut failing, _) = Log::open(backend, options).unwrap();
                     let next = failing.next_seq();
-                    failing.append(7, b"never acknowledged").unwrap();
+                    failing.append(7, b"", b"never acknowledged").unwrap();
                     prop_assert!(failing.commit().is_err());
                     prop_assert_eq!(failing.next_seq(), next);
-                    prop_assert!(failing.append(7, b"refused").is_err(), "a failed log goes on");
+                    prop_assert!(failing.append(7, b"", b"refused").is_err(), "a failed log goes on");
                     prop_assert!(failing.commit().is_err(), "a failed log goes on");
                     // Reopened after the failure, it holds what was durable before it.
                     let mut backend = failing.backend().clone();
@@ -121,7 +121,7 @@ fn a_flipped_bit_in_a_sealed_segment_is_found_by_a_scan_not_repaired() {
     };
     let (mut log, _) = Log::open(MemBackend::new(), options).unwrap();
     for index in 0..10u8 {
-        log.append(0, &[index; 40]).unwrap();
+        log.append(0, b"", &[index; 40]).unwrap();
         log.commit().unwrap();
     }
     let mut backend = log.backend().clone();
@@ -138,9 +138,9 @@ fn a_flipped_bit_in_a_sealed_segment_is_found_by_a_scan_not_repaired() {
 #[test]
 fn a_torn_tail_is_cut_and_reported() {
     let (mut log, _) = Log::open(MemBackend::new(), LogOptions::default()).unwrap();
-    log.append(0, b"durable").unwrap();
+    log.append(0, b"", b"durable").unwrap();
     log.commit().unwrap();
-    log.append(0, b"never acknowledged").unwrap();
+    log.append(0, b"", b"never acknowledged").unwrap();
     // Write the pending group without syncing it, then crash keeping half of it.
     let mut backend = log.backend().clone();
     backend
@@ -161,7 +161,7 @@ fn compaction_removes_refused_records_from_sealed_segments_and_keeps_sequence_nu
     };
     let (mut log, _) = Log::open(MemBackend::new(), options).unwrap();
     for index in 0..12u8 {
-        log.append(index as i64, &[index; 30]).unwrap();
+        log.append(index as i64, b"", &[index; 30]).unwrap();
         log.commit().unwrap();
     }
     let report = log.compact(|record| record.recorded_at % 2 == 0).unwrap();
@@ -193,7 +193,7 @@ fn snapshots_round_trip_keep_the_newest_and_skip_damaged_ones() {
     )
     .unwrap();
     for index in 0..5u8 {
-        log.append(0, &[index]).unwrap();
+        log.append(0, b"", &[index]).unwrap();
     }
     log.commit().unwrap();
     for covers in 3..=5u64 {
@@ -244,8 +244,10 @@ fn records_are_read_back_by_sequence_number_from_sealed_and_active_segments() {
         keep_snapshots: 2,
     };
     let (mut log, _) = Log::open(MemBackend::new(), options).unwrap();
+    let origin = |index: u64| format!("key-{:08x}", index % 3).into_bytes();
     for index in 0..500u32 {
-        log.append(index as i64, format!("record {index}").as_bytes())
+        let body = format!("record {index}");
+        log.append(index as i64, &origin(index.into()), body.as_bytes())
             .unwrap();
         if index % 7 == 0 {
             log.commit().unwrap();
@@ -254,18 +256,93 @@ fn records_are_read_back_by_sequence_number_from_sealed_and_active_segments() {
     log.commit().unwrap();
     assert!(log.backend().segments().unwrap().len() > 5);
     for seq in [0u64, 1, 63, 64, 65, 200, 498, 499] {
-        let (recorded_at, body) = log.read(seq).unwrap().unwrap();
-        assert_eq!(recorded_at, seq as i64);
-        assert_eq!(body, format!("record {seq}").as_bytes());
+        let record = log.read(seq).unwrap().unwrap();
+        assert_eq!(record.recorded_at, seq as i64);
+        assert_eq!(record.origin, origin(seq));
+        assert_eq!(record.body, format!("record {seq}").as_bytes());
     }
     assert_eq!(log.read(500).unwrap(), None);
+    let mut scanned = 0;
+    log.scan::<StoreError>(0, |record| {
+        assert_eq!(record.origin, origin(record.seq));
+        scanned += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(scanned, 500);
+}
+
+#[test]
+fn an_origin_longer_than_its_limit_is_refused_and_nothing_is_appended() {
+    let (mut log, _) = Log::open(MemBackend::new(), LogOptions::default()).unwrap();
+    let long = vec![b'k'; standing_store::MAX_ORIGIN_BYTES + 1];
+    assert!(matches!(
+        log.append(0, &long, b"body"),
+        Err(StoreError::OriginTooLong(256))
+    ));
+    assert_eq!(log.next_seq(), 0);
+    let longest = vec![b'k'; standing_store::MAX_ORIGIN_BYTES];
+    log.append(0, &longest, b"body").unwrap();
+    log.commit().unwrap();
+    assert_eq!(log.read(0).unwrap().unwrap().origin, longest);
+}
+
+/// A segment of version 1 (frames without an origin), as logs written before origins were.
+fn version_1_segment(first_seq: u64, bodies: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = b"STNDLOG1".to_vec();
+    bytes.extend_from_slice(&first_seq.to_le_bytes());
+    for (offset, body) in bodies.iter().enumerate() {
+        let mut payload = (first_seq + offset as u64).to_le_bytes().to_vec();
+        payload.extend_from_slice(&(100 + offset as i64).to_le_bytes());
+        payload.extend_from_slice(body);
+        bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+    }
+    bytes
+}
+
+#[test]
+fn a_log_of_version_1_is_read_with_empty_origins_and_goes_on_in_a_segment_of_version_2() {
+    let mut backend = MemBackend::new();
+    backend.create_segment(0).unwrap();
+    backend
+        .append(0, &version_1_segment(0, &[b"first", b"second"]))
+        .unwrap();
+    backend.sync(0).unwrap();
+    let (mut log, recovery) = Log::open(backend, LogOptions::default()).unwrap();
+    assert_eq!((recovery.records, recovery.torn_bytes), (2, 0));
+    let old = log.read(1).unwrap().unwrap();
+    assert_eq!(
+        (old.recorded_at, old.origin, old.body),
+        (101, vec![], b"second".to_vec())
+    );
+    log.append(200, b"key-0000000a", b"third").unwrap();
+    log.commit().unwrap();
+    // The old segment is sealed as it was; the new record went to a new segment.
+    assert_eq!(log.backend().segments().unwrap(), vec![0, 2]);
+    let (log, _) = Log::open(log.backend().clone(), LogOptions::default()).unwrap();
+    let mut seen = Vec::new();
+    log.scan::<StoreError>(0, |record| {
+        seen.push((record.seq, record.origin.to_vec(), record.body.to_vec()));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            (0, vec![], b"first".to_vec()),
+            (1, vec![], b"second".to_vec()),
+            (2, b"key-0000000a".to_vec(), b"third".to_vec()),
+        ]
+    );
 }
 
 #[test]
 fn a_snapshot_covering_records_cut_from_the_tail_is_removed_on_open() {
     let (mut log, _) = Log::open(MemBackend::new(), LogOptions::default()).unwrap();
     for index in 0..3u8 {
-        log.append(0, &[index]).unwrap();
+        log.append(0, b"", &[index]).unwrap();
     }
     log.commit().unwrap();
     log.put_snapshot(3, |out| out.write_all(b"old")).unwrap();
@@ -278,7 +355,7 @@ fn a_snapshot_covering_records_cut_from_the_tail_is_removed_on_open() {
     assert_eq!(recovery.stale_snapshots, 1);
     // Refilled past the old claim, the log restores no snapshot of other records.
     for index in 10..12u8 {
-        log.append(0, &[index]).unwrap();
+        log.append(0, b"", &[index]).unwrap();
     }
     log.commit().unwrap();
     let restored = log.latest_snapshot(|covers, _| Some(covers)).unwrap();

@@ -49,12 +49,12 @@ fn every_bad_input_is_reported_by_line_and_nothing_of_it_is_applied() {
     // Generated cases: invalid UTF-8, and a 10 MB field.
     let generated = dir.join("generated");
     std::fs::create_dir_all(&generated).unwrap();
-    let mut utf8 = br#"{"id":"g1","source":"s","subject":"p-1","type":"payment.on_time","occurred_at":"2026-01-01T00:00:00Z","fields":{"amount":1,"creditor":"c"}}"#.to_vec();
+    let mut utf8 = br#"{"id":"g1","source":"payments","subject":"p-1","type":"payment.on_time","occurred_at":"2026-01-01T00:00:00Z","fields":{"amount":1,"creditor":"c"}}"#.to_vec();
     utf8.extend_from_slice(b"\n{\"id\":\"g2\",\"source\":\"s\",\"subject\":\"p-\xff\xfe\",\"type\":\"payment.on_time\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"fields\":{\"amount\":1,\"creditor\":\"c\"}}\n");
     std::fs::write(generated.join("invalid_utf8.ndjson"), utf8).unwrap();
     let huge = format!(
         "{}\n{{\"id\":\"h2\",\"source\":\"s\",\"subject\":\"p-1\",\"type\":\"payment.on_time\",\"occurred_at\":\"2026-01-01T00:00:00Z\",\"fields\":{{\"amount\":1,\"creditor\":\"{}\"}}}}\n",
-        r#"{"id":"h1","source":"s","subject":"p-1","type":"payment.on_time","occurred_at":"2026-01-01T00:00:00Z","fields":{"amount":1,"creditor":"c"}}"#,
+        r#"{"id":"h1","source":"payments","subject":"p-1","type":"payment.on_time","occurred_at":"2026-01-01T00:00:00Z","fields":{"amount":1,"creditor":"c"}}"#,
         "x".repeat(10 * 1024 * 1024)
     );
     std::fs::write(generated.join("ten_mb_field.ndjson"), huge).unwrap();
@@ -102,7 +102,7 @@ fn every_bad_input_is_reported_by_line_and_nothing_of_it_is_applied() {
 fn duplicates_are_reported_not_applied_twice_and_csv_and_stdin_are_read() {
     let dir = data_dir("dupes");
     let file = dir.join("twice.ndjson");
-    let record = r#"{"id":"t1","source":"s","subject":"p-1","type":"payment.late","occurred_at":"2026-01-01T00:00:00Z","fields":{"amount":1,"creditor":"c","days_late":40}}"#;
+    let record = r#"{"id":"t1","source":"payments","subject":"p-1","type":"payment.late","occurred_at":"2026-01-01T00:00:00Z","fields":{"amount":1,"creditor":"c","days_late":40}}"#;
     std::fs::write(&file, format!("{record}\n{record}\n")).unwrap();
     let (code, out, errors) = ingest(&dir, &file);
     assert_eq!(code, Some(0), "{errors}");
@@ -116,7 +116,7 @@ fn duplicates_are_reported_not_applied_twice_and_csv_and_stdin_are_read() {
     assert_eq!(log_records(&out), sample_events() + 1);
 
     let csv = dir.join("rows.csv");
-    std::fs::write(&csv, "id,source,subject,type,occurred_at,amount,creditor,days_late,hours,organisation\nr1,s,p-8,payment.late,2026-01-01T00:00:00Z,12.5,c,40,,\nr2,s,p-8,civic.volunteering,2026-02-01T00:00:00Z,,,,100,food-bank\n").unwrap();
+    std::fs::write(&csv, "id,source,subject,type,occurred_at,amount,creditor,days_late,hours,organisation\nr1,payments,p-8,payment.late,2026-01-01T00:00:00Z,12.5,c,40,,\nr2,civic,p-8,civic.volunteering,2026-02-01T00:00:00Z,,,,100,food-bank\n").unwrap();
     let (code, out, errors) = ingest(&dir, &csv);
     assert_eq!(code, Some(0), "{errors}");
     assert!(out.starts_with("accepted 2,"), "{out}");
@@ -159,9 +159,9 @@ fn duplicates_are_reported_not_applied_twice_and_csv_and_stdin_are_read() {
 fn a_refusal_decided_by_the_state_is_located_and_the_rest_of_the_input_applied() {
     let dir = data_dir("state-refusals");
     let file = dir.join("retractions.ndjson");
-    let late = r#"{"id":"l1","source":"s","subject":"p-1","type":"payment.late","occurred_at":"2026-01-01T00:00:00Z","fields":{"amount":1,"creditor":"c","days_late":40}}"#;
-    let orphan = r#"{"id":"x1","source":"s","subject":"p-1","type":"retraction","occurred_at":"2026-01-02T00:00:00Z","fields":{"event":"never-sent","reason":"test"}}"#;
-    let foreign = r#"{"id":"x2","source":"s","subject":"p-2","type":"retraction","occurred_at":"2026-01-02T00:00:00Z","fields":{"event":"l1","reason":"test"}}"#;
+    let late = r#"{"id":"l1","source":"payments","subject":"p-1","type":"payment.late","occurred_at":"2026-01-01T00:00:00Z","fields":{"amount":1,"creditor":"c","days_late":40}}"#;
+    let orphan = r#"{"id":"x1","source":"payments","subject":"p-1","type":"retraction","occurred_at":"2026-01-02T00:00:00Z","fields":{"event":"never-sent","reason":"test"}}"#;
+    let foreign = r#"{"id":"x2","source":"payments","subject":"p-2","type":"retraction","occurred_at":"2026-01-02T00:00:00Z","fields":{"event":"l1","reason":"test"}}"#;
     std::fs::write(&file, format!("{late}\n{orphan}\n{foreign}\n")).unwrap();
     let (code, out, errors) = ingest(&dir, &file);
     assert_eq!(code, Some(1), "{out}{errors}");
@@ -173,8 +173,8 @@ fn a_refusal_decided_by_the_state_is_located_and_the_rest_of_the_input_applied()
     assert_eq!(
         located,
         [
-            "retractions.ndjson:2: event s/x1 refused: the retracted event was never received from this source",
-            "retractions.ndjson:3: event s/x2 refused: the retracted event belongs to another subject",
+            "retractions.ndjson:2: event payments/x1 refused: the retracted event was never received from this source",
+            "retractions.ndjson:3: event payments/x2 refused: the retracted event belongs to another subject",
         ]
         .map(|line| format!("{}/{line}", dir.display())),
         "{errors}"

@@ -55,7 +55,11 @@ fn explain_shows_key_factors_contributions_and_lists() {
 
 #[test]
 fn score_as_known_at_leaves_out_what_was_recorded_later() {
-    let dir = data_dir("known");
+    // A data directory with a model and an empty log: history is imported before it is added to.
+    let dir = std::env::temp_dir().join(format!("standing-cli-known-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("model.toml"), standing_rules::SAMPLE_CITY_MODEL).unwrap();
     // A late payment recorded on 2026-10-01 for an event that occurred on 2026-09-01.
     let file = dir.join("late.ndjson");
     std::fs::write(
@@ -63,11 +67,47 @@ fn score_as_known_at_leaves_out_what_was_recorded_later() {
         r#"{"id":"pay-9","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"2026-09-01T00:00:00Z","recorded_at":"2026-10-01T00:00:00Z","fields":{"amount":10,"creditor":"x","days_late":40}}"#,
     )
     .unwrap();
-    let output = standing(&["ingest", file.to_str().unwrap(), "-d", path(&dir)]);
+    // `recorded_at` is the server's unless an operator imports history.
+    let refused = standing(&["ingest", file.to_str().unwrap(), "-d", path(&dir)]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("late.ndjson:1: `recorded_at` is the server's"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let output = standing(&[
+        "ingest",
+        "--history",
+        file.to_str().unwrap(),
+        "-d",
+        path(&dir),
+    ]);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
+    );
+    // Once the log holds 2026-10-01, nothing may be recorded before it: the past stays as it
+    // was known.
+    let earlier = dir.join("earlier.ndjson");
+    std::fs::write(
+        &earlier,
+        r#"{"id":"pay-8","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"2026-08-01T00:00:00Z","recorded_at":"2026-09-10T00:00:00Z","fields":{"amount":10,"creditor":"x","days_late":40}}"#,
+    )
+    .unwrap();
+    let rewrite = standing(&[
+        "ingest",
+        "--history",
+        earlier.to_str().unwrap(),
+        "-d",
+        path(&dir),
+    ]);
+    assert!(!rewrite.status.success());
+    assert!(
+        String::from_utf8_lossy(&rewrite.stderr).contains("lies before 2026-10-01T00:00:00Z"),
+        "{}",
+        String::from_utf8_lossy(&rewrite.stderr)
     );
     let score = |extra: &[&str]| {
         let mut args = vec![

@@ -9,7 +9,7 @@ use serde_json::Value;
 use standing_core::Timestamp;
 use standing_node::Node;
 use standing_server::audit::Audit;
-use standing_server::keys::{KeyStore, Role};
+use standing_server::keys::{KeySpec, KeyStore, Role};
 use standing_server::{AppState, router};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -20,7 +20,10 @@ pub fn fixed_now() -> Timestamp {
 
 pub struct Fixture {
     pub state: Arc<AppState>,
+    /// The key of source `payments`.
     pub source: String,
+    /// The key of source `courts`.
+    pub courts: String,
     pub lender: String,
     pub dating: String,
     pub rail: String,
@@ -52,18 +55,14 @@ pub fn fixture_with_clock(name: &str, now: fn() -> Timestamp) -> Fixture {
     )
     .unwrap();
     let mut keys = KeyStore::open(&directory).unwrap();
-    let (_, source) = keys.create(Role::Source, vec![]).unwrap();
-    let (_, lender) = keys
-        .create(Role::Consumer, vec!["lending.consumer".into()])
-        .unwrap();
-    let (_, dating) = keys
-        .create(Role::Consumer, vec!["dating.profile".into()])
-        .unwrap();
-    let (_, rail) = keys
-        .create(Role::Consumer, vec!["rail.highspeed.booking".into()])
-        .unwrap();
-    let (_, operator) = keys.create(Role::Operator, vec![]).unwrap();
-    let (_, subject) = keys.create_for_subject("p-9").unwrap();
+    let mut create = |spec: KeySpec| keys.create(spec, now()).unwrap().1;
+    let source = create(KeySpec::source("payments"));
+    let courts = create(KeySpec::source("courts"));
+    let lender = create(KeySpec::consumer(&["lending.consumer"]));
+    let dating = create(KeySpec::consumer(&["dating.profile"]));
+    let rail = create(KeySpec::consumer(&["rail.highspeed.booking"]));
+    let operator = create(KeySpec::new(Role::Operator));
+    let subject = create(KeySpec::subject("p-9"));
     // Keys are read back from disk, hashed: the secrets were never stored.
     let stored = std::fs::read_to_string(directory.join("keys.json")).unwrap();
     assert!(!stored.contains(&source) && !stored.contains(&operator));
@@ -72,6 +71,7 @@ pub fn fixture_with_clock(name: &str, now: fn() -> Timestamp) -> Fixture {
     Fixture {
         state: Arc::new(AppState::new(node, keys, Audit::open(&directory).unwrap(), now).unwrap()),
         source,
+        courts,
         lender,
         dating,
         rail,
@@ -105,10 +105,64 @@ pub async fn call(
     (status, value)
 }
 
+/// The id of the key whose secret this is.
+pub fn key_id(fixture: &Fixture, secret: &str) -> String {
+    match fixture.state.keys.authenticate(secret, fixed_now()) {
+        standing_server::keys::Authenticated::Key(key) => key.id.clone(),
+        other => panic!("not a usable key: {other:?}"),
+    }
+}
+
+/// Posts events as their sources: each record with the key of the source it names (`payments`
+/// or `courts`), the answers put back together in the records' order.
+pub async fn post_events(fixture: &Fixture, body: &str) -> (StatusCode, Value) {
+    let mut groups: Vec<(&str, Vec<(usize, &str)>)> = Vec::new();
+    for (index, line) in body.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let key = if line.contains(r#""source":"courts""#) {
+            fixture.courts.as_str()
+        } else {
+            fixture.source.as_str()
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, lines)) => lines.push((index, line)),
+            None => groups.push((key, vec![(index, line)])),
+        }
+    }
+    let mut total =
+        serde_json::json!({"accepted": 0, "duplicate": 0, "conflict": 0, "rejected": 0});
+    let mut results: Vec<(usize, Value)> = Vec::new();
+    let mut last_status = StatusCode::OK;
+    for (key, lines) in groups {
+        let text: String = lines.iter().map(|(_, l)| format!("{l}\n")).collect();
+        let (status, answer) = call(fixture, "POST", "/v1/events", Some(key), &text).await;
+        if status != StatusCode::OK {
+            return (status, answer);
+        }
+        last_status = status;
+        for field in ["accepted", "duplicate", "conflict", "rejected"] {
+            total[field] =
+                (total[field].as_u64().unwrap() + answer[field].as_u64().unwrap()).into();
+        }
+        for (position, result) in answer["results"].as_array().unwrap().iter().enumerate() {
+            let mut result = result.clone();
+            result["index"] = lines[position].0.into();
+            results.push((lines[position].0, result));
+        }
+    }
+    results.sort_by_key(|(index, _)| *index);
+    total["durable"] = true.into();
+    total["results"] = results
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect::<Vec<_>>()
+        .into();
+    (last_status, total)
+}
+
 pub const EVENTS: &str = concat!(
     r#"{"id":"p1","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"2026-03-01T10:00:00Z","fields":{"amount":120,"creditor":"telco","days_late":40}}"#,
     "\n",
-    r#"{"id":"c1","source":"payments","subject":"p-9","type":"court.defaulter_listed","occurred_at":"2026-04-01T00:00:00Z","fields":{"case_id":"C-1","court":"district"}}"#,
+    r#"{"id":"c1","source":"courts","subject":"p-9","type":"court.defaulter_listed","occurred_at":"2026-04-01T00:00:00Z","fields":{"case_id":"C-1","court":"district"}}"#,
     "\n",
     r#"{"id":"bad","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"not a time","fields":{}}"#,
     "\n",
