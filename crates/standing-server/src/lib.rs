@@ -170,6 +170,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/changes", get(subscriptions::get_changes))
         .route("/v1/overview", get(get_overview))
         .route("/v1/purge", post(post_purge))
+        .route("/v1/keys", get(get_keys))
+        .route("/v1/keys/{key_id}/revoke", post(post_revoke_key))
         .route("/v1/model", get(get_model))
         .route("/v1/models", get(get_models).post(post_model))
         .route("/v1/models/{version}/impact", get(get_impact))

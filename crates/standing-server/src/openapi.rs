@@ -77,6 +77,8 @@ impl Modify for BearerKeys {
         crate::operator::post_activate,
         crate::operator::get_metrics,
         crate::operator::post_purge,
+        crate::operator::get_keys,
+        crate::operator::post_revoke_key,
         crate::openapi_json,
         crate::assets::index,
         crate::assets::asset,

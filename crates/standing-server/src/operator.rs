@@ -483,3 +483,88 @@ pub(crate) async fn post_purge(
     )?;
     Ok(Json(answer))
 }
+
+/// Every API key (without secrets): role, what it is bound to, expiry or revocation, last use.
+#[utoipa::path(get, path = "/v1/keys", tag = "operators",
+    responses((status = 200, description = "The keys", body = Object),
+        (status = 401, description = "No key, an unknown, revoked or expired key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_keys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
+    let request = operator_only("keys");
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let keys: Vec<Value> = state
+        .keys
+        .list()
+        .into_iter()
+        .map(|(listed, used)| {
+            json!({
+                "id": listed.id,
+                "role": listed.role.name(),
+                "purposes": listed.purposes,
+                "source": listed.source,
+                "subject": listed.subject,
+                "history": listed.history,
+                "created_at": listed.created_at.map(|at| at.to_string()),
+                "expires_at": listed.expires_at.map(|at| at.to_string()),
+                "revoked_at": listed.revoked_at.map(|at| at.to_string()),
+                "last_used": used.map(|at| at.to_string()),
+            })
+        })
+        .collect();
+    audit(
+        &state,
+        Some(&key),
+        &request,
+        request.action,
+        format!("{} keys", keys.len()),
+    )?;
+    Ok(Json(json!({"keys": keys})))
+}
+
+/// Revokes a key: it is refused from the next request on.
+#[utoipa::path(post, path = "/v1/keys/{key_id}/revoke", tag = "operators",
+    params(("key_id" = String, Path, description = "The key's id (`key-…`)")),
+    responses((status = 200, description = "Revoked", body = Object),
+        (status = 401, description = "No key, an unknown, revoked or expired key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such key", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn post_revoke_key(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(key_id): Path<String>,
+) -> ApiResult {
+    let request = operator_only("key.revoke");
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let worker = Arc::clone(&state);
+    let id = key_id.clone();
+    let revoked = crate::off_worker(move || worker.keys.revoke(&id, (worker.now)())).await?;
+    let revoked = match revoked {
+        Ok(revoked) => revoked,
+        Err(crate::keys::KeyError::Unknown(_)) => {
+            let error = ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_key_id",
+                format!("no key `{key_id}`"),
+            );
+            return Err(crate::refuse(&state, Some(&key), &request, error));
+        }
+        Err(error) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_durable",
+                format!("the revocation was not recorded: {error}"),
+            ));
+        }
+    };
+    let at = revoked.revoked_at.map(|at| at.to_string());
+    audit(
+        &state,
+        Some(&key),
+        &request,
+        request.action,
+        format!("revoked {key_id}"),
+    )?;
+    Ok(Json(json!({"id": key_id, "revoked_at": at})))
+}
