@@ -45,9 +45,26 @@ fn describe(character: char) -> String {
     }
 }
 
+/// Which bytes may appear in an id: checked on every record of intake, so one lookup a byte.
+const ID_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = (byte as u8).is_ascii_alphanumeric();
+        byte += 1;
+    }
+    let marks = ID_MARKS.as_bytes();
+    let mut mark = 0;
+    while mark < marks.len() {
+        table[marks[mark] as usize] = true;
+        mark += 1;
+    }
+    table
+};
+
 /// Whether `byte` may appear in an id.
 pub fn is_id_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || ID_MARKS.as_bytes().contains(&byte)
+    ID_BYTES[usize::from(byte)]
 }
 
 /// Checks that `text` is an id: 1 to [`MAX_ID_BYTES`] bytes of ASCII letters, digits and

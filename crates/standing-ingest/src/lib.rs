@@ -244,8 +244,8 @@ pub fn parse_record(
     record: &[u8],
     recorded: RecordedAt,
 ) -> Result<Event, RecordError> {
-    let (wire, text) = read_wire(record)?;
-    let source = wire.source.clone().ok_or(RecordError::MissingSource)?;
+    let (mut wire, text) = read_wire(record)?;
+    let source = wire.source.take().ok_or(RecordError::MissingSource)?;
     build(model, wire, source, text, recorded).map(|(event, _)| event)
 }
 
@@ -290,16 +290,16 @@ pub fn admit(
     record: &[u8],
     admission: &Admission<'_>,
 ) -> Result<Admitted, RecordError> {
-    let (wire, text) = read_wire(record)?;
+    let (mut wire, text) = read_wire(record)?;
     let named = wire.source.is_some();
-    let source = match (&wire.source, admission.source) {
+    let source = match (wire.source.take(), admission.source) {
         (Some(named), Some(granted)) if named != granted => {
             return Err(RecordError::SourceNotGranted {
-                named: named.clone(),
+                named,
                 granted: granted.to_owned(),
             });
         }
-        (Some(named), _) => named.clone(),
+        (Some(named), _) => named,
         (None, Some(granted)) => granted.to_owned(),
         (None, None) => return Err(RecordError::MissingSource),
     };

@@ -4,10 +4,12 @@
 //! expires and whether it was revoked. When each key was last used is kept beside it in
 //! `keys-used.json`, written by the server.
 //!
-//! A server reads the store again whenever the file changed (one `stat` per request), so a key
-//! revoked by `standing keys revoke` is refused from the very next request on. Writers (the
-//! command line, the server's revoke endpoint) take `keys.lock` and read the file again before
-//! they change it, so neither loses the other's change.
+//! Every change of the store also counts up a generation kept in `keys.gen` (8 bytes, written
+//! in place after `keys.json` is replaced). A server reads that generation on every request (one
+//! `pread` of an open file, no path lookup) and the store again when it moved, so a key revoked
+//! by `standing keys revoke` is refused from the very next request on. Writers (the command
+//! line, the server's revoke endpoint) take `keys.lock` and read the file again before they
+//! change it, so neither loses the other's change.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -338,6 +340,10 @@ impl KeyStore {
                 .and_then(|d| d.sync_all())
                 .map_err(io)?;
         }
+        // A running server sees the change at its next request.
+        let generation = open_generation(&self.path).map_err(io)?;
+        let next = read_generation(&generation).wrapping_add(1);
+        write_generation(&generation, next).map_err(io)?;
         self.keys = keys;
         Ok(())
     }
@@ -363,26 +369,41 @@ impl KeyStore {
 
 /// Where the server keeps when each key was last used.
 const USED_FILE: &str = "keys-used.json";
+/// The generation of the store: counted up by every change.
+const GENERATION_FILE: &str = "keys.gen";
 
-/// A file's identity and version, to notice that another process replaced it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    modified: Option<std::time::SystemTime>,
-    length: u64,
-    inode: u64,
+fn open_generation(keys: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(keys.with_file_name(GENERATION_FILE))
 }
 
-fn stamp(path: &Path) -> Option<Stamp> {
-    let metadata = std::fs::metadata(path).ok()?;
+fn read_generation(file: &std::fs::File) -> u64 {
+    let mut bytes = [0u8; 8];
     #[cfg(unix)]
-    let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+    let read = std::os::unix::fs::FileExt::read_exact_at(file, &mut bytes, 0);
     #[cfg(not(unix))]
-    let inode = 0;
-    Some(Stamp {
-        modified: metadata.modified().ok(),
-        length: metadata.len(),
-        inode,
-    })
+    let read: std::io::Result<()> = {
+        let _ = file;
+        Ok(())
+    };
+    match read {
+        Ok(()) => u64::from_le_bytes(bytes),
+        Err(_) => 0,
+    }
+}
+
+fn write_generation(file: &std::fs::File, generation: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    return std::os::unix::fs::FileExt::write_all_at(file, &generation.to_le_bytes(), 0);
+    #[cfg(not(unix))]
+    {
+        let _ = (file, generation);
+        Ok(())
+    }
 }
 
 /// A server's keys: the store, read again when `keys.json` changed, and when each key was last
@@ -390,12 +411,15 @@ fn stamp(path: &Path) -> Option<Stamp> {
 #[derive(Debug)]
 pub struct LiveKeys {
     current: RwLock<Current>,
+    /// `keys.gen`, open: read on every request.
+    generation_file: Option<std::fs::File>,
 }
 
 #[derive(Debug)]
 struct Current {
     store: KeyStore,
-    stamp: Option<Stamp>,
+    /// The generation the keys were read at.
+    generation: u64,
     keys: Vec<Arc<Key>>,
     /// Unix seconds of each key's last use (by index in `keys`), 0 for never.
     used: Arc<[AtomicI64]>,
@@ -404,8 +428,7 @@ struct Current {
 }
 
 impl Current {
-    fn new(store: KeyStore, saved: BTreeMap<String, Timestamp>) -> Current {
-        let stamp = stamp(&store.path);
+    fn new(store: KeyStore, saved: BTreeMap<String, Timestamp>, generation: u64) -> Current {
         let keys: Vec<Arc<Key>> = store.keys.iter().cloned().map(Arc::new).collect();
         let used = keys
             .iter()
@@ -413,7 +436,7 @@ impl Current {
             .collect();
         Current {
             store,
-            stamp,
+            generation,
             keys,
             used,
             saved,
@@ -432,8 +455,18 @@ pub enum Authenticated {
 impl LiveKeys {
     pub fn new(store: KeyStore) -> LiveKeys {
         let saved = store.last_used();
+        let generation_file = open_generation(&store.path).ok();
+        let generation = generation_file.as_ref().map_or(0, read_generation);
+        // Read again at this generation: a change between the store's reading and now counts.
+        let store = read_keys(&store.path)
+            .map(|keys| KeyStore {
+                path: store.path.clone(),
+                keys,
+            })
+            .unwrap_or(store);
         LiveKeys {
-            current: RwLock::new(Current::new(store, saved)),
+            current: RwLock::new(Current::new(store, saved, generation)),
+            generation_file,
         }
     }
 
@@ -445,17 +478,17 @@ impl LiveKeys {
         self.current.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads `keys.json` again if another process changed it since. A file that cannot be read
-    /// (being replaced, or broken by hand) leaves the keys as they were.
+    /// Reads `keys.json` again if it changed since (its generation moved). A file that cannot
+    /// be read (broken by hand) leaves the keys as they were.
     fn refresh(&self) {
-        let (path, known) = {
-            let current = self.read();
-            (current.store.path.clone(), current.stamp)
+        let Some(file) = &self.generation_file else {
+            return;
         };
-        let now = stamp(&path);
-        if now == known {
+        let generation = read_generation(file);
+        if generation == self.read().generation {
             return;
         }
+        let path = self.read().store.path.clone();
         let Ok(keys) = read_keys(&path) else {
             return;
         };
@@ -467,9 +500,7 @@ impl LiveKeys {
                 saved.insert(key.id.clone(), Timestamp(at));
             }
         }
-        let mut replaced = Current::new(KeyStore { path, keys }, saved);
-        replaced.stamp = now;
-        *current = replaced;
+        *current = Current::new(KeyStore { path, keys }, saved, generation);
     }
 
     /// The key whose secret this is, if it may be used at `now`; its use is noted.

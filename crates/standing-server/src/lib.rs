@@ -586,6 +586,9 @@ pub fn serve_node(
                 let _ = tokio::task::spawn_blocking(move || {
                     state.activity.sample();
                     watch::look(&state);
+                    // When each key was last used, for `standing keys list`: at most a second
+                    // behind.
+                    let _ = state.keys.save_last_used();
                 })
                 .await;
             }
@@ -619,6 +622,7 @@ pub fn serve_node(
             })
     })?;
     state.audit.sync_head()?;
+    state.keys.save_last_used()?;
     let mut node = write_node(&state);
     node.snapshot()?;
     Ok(())

@@ -502,3 +502,63 @@ async fn a_revoked_key_is_refused_from_the_next_request_on_also_when_revoked_by_
     assert!(lender_entry["last_used"].is_string(), "{lender_entry}");
     assert!(lender_entry["revoked_at"].is_string(), "{lender_entry}");
 }
+
+#[tokio::test]
+async fn an_expired_key_is_refused_and_each_keys_last_use_is_kept_for_keys_list() {
+    let fixture = fixture("expiry");
+    // A key that expired before the server's clock, made by another process meanwhile.
+    let mut store = standing_server::keys::KeyStore::open(&fixture.directory).unwrap();
+    let spec = standing_server::keys::KeySpec {
+        expires_at: Some(standing_core::Timestamp(common::fixed_now().0 - 1)),
+        ..standing_server::keys::KeySpec::consumer(&["lending.consumer"])
+    };
+    let (expired, secret) = store.create(spec, common::fixed_now()).unwrap();
+    let score = "/v1/subjects/p-9/score?purpose=lending.consumer";
+    let (status, refused) = common::call(&fixture, "GET", score, Some(&secret), "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["error"]["code"], "expired_key");
+    let audited = last_audit(&fixture);
+    assert_eq!(audited["action"], "refused:expired_key");
+    assert_eq!(audited["key"], expired.id.as_str());
+    // Last use: noted per request, written for `standing keys list`.
+    post_events(&fixture, common::EVENTS).await;
+    let (status, _) = common::call(&fixture, "GET", score, Some(&fixture.lender), "").await;
+    assert_eq!(status, StatusCode::OK);
+    fixture.state.keys.save_last_used().unwrap();
+    let used = standing_server::keys::KeyStore::open(&fixture.directory)
+        .unwrap()
+        .last_used();
+    let lender = key_id(&fixture, &fixture.lender);
+    assert_eq!(used.get(&lender), Some(&common::fixed_now()));
+    assert!(
+        !used.contains_key(&expired.id),
+        "a refused key was not used"
+    );
+}
+
+#[tokio::test]
+async fn an_uploaded_model_over_its_bound_is_refused_after_the_key_check() {
+    let fixture = fixture("model-size");
+    let huge = format!(
+        "# {}\n{}",
+        "x".repeat(standing_rules::MAX_MODEL_BYTES),
+        standing_rules::SAMPLE_CITY_MODEL
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/models")
+        .header("authorization", format!("Bearer {}", fixture.operator))
+        .header("content-type", "application/toml")
+        .body(Body::from(huge))
+        .unwrap();
+    let response = standing_server::router(Arc::clone(&fixture.state))
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let audited = last_audit(&fixture);
+    assert_eq!(audited["action"], "refused:too_large");
+    // Without a key, the same body is not even read: 401.
+    let (status, _) = common::call(&fixture, "POST", "/v1/models", None, "[model]").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
