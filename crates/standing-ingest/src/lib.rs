@@ -58,9 +58,9 @@ pub enum RecordError {
     },
     #[error("`source` is missing: name the source of the record")]
     MissingSource,
-    #[error("this key speaks for source `{granted}` and may not send as `{named}`")]
+    #[error("this key speaks for source `{granted}` and may not send as `{}`", named.escape_debug())]
     SourceNotGranted { named: String, granted: String },
-    #[error("the model declares no source `{0}`")]
+    #[error("the model declares no source `{}`", .0.escape_debug())]
     UnknownSource(String),
     #[error("source `{source_name}` may not send `{event_type}` (see its `types` in the model)")]
     TypeNotGranted {
@@ -309,13 +309,16 @@ pub fn admit(
         (None, _) => RecordedAt::Stamp(admission.now),
     };
     let (event, type_name) = build(model, wire, source, text, recorded)?;
-    for (field, value) in [
-        ("id", &event.id),
-        ("subject", &event.subject),
-        ("source", &event.source),
-    ] {
+    for (field, value) in [("id", &event.id), ("subject", &event.subject)] {
         standing_core::id::check_id(value)
             .map_err(|problem| RecordError::NotAnId { field, problem })?;
+    }
+    // A declared source's name is of the alphabet already (the model checks it).
+    if !model.declares_sources() {
+        standing_core::id::check_id(&event.source).map_err(|problem| RecordError::NotAnId {
+            field: "source",
+            problem,
+        })?;
     }
     if let Some(floor) = admission.history_from {
         if event.recorded_at < floor {

@@ -61,9 +61,8 @@ fn last_recorded_at(log: &Log<FileBackend>) -> Result<Timestamp> {
     let Some(last) = log.next_seq().checked_sub(1) else {
         return Ok(Timestamp::MIN);
     };
-    // Records are appended in order of acceptance, and each is stamped no earlier than the
-    // last: the last record's time is the latest. An imported history may hold earlier ones
-    // after later ones only within one batch, which is why the maximum is kept while ingesting.
+    // Intake stamps each record no earlier than the last, and an imported history comes in
+    // recorded order: the last record's time is the latest.
     Ok(log
         .read(last)?
         .map_or(Timestamp::MIN, |record| Timestamp(record.recorded_at)))
@@ -142,8 +141,9 @@ pub struct Node {
     log: Log<FileBackend>,
     engine: Engine,
     poisoned: bool,
-    /// The latest `recorded_at` in the log (`Timestamp::MIN` for an empty log): an import of
-    /// history may not record anything before it.
+    /// The `recorded_at` of the log's last record, or a later one accepted since it was opened
+    /// (`Timestamp::MIN` for an empty log): an import of history may not record anything before
+    /// it.
     last_recorded_at: Timestamp,
     /// What the newest snapshot in the directory covers and the model it was taken under, when
     /// this node restored or stored it: a snapshot of the same would be written for nothing.
@@ -464,7 +464,9 @@ impl Node {
         }
     }
 
-    /// The latest `recorded_at` in the log (`Timestamp::MIN` when it is empty).
+    /// The latest `recorded_at` the log's intake holds: that of its last record, or a later
+    /// one accepted since the node was opened (`Timestamp::MIN` when it is empty). Intake
+    /// through `standing_ingest::admit` keeps recorded times in order, so this is the latest.
     pub fn last_recorded_at(&self) -> Timestamp {
         self.last_recorded_at
     }

@@ -54,12 +54,15 @@ impl Model {
         self.purposes.iter().find(|purpose| purpose.name == name)
     }
 
-    /// The declared source called `name`.
+    /// The declared source called `name`. Asked for every record of intake, over a few dozen
+    /// sources at most: a scan that compares bytes only where the lengths agree costs a third of
+    /// a binary search's ordered comparisons.
     pub fn source(&self, name: &str) -> Option<&Source> {
-        self.sources
-            .binary_search_by(|source| source.name.as_str().cmp(name))
-            .ok()
-            .map(|index| &self.sources[index])
+        let name = name.as_bytes();
+        self.sources.iter().find(|source| {
+            let candidate = source.name.as_bytes();
+            candidate.len() == name.len() && candidate == name
+        })
     }
 
     /// Whether the model declares `[sources]`: then intake refuses a record from an undeclared
