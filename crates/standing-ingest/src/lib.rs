@@ -487,25 +487,6 @@ fn build(
     ))
 }
 
-/// The events of an imported history that were recorded before an event ahead of them, with
-/// the latest `recorded_at` ahead: a history is imported in recorded order, so that recorded
-/// times never decrease along the log and no answer "as known at" an instant already past can
-/// change.
-pub fn recorded_order_breaks(
-    recorded: impl IntoIterator<Item = Timestamp>,
-) -> Vec<(usize, Timestamp)> {
-    let mut latest = Timestamp::MIN;
-    let mut breaks = Vec::new();
-    for (index, at) in recorded.into_iter().enumerate() {
-        if at < latest {
-            breaks.push((index, latest));
-        } else {
-            latest = at;
-        }
-    }
-    breaks
-}
-
 /// Events read from one NDJSON input, and every record rejected with its line.
 #[derive(Debug, Default)]
 pub struct Batch {

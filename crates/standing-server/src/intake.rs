@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use standing_engine::ApplyOutcome;
-use standing_ingest::{Admission, admit, csv_row_to_wire, recorded_order_breaks};
+use standing_ingest::{Admission, admit, csv_row_to_wire};
 use std::sync::Arc;
 
 /// How a request body holds its records, from its `Content-Type`.
@@ -206,11 +206,25 @@ fn ingest(
             history_from: sender.history.then_some(floor),
         };
         let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
+        let mut latest = floor;
         let mut events = Vec::new();
         let mut bodies: Vec<Vec<u8>> = Vec::new();
         for (index, record) in records.into_iter().enumerate() {
             let admitted = record.and_then(|record| {
                 admit(&model, &record, &admission).map(|admitted| (admitted, record))
+            });
+            // An imported history comes in recorded order: what is accepted never lies
+            // before what was accepted ahead of it.
+            let admitted = admitted.and_then(|(admitted, record)| {
+                let at = admitted.event.recorded_at;
+                if at < latest {
+                    return Err(standing_ingest::RecordError::RecordedBeforeLog {
+                        at,
+                        floor: latest,
+                    });
+                }
+                latest = at;
+                Ok((admitted, record))
             });
             match admitted {
                 Ok((admitted, record)) => {
@@ -237,36 +251,6 @@ fn ingest(
         model = node.model().clone();
         floor = node.last_recorded_at();
     };
-    // An imported history is in recorded order (so the log's recorded times never decrease).
-    let breaks = recorded_order_breaks(events.iter().map(|event| event.recorded_at));
-    let mut refused = vec![false; events.len()];
-    for &(index, latest) in &breaks {
-        refused[index] = true;
-        let error = standing_ingest::RecordError::RecordedBeforeLog {
-            at: events[index].recorded_at,
-            floor: latest,
-        };
-        if let Some(slot) = pending.iter_mut().find(|p| p.event == Some(index)) {
-            slot.result = json!({
-                "index": slot.result["index"], "status": "rejected", "code": error.code(), "reason": error.to_string(),
-            });
-            slot.event = None;
-        }
-    }
-    let (events, bodies): (Vec<_>, Vec<_>) = events
-        .into_iter()
-        .zip(bodies)
-        .zip(&refused)
-        .filter(|(_, refused)| !**refused)
-        .map(|(pair, _)| pair)
-        .unzip();
-    let mut next = 0;
-    for slot in pending.iter_mut() {
-        if slot.event.is_some() {
-            slot.event = Some(next);
-            next += 1;
-        }
-    }
     let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
     let report = node
         .ingest(&events, &slices, sender.origin)
