@@ -1238,7 +1238,7 @@ impl Checker<'_> {
             self.warning(
                 offset,
                 format!(
-                    "field `{name}` declares no range: a value near the limits overflows rule `{code}`, and such a record is refused at intake"
+                    "field `{name}` declares no range: a value near the limits overflows rule `{code}`, which then awards nothing; declare `min` and `max` and intake refuses such values"
                 ),
             );
         }

@@ -420,7 +420,7 @@ fn a_number_field_read_by_points_without_a_range_is_warned_of_at_the_field() {
     assert_eq!(
         shown,
         [
-            "t.toml:18:12: warning: field `n` declares no range: a value near the limits overflows rule `R`, and such a record is refused at intake"
+            "t.toml:18:12: warning: field `n` declares no range: a value near the limits overflows rule `R`, which then awards nothing; declare `min` and `max` and intake refuses such values"
         ]
     );
 }

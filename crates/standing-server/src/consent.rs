@@ -197,6 +197,14 @@ pub(crate) async fn put_consent(
     let key = authenticate(&state, &headers, &[Role::Operator, Role::Subject], &request)?;
     let key = &*key;
     crate::own_subject(&state, key, &request, &subject)?;
+    if let Err(problem) = standing_core::id::check_id(&subject) {
+        let error = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_id",
+            format!("`subject` is not an id: it {problem}"),
+        );
+        return Err(refuse(&state, Some(key), &request, error));
+    }
     let Json(change) = change.open(&state, key, &request)?;
     let model = read_node(&state).model().clone();
     let Some(declared) = model.purpose(&purpose) else {

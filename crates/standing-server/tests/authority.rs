@@ -562,3 +562,53 @@ async fn an_uploaded_model_over_its_bound_is_refused_after_the_key_check() {
     let (status, _) = common::call(&fixture, "POST", "/v1/models", None, "[model]").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_source_hears_of_disputes_about_its_own_events_only() {
+    let fixture = fixture("dispute-per-source");
+    post_events(&fixture, common::EVENTS).await;
+    let request = Request::get("/v1/changes?kinds=dispute")
+        .header("authorization", format!("Bearer {}", fixture.source))
+        .body(Body::empty())
+        .unwrap();
+    let response = standing_server::router(Arc::clone(&fixture.state))
+        .oneshot(request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut payments_stream = response.into_body();
+    // First the court's listing is contested, then the payment platform's late payment.
+    for (source, event) in [("courts", "c1"), ("payments", "p1")] {
+        let contest = format!(r#"{{"source":"{source}","event":"{event}","reason":"not mine"}}"#);
+        let (status, opened) = common::call(
+            &fixture,
+            "POST",
+            "/v1/subjects/p-9/disputes",
+            Some(&fixture.operator),
+            &contest,
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{opened}");
+    }
+    // The payment platform's stream skipped the court's dispute.
+    let (kind, data) = common::next_event(&mut payments_stream).await;
+    assert_eq!(kind, "dispute");
+    assert_eq!(data["source"], "payments", "{data}");
+    assert_eq!(data["event"], "p1", "{data}");
+}
+
+#[tokio::test]
+async fn consent_for_an_id_outside_the_alphabet_is_refused() {
+    let fixture = fixture("consent-id");
+    let (status, answer) = common::call(
+        &fixture,
+        "PUT",
+        "/v1/subjects/p-1%0A/consent/dating.profile",
+        Some(&fixture.operator),
+        r#"{"choice":"opted_in"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["code"], "bad_id");
+    assert_eq!(last_audit(&fixture)["action"], "refused:bad_id");
+}
