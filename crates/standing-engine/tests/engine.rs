@@ -521,6 +521,22 @@ proptest! {
         let mut total = model.scale.base;
         for dimension in &explanation.dimensions {
             prop_assert!(dimension.points >= dimension.lower && dimension.points <= dimension.upper);
+            // The dimension's points are computed again from its contributions, the way the
+            // model says: each rule's current points summed and held to the rule's bounds, the
+            // rules summed, then held to the dimension's bounds.
+            let mut by_rule: std::collections::BTreeMap<&str, f64> = Default::default();
+            for contribution in &dimension.contributions {
+                *by_rule.entry(&contribution.reason_code).or_default() += contribution.current;
+            }
+            let raw: f64 = by_rule
+                .iter()
+                .map(|(code, sum)| {
+                    let rule = model.rules.iter().find(|r| r.code == *code).expect("a rule of the model");
+                    sum.clamp(rule.min_total, rule.max_total)
+                })
+                .sum();
+            prop_assert!((raw - dimension.raw).abs() <= 1e-9 * raw.abs().max(1.0), "{} != {}", raw, dimension.raw);
+            prop_assert_eq!(dimension.points, dimension.raw.clamp(dimension.lower, dimension.upper));
             total += dimension.points;
         }
         let volunteering: f64 = explanation.key_factors.iter().filter(|f| &*f.code == "VOLUNTEERING").map(|f| f.points).sum();

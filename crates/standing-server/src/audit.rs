@@ -185,7 +185,8 @@ fn check_from(
                 "does not follow the record before it (dropped or reordered)".into(),
             ));
         }
-        let body = serde_json::to_vec(&record).unwrap_or_default();
+        let body = serde_json::to_vec(&record)
+            .map_err(|error| broken(format!("cannot be written again to check it: {error}")))?;
         if chain(&last, &body) != hash {
             return Err(broken(
                 "its hash does not match its content (edited)".into(),

@@ -51,6 +51,8 @@ pub struct Disputes {
     by_id: Mutex<BTreeMap<String, Dispute>>,
     /// Held across each opening and resolution, from its check to its record: one at a time.
     gate: Mutex<()>,
+    /// Held by a writer across its ledger sync, so the map's lock, which readers take, never is.
+    writing: Mutex<()>,
 }
 
 impl Disputes {
@@ -62,6 +64,7 @@ impl Disputes {
             ledger,
             by_id: Mutex::new(by_id),
             gate: Mutex::new(()),
+            writing: Mutex::new(()),
         })
     }
 
@@ -69,10 +72,12 @@ impl Disputes {
         self.by_id.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Records a dispute, durable first: readers see it once it is synced, and never wait for
+    /// the sync (the map's lock is taken only to insert it).
     fn keep(&self, dispute: Dispute) -> Result<(), LedgerError> {
-        let mut all = self.all();
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         self.ledger.append(&dispute)?;
-        all.insert(dispute.id.clone(), dispute);
+        self.all().insert(dispute.id.clone(), dispute);
         Ok(())
     }
 
@@ -446,4 +451,56 @@ pub(crate) async fn get_disputes(
         format!("{} disputes", disputes.len()),
     )?;
     Ok(Json(json!({"subject": subject, "disputes": disputes})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dispute(id: &str) -> Dispute {
+        Dispute {
+            id: id.into(),
+            subject: "p-1".into(),
+            source: "courts".into(),
+            event: "c1".into(),
+            reason: "not mine".into(),
+            opened_by: "key-0000000a".into(),
+            opened_at: "2026-01-01T00:00:00Z".into(),
+            due: "2026-01-31T00:00:00Z".into(),
+            status: "open".into(),
+            resolved_at: None,
+            resolved_by: None,
+            note: None,
+        }
+    }
+
+    /// A reader of the disputes never waits for a writer's disk sync: with the ledger's file
+    /// held (as a slow `fdatasync` holds it), a dispute being kept does not hold up `get`.
+    #[test]
+    fn a_reader_does_not_wait_for_a_ledger_sync() {
+        let directory =
+            std::env::temp_dir().join(format!("standing-disputes-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        let disputes = std::sync::Arc::new(Disputes::open(&directory).unwrap());
+        disputes.keep(dispute("dsp-1")).unwrap();
+        let syncing = disputes.ledger.hold();
+        let writer = {
+            let disputes = std::sync::Arc::clone(&disputes);
+            std::thread::spawn(move || disputes.keep(dispute("dsp-2")))
+        };
+        // Give the writer time to reach the ledger (it then waits for the file).
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (answered, answer) = std::sync::mpsc::channel();
+        let reader = {
+            let disputes = std::sync::Arc::clone(&disputes);
+            std::thread::spawn(move || answered.send(disputes.get("dsp-1").is_some()))
+        };
+        let read = answer.recv_timeout(std::time::Duration::from_secs(5));
+        drop(syncing);
+        writer.join().unwrap().unwrap();
+        reader.join().unwrap().unwrap();
+        assert_eq!(read, Ok(true), "the reader waited for the writer's sync");
+        assert!(disputes.get("dsp-2").is_some());
+        std::fs::remove_dir_all(&directory).unwrap();
+    }
 }

@@ -326,7 +326,10 @@ impl KeyStore {
         lock.lock().map_err(io)?;
         let mut keys = read_keys(&self.path)?;
         edit(&mut keys)?;
-        let text = serde_json::to_string_pretty(&keys).unwrap_or_default();
+        let text = serde_json::to_string_pretty(&keys).map_err(|error| KeyError::Format {
+            path: self.path.display().to_string(),
+            reason: format!("the keys could not be written: {error}"),
+        })?;
         let temporary = self.path.with_extension("json.tmp");
         {
             use std::io::Write;
@@ -571,11 +574,11 @@ impl LiveKeys {
             source,
         };
         let temporary = path.with_extension("json.tmp");
-        std::fs::write(
-            &temporary,
-            serde_json::to_vec_pretty(&text).unwrap_or_default(),
-        )
-        .map_err(io)?;
+        let bytes = serde_json::to_vec_pretty(&text).map_err(|error| KeyError::Format {
+            path: path.display().to_string(),
+            reason: format!("the last uses could not be written: {error}"),
+        })?;
+        std::fs::write(&temporary, bytes).map_err(io)?;
         std::fs::rename(&temporary, &path).map_err(io)?;
         self.write().saved = used;
         Ok(())

@@ -22,6 +22,9 @@ pub enum LedgerError {
         line: usize,
         reason: String,
     },
+    /// A record could not be written as JSON: nothing was appended.
+    #[error("{path}: a record could not be written: {reason}")]
+    Encode { path: String, reason: String },
 }
 
 /// An append-only file of `T`s.
@@ -83,9 +86,18 @@ impl Ledger {
         ))
     }
 
+    /// Holds the file as an append does, meanwhile: for tests of what may wait on a sync.
+    #[cfg(test)]
+    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, (File, u64)> {
+        self.file.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Appends a record and syncs it. On failure the file is cut back to the records before.
     pub fn append<T: Serialize>(&self, record: &T) -> Result<(), LedgerError> {
-        let mut line = serde_json::to_vec(record).unwrap_or_default();
+        let mut line = serde_json::to_vec(record).map_err(|error| LedgerError::Encode {
+            path: self.path.display().to_string(),
+            reason: error.to_string(),
+        })?;
         line.push(b'\n');
         let mut guard = self.file.lock().unwrap_or_else(|p| p.into_inner());
         let (file, length) = &mut *guard;

@@ -23,7 +23,7 @@ async fn set_consent(
 #[tokio::test]
 async fn consent_decides_per_purpose_basis_and_a_withdrawal_refuses_the_next_request() {
     let fixture = fixture("consent");
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     // p-8 has a record too: a decision about a person with none is refused (404).
     let p8 = EVENTS
         .lines()
@@ -46,7 +46,8 @@ async fn consent_decides_per_purpose_basis_and_a_withdrawal_refuses_the_next_req
     assert_eq!(status, StatusCode::OK, "{score}");
     assert!(score["score"].is_number());
     // Withdrawn: the very next request is refused.
-    set_consent(&fixture, "p-9", "dating.profile", "opted_out").await;
+    let (status, answer) = set_consent(&fixture, "p-9", "dating.profile", "opted_out").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     let (status, refused) = call(&fixture, "GET", dating_score, Some(&fixture.dating), "").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(refused["error"]["code"], "no_consent");
@@ -68,7 +69,8 @@ async fn consent_decides_per_purpose_basis_and_a_withdrawal_refuses_the_next_req
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    set_consent(&fixture, "p-8", "lending.consumer", "opted_out").await;
+    let (status, answer) = set_consent(&fixture, "p-8", "lending.consumer", "opted_out").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
     let (status, refused) = call(
         &fixture,
         "POST",
@@ -141,7 +143,7 @@ async fn consent_decides_per_purpose_basis_and_a_withdrawal_refuses_the_next_req
 #[tokio::test]
 async fn an_adverse_decision_waits_for_a_person_and_the_consumer_reads_the_outcome() {
     let fixture = fixture("review");
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     // p-9 is a listed defaulter: lending denies, and lending reviews adverse decisions.
     let decision = r#"{"purpose":"lending.consumer","subject":"p-9"}"#;
     let (status, held) = call(
@@ -232,27 +234,27 @@ async fn an_adverse_decision_waits_for_a_person_and_the_consumer_reads_the_outco
 #[tokio::test]
 async fn the_access_report_holds_every_event_and_every_audited_recipient() {
     let fixture = fixture("access");
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     let key_id = |secret: &str| common::key_id(&fixture, secret);
     // Reads by three recipients, one refusal (not a recipient: nothing was given).
-    call(
-        &fixture,
-        "GET",
-        "/v1/subjects/p-9/score?purpose=lending.consumer",
-        Some(&fixture.lender),
-        "",
-    )
-    .await;
-    let rail = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
-    call(&fixture, "POST", "/v1/decisions", Some(&fixture.rail), rail).await;
-    call(
-        &fixture,
-        "GET",
-        "/v1/subjects/p-9/explanation",
-        Some(&fixture.operator),
-        "",
-    )
-    .await;
+    for (method, uri, key, body) in [
+        (
+            "GET",
+            "/v1/subjects/p-9/score?purpose=lending.consumer",
+            &fixture.lender,
+            "",
+        ),
+        (
+            "POST",
+            "/v1/decisions",
+            &fixture.rail,
+            r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#,
+        ),
+        ("GET", "/v1/subjects/p-9/explanation", &fixture.operator, ""),
+    ] {
+        let (status, answer) = call(&fixture, method, uri, Some(key), body).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {answer}");
+    }
     let (status, _) = call(
         &fixture,
         "GET",
@@ -399,7 +401,7 @@ async fn the_access_report_holds_every_event_and_every_audited_recipient() {
 #[tokio::test]
 async fn counterfactuals_come_true_when_applied() {
     let fixture = fixture("whatif");
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     let uri = "/v1/subjects/p-9/counterfactuals?purpose=rail.highspeed.booking";
     let (status, answer) = call(&fixture, "GET", uri, Some(&fixture.operator), "").await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -484,7 +486,7 @@ async fn a_dispute_suspends_the_item_at_once_and_its_resolution_restores_or_dele
     let start = common::fixed_now();
     CLOCK.store(start.0, std::sync::atomic::Ordering::SeqCst);
     let fixture = common::fixture_with_clock("dispute", moving_now);
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     let score = || async {
         let (_, s) = call(
             &fixture,
@@ -670,7 +672,7 @@ fn retention_now() -> standing_core::Timestamp {
 async fn a_purge_removes_expired_events_from_queries_and_from_the_store() {
     RETENTION_CLOCK.store(common::fixed_now().0, std::sync::atomic::Ordering::SeqCst);
     let fixture = common::fixture_with_clock("retention", retention_now);
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     let store_text = || {
         let mut text = String::new();
         for entry in std::fs::read_dir(fixture.directory.join("log")).unwrap() {

@@ -53,7 +53,7 @@ async fn sources_send_events_and_get_a_durable_answer_per_record() {
 #[tokio::test]
 async fn consumers_see_what_their_purpose_may_read_and_nothing_else() {
     let fixture = fixture("reads");
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
 
     let (status, lender) = call(
         &fixture,
@@ -229,7 +229,7 @@ async fn the_auth_matrix_refuses_with_clear_bodies() {
 #[tokio::test]
 async fn history_rankings_and_list_membership_stay_within_the_purpose() {
     let fixture = fixture("history");
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     let on_time = r#"{"id":"g1","source":"payments","subject":"p-8","type":"payment.on_time","occurred_at":"2026-02-01T00:00:00Z","fields":{"amount":50,"creditor":"telco"}}"#;
     call(
         &fixture,

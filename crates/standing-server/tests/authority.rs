@@ -375,7 +375,7 @@ fn last_audit(fixture: &Fixture) -> Value {
 #[tokio::test]
 async fn every_case_gets_its_status_its_code_and_its_audit_record() {
     let fixture = fixture("authority");
-    post_events(&fixture, common::EVENTS).await;
+    common::send_events(&fixture).await;
     let mut failures = Vec::new();
     for case in cases() {
         let (status, answer) = send(&fixture, &case).await;
@@ -464,7 +464,7 @@ async fn intake_is_audited_with_its_key_and_a_record_keeps_who_sent_it() {
 async fn a_revoked_key_is_refused_from_the_next_request_on_also_when_revoked_by_another_process() {
     let fixture = fixture("revoke");
     let score = "/v1/subjects/p-9/score?purpose=lending.consumer";
-    post_events(&fixture, common::EVENTS).await;
+    common::send_events(&fixture).await;
     let (status, _) = common::call(&fixture, "GET", score, Some(&fixture.lender), "").await;
     assert_eq!(status, StatusCode::OK);
     // Revoked through the operator endpoint.
@@ -521,7 +521,7 @@ async fn an_expired_key_is_refused_and_each_keys_last_use_is_kept_for_keys_list(
     assert_eq!(audited["action"], "refused:expired_key");
     assert_eq!(audited["key"], expired.id.as_str());
     // Last use: noted per request, written for `standing keys list`.
-    post_events(&fixture, common::EVENTS).await;
+    common::send_events(&fixture).await;
     let (status, _) = common::call(&fixture, "GET", score, Some(&fixture.lender), "").await;
     assert_eq!(status, StatusCode::OK);
     fixture.state.keys.save_last_used().unwrap();
@@ -566,7 +566,7 @@ async fn an_uploaded_model_over_its_bound_is_refused_after_the_key_check() {
 #[tokio::test]
 async fn a_source_hears_of_disputes_about_its_own_events_only() {
     let fixture = fixture("dispute-per-source");
-    post_events(&fixture, common::EVENTS).await;
+    common::send_events(&fixture).await;
     let request = Request::get("/v1/changes?kinds=dispute")
         .header("authorization", format!("Bearer {}", fixture.source))
         .body(Body::empty())

@@ -16,7 +16,7 @@ use common::{EVENTS, call, fixture, next_event, opt_in, post_events};
 #[tokio::test]
 async fn operators_see_the_overview_the_model_and_a_subjects_page() {
     let fixture = fixture("overview");
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     let decision = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
     call(
         &fixture,
@@ -139,7 +139,7 @@ fn city_version(version: &str, grade_b: &str) -> String {
 #[tokio::test]
 async fn a_model_version_is_uploaded_checked_weighed_and_activated() {
     let fixture = fixture("versions");
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     let operator = Some(fixture.operator.as_str());
     let (_, before) = call(&fixture, "GET", "/v1/subjects/p-9/score", operator, "").await;
     let grade_before = before["grade"].as_str().unwrap().to_owned();
@@ -227,7 +227,7 @@ async fn a_model_version_is_uploaded_checked_weighed_and_activated() {
 #[tokio::test]
 async fn metrics_count_requests_events_and_decisions() {
     let fixture = fixture("metrics");
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     let decision = r#"{"purpose":"rail.highspeed.booking","subject":"p-9"}"#;
     call(
         &fixture,
@@ -308,7 +308,7 @@ async fn subscribers_hear_of_list_and_grade_changes_within_their_purpose() {
     let mut dating = response.into_body();
 
     let audited = fixture.state.audit.count();
-    post_events(&fixture, EVENTS).await;
+    common::send_events(&fixture).await;
     watch::look(&fixture.state);
     let (event, data) = next_event(&mut rail).await;
     assert_eq!(event, "list");

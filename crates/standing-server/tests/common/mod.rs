@@ -159,6 +159,14 @@ pub async fn post_events(fixture: &Fixture, body: &str) -> (StatusCode, Value) {
     (last_status, total)
 }
 
+/// Posts [`EVENTS`] as a test's setup: both good records accepted, the bad one refused.
+pub async fn send_events(fixture: &Fixture) {
+    let (status, answer) = post_events(fixture, EVENTS).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    assert_eq!(answer["rejected"], 1, "{answer}");
+}
+
 pub const EVENTS: &str = concat!(
     r#"{"id":"p1","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"2026-03-01T10:00:00Z","fields":{"amount":120,"creditor":"telco","days_late":40}}"#,
     "\n",
