@@ -273,6 +273,8 @@ pub struct Options {
     /// An import of history: records may carry their own `recorded_at` (in recorded order, no
     /// earlier than what the log holds, not in the future).
     pub history: bool,
+    /// The latest instant the data directory answered anything (its audit log's last record).
+    pub answered_until: Option<Timestamp>,
 }
 
 fn progress(total: u64, quiet: bool, label: &str) -> ProgressBar {
@@ -302,14 +304,19 @@ pub fn ingest_input(
     options: &Options,
 ) -> Result<InputSummary> {
     let model = node.model().clone();
-    let floor = node.last_recorded_at();
+    // History may not be recorded before what the log holds nor before the latest answer the
+    // directory gave (its audit log's last record): those answers would change.
+    let floor = node
+        .last_recorded_at()
+        .max(options.answered_until.unwrap_or(Timestamp::MIN));
     let admission = Admission {
-        now: now.max(floor),
+        now,
         source: None,
         history_from: options.history.then_some(floor),
+        system: false,
     };
     let recorded = &admission;
-    let mut latest = Timestamp::MIN;
+    let mut latest = floor;
     let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let mut summary = InputSummary {
         bytes: total,
@@ -328,7 +335,7 @@ pub fn ingest_input(
             let parsed = parsed.and_then(|event| {
                 // An imported history is in recorded order: recorded times never decrease
                 // along the log.
-                if event.recorded_at < latest {
+                if options.history && event.recorded_at < latest {
                     return Err(RecordError::RecordedBeforeLog {
                         at: event.recorded_at,
                         floor: latest,

@@ -365,6 +365,9 @@ fn keys(action: KeysAction) -> Result<ExitCode> {
                 let state = match key.refusal(clock) {
                     Some(standing_server::keys::KeyRefusal::Revoked(at)) => format!("revoked {at}"),
                     Some(standing_server::keys::KeyRefusal::Expired(at)) => format!("expired {at}"),
+                    Some(standing_server::keys::KeyRefusal::Unbound) => {
+                        "refused: bound to no source".to_owned()
+                    }
                     None => key
                         .expires_at
                         .map_or("active".to_owned(), |at| format!("expires {at}")),
@@ -558,6 +561,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 quiet: true,
                 format: None,
                 history: false,
+                answered_until: None,
             };
             let summary = ingest::ingest_input(
                 &mut node,
@@ -599,6 +603,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 acks,
                 quiet,
                 history,
+                answered_until: audit.latest(),
                 format: format.map(|f| match f {
                     InputFormat::Ndjson => ingest::Format::Ndjson,
                     InputFormat::Csv => ingest::Format::Csv,

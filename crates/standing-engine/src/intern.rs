@@ -153,13 +153,13 @@ impl Interner {
         self.indexed = true;
     }
 
-    /// Looks a name up. The table must be built ([`Self::ensure_indexed`]).
-    #[inline]
     /// Whether the table [`Self::find`] searches is built.
     pub fn is_indexed(&self) -> bool {
         self.indexed
     }
 
+    /// Looks a name up. The table must be built ([`Self::ensure_indexed`]).
+    #[inline]
     pub fn find(&self, name: &[u8]) -> Option<u32> {
         debug_assert!(self.indexed, "find on an interner whose table is not built");
         let hash = self.hasher.hash_one(name);

@@ -1124,7 +1124,6 @@ impl Engine {
         self.subjects.get(index)
     }
 
-    /// Every event accepted about `subject`, by event number (= log record), oldest first.
     /// Builds a restored engine's event index now, if it is not built yet.
     pub fn ensure_event_index(&mut self) {
         self.events.ensure_indexed();
@@ -1144,6 +1143,7 @@ impl Engine {
         self.events.find(&key)
     }
 
+    /// Every event accepted about `subject`, by event number (= log record), oldest first.
     pub fn events_about(&self, subject: &str) -> Vec<u32> {
         let Some(index) = self.subjects.find(subject.as_bytes()) else {
             return Vec::new();

@@ -88,6 +88,8 @@ pub enum RecordError {
     },
     #[error("field `{field}` is {value}, outside its declared range")]
     OutOfRange { field: String, value: String },
+    #[error("event id `{}` holds `~`, which marks the records Standing writes itself", .0.escape_debug())]
+    ReservedId(String),
 }
 
 impl RecordError {
@@ -114,6 +116,7 @@ impl RecordError {
             RecordError::RecordedInFuture { .. } => "recorded_in_future",
             RecordError::OccursInFuture { .. } => "occurs_in_future",
             RecordError::OutOfRange { .. } => "out_of_range",
+            RecordError::ReservedId(_) => "bad_id",
         }
     }
 }
@@ -268,10 +271,17 @@ pub struct Admission<'a> {
     /// one naming none is sent as this source. `None`: an operator, who names the source.
     pub source: Option<&'a str>,
     /// An operator's import of history: a record may carry its own `recorded_at`, no earlier
-    /// than this (the latest the log holds) and not in the future. `None`: live intake, where a
-    /// record carrying `recorded_at` is refused.
+    /// than this (the latest the log holds, and the latest answer the directory gave) and not in
+    /// the future. `None`: live intake, where a record carrying `recorded_at` is refused.
     pub history_from: Option<Timestamp>,
+    /// Records the server writes itself (a dispute's suspension or restoration), whose ids may
+    /// hold [`RESERVED_ID_MARK`]; no sender's may.
+    pub system: bool,
 }
+
+/// The mark that the ids of the records Standing writes itself hold (`…~suspend`,
+/// `…~restored`): refused in the ids senders send, so no source can take one in advance.
+pub const RESERVED_ID_MARK: char = '~';
 
 /// A record admitted: the event, and the body to log when it differs from the record received
 /// (a record that named no source gets its sender's source written in).
@@ -342,6 +352,15 @@ pub fn admit(
             skew: skew.0,
         });
     }
+    // Every record of a model with sources, a retraction too, comes from a declared source.
+    let declared = match model.declares_sources() {
+        true => Some(
+            model
+                .source(&event.source)
+                .ok_or_else(|| RecordError::UnknownSource(event.source.to_string()))?,
+        ),
+        false => None,
+    };
     match &event.body {
         EventBody::Retraction { event_id, .. } => {
             standing_core::id::check_id(event_id).map_err(|problem| RecordError::NotAnId {
@@ -350,16 +369,13 @@ pub fn admit(
             })?;
         }
         EventBody::Fact { event_type, fields } => {
-            if model.declares_sources() {
-                let Some(declared) = model.source(&event.source) else {
-                    return Err(RecordError::UnknownSource(event.source.to_string()));
-                };
-                if !declared.may_send(*event_type) {
-                    return Err(RecordError::TypeNotGranted {
-                        source_name: event.source.to_string(),
-                        event_type: type_name,
-                    });
-                }
+            if let Some(declared) = declared
+                && !declared.may_send(*event_type)
+            {
+                return Err(RecordError::TypeNotGranted {
+                    source_name: event.source.to_string(),
+                    event_type: type_name,
+                });
             }
             let declared = model.event_type(*event_type);
             for (field, value) in declared.fields.iter().zip(fields.iter()) {
@@ -389,21 +405,24 @@ pub fn admit(
             }
         }
     }
-    let body = (!named).then(|| with_source(text, &event.source));
+    if !admission.system && event.id.contains(RESERVED_ID_MARK) {
+        return Err(RecordError::ReservedId(event.id.to_string()));
+    }
+    let body = if named {
+        None
+    } else {
+        Some(with_source(text, &event.source)?)
+    };
     Ok(Admitted { event, body })
 }
 
-/// The record with `"source"` written in first (the record is a JSON object that names no
-/// source: it was parsed).
-fn with_source(text: &str, source: &str) -> Vec<u8> {
-    let trimmed = text.trim_start();
-    let rest = trimmed.strip_prefix('{').unwrap_or(trimmed);
-    let mut body = Vec::with_capacity(text.len() + source.len() + 12);
-    body.extend_from_slice(b"{\"source\":");
-    body.extend_from_slice(&serde_json::to_vec(source).unwrap_or_default());
-    body.push(b',');
-    body.extend_from_slice(rest.as_bytes());
-    body
+/// The record with its sender's `source` set (it named none, or `null`): written again from its
+/// JSON, so it holds one `source` key and replays as it was admitted.
+fn with_source(text: &str, source: &str) -> Result<Vec<u8>, RecordError> {
+    let mut record: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)
+        .map_err(|error| RecordError::MalformedJson(error.to_string()))?;
+    record.insert("source".into(), source.into());
+    serde_json::to_vec(&record).map_err(|error| RecordError::MalformedJson(error.to_string()))
 }
 
 /// The typed event of a wire record, and its type's name.

@@ -128,10 +128,6 @@ pub struct LoggedRecord {
 /// ingest`), which needs no key: it owns the directory.
 pub const LOCAL_ORIGIN: &str = "local";
 
-/// Duplicates of at most this many per batch are compared with their first by reading each from
-/// the log; more (an interrupted ingest run again) by one scan over the range they lie in.
-const CONFLICT_READS: usize = 4_096;
-
 /// A data directory opened: model, log and engine.
 #[derive(Debug)]
 pub struct Node {
@@ -565,6 +561,17 @@ impl Node {
         if self.poisoned {
             return Err(NodeError::Poisoned("an earlier failure".into()));
         }
+        // What the log would refuse is refused before the engine applies anything: a refusal
+        // after applying would poison the node.
+        if origin.len() > standing_store::MAX_ORIGIN_BYTES {
+            return Err(NodeError::Store(StoreError::OriginTooLong(origin.len())));
+        }
+        if let Some(body) = bodies
+            .iter()
+            .find(|body| body.len() > standing_store::MAX_RECORD_BYTES)
+        {
+            return Err(NodeError::Store(StoreError::RecordTooLarge(body.len())));
+        }
         let mut report = self.engine.apply(events);
         let mut last_recorded_at = self.last_recorded_at;
         let outcome = (|| -> Result<(), StoreError> {
@@ -582,7 +589,10 @@ impl Node {
             return Err(NodeError::Poisoned(error.to_string()));
         }
         self.last_recorded_at = last_recorded_at;
-        self.mark_conflicts(events, &mut report.outcomes)?;
+        // Everything accepted is durable now: a log that cannot be read back to tell conflicts
+        // from duplicates leaves them reported as duplicates (the first is kept either way)
+        // rather than fail an answer whose records are acknowledged.
+        let _ = self.mark_conflicts(events, &mut report.outcomes);
         Ok(report)
     }
 
@@ -613,36 +623,28 @@ impl Node {
                 Err(_) => true,
             }
         };
+        // One pass over the log from the first of them to the last (a read of a record of the
+        // active segment reads the whole segment, so one read each would cost far more).
         let mut conflicts = Vec::new();
-        if duplicates.len() <= CONFLICT_READS {
-            for &(seq, index) in &duplicates {
-                if let Some(first) = self.log.read(seq)?
-                    && differs(&first.body, first.recorded_at, index)
-                {
-                    conflicts.push(index);
+        let (from, to) = (duplicates[0].0, duplicates[duplicates.len() - 1].0);
+        let mut next = 0;
+        self.log
+            .scan::<NodeError>(from, |record| {
+                while next < duplicates.len() && duplicates[next].0 == record.seq {
+                    if differs(record.body, record.recorded_at, duplicates[next].1) {
+                        conflicts.push(duplicates[next].1);
+                    }
+                    next += 1;
                 }
-            }
-        } else {
-            let (from, to) = (duplicates[0].0, duplicates[duplicates.len() - 1].0);
-            let mut next = 0;
-            self.log
-                .scan::<NodeError>(from, |record| {
-                    while next < duplicates.len() && duplicates[next].0 == record.seq {
-                        if differs(record.body, record.recorded_at, duplicates[next].1) {
-                            conflicts.push(duplicates[next].1);
-                        }
-                        next += 1;
-                    }
-                    if record.seq >= to {
-                        return Err(NodeError::ScanDone);
-                    }
-                    Ok(())
-                })
-                .or_else(|error| match error {
-                    NodeError::ScanDone => Ok(()),
-                    other => Err(other),
-                })?;
-        }
+                if record.seq >= to {
+                    return Err(NodeError::ScanDone);
+                }
+                Ok(())
+            })
+            .or_else(|error| match error {
+                NodeError::ScanDone => Ok(()),
+                other => Err(other),
+            })?;
         for index in conflicts {
             outcomes[index] = ApplyOutcome::Conflict;
         }

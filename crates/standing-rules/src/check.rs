@@ -1873,6 +1873,17 @@ impl Checker<'_> {
             let unknown = match purpose.unknown.as_ref().map(|u| (u, u.get_ref().as_str())) {
                 None => None,
                 Some((_, "allow")) => Some(Verdict::Allow),
+                Some((unknown, "deny")) if review_adverse => {
+                    // A deny held for review needs a decision to review; a person with no record
+                    // has none.
+                    self.error(
+                        unknown.span().start,
+                        format!(
+                            "purpose `{name}` reviews adverse decisions, so it cannot deny a person with no record unreviewed: use `unknown = \"allow\"` or leave `unknown` out (404)"
+                        ),
+                    );
+                    None
+                }
                 Some((_, "deny")) => Some(Verdict::Deny),
                 Some((unknown, other)) => {
                     self.error(

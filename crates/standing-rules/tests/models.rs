@@ -451,6 +451,25 @@ fn a_purpose_may_decide_for_unknown_subjects() {
         Some(Verdict::Allow)
     );
     assert!(check_model("t.toml", &with("Allow")).model.is_none());
+    // A purpose that reviews adverse decisions cannot deny a person with no record unreviewed.
+    let reviewed = with("deny").replace(
+        "unknown = \"deny\"",
+        "review = \"adverse\"\nunknown = \"deny\"",
+    );
+    let checked = check_model("t.toml", &reviewed);
+    assert!(checked.model.is_none());
+    assert!(
+        checked.diagnostics.iter().any(|d| d
+            .message
+            .contains("cannot deny a person with no record unreviewed")),
+        "{:?}",
+        checked.diagnostics
+    );
+    let allowed = with("allow").replace(
+        "unknown = \"allow\"",
+        "review = \"adverse\"\nunknown = \"allow\"",
+    );
+    assert!(check_model("t.toml", &allowed).model.is_some());
 }
 
 /// Runs `check_model` on a thread with a 256 KiB stack: if any bound were missing, a hostile

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use standing_core::Timestamp;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -102,8 +103,47 @@ fn subject_hash(subject: &str) -> u64 {
         .finish()
 }
 
+/// Whether a record's action gave something away: everything but intake and refusals.
+pub fn is_answer(action: &str) -> bool {
+    action != "intake" && !action.starts_with("refused:")
+}
+
+/// When the last answer among the first `length` bytes of the audit file was given: read from
+/// the file's last 64 KiB; when they hold no answer but the file is longer, the last record's
+/// time (an answer may lie before it).
+fn last_answer_at(path: &Path, length: u64) -> Option<Timestamp> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path).ok()?;
+    let tail = length.min(64 * 1024);
+    file.seek(SeekFrom::Start(length - tail)).ok()?;
+    let mut bytes = vec![0; tail as usize];
+    file.read_exact(&mut bytes).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.trim_end_matches('\n').rsplit('\n');
+    let at = |line: &str| -> Option<(String, Timestamp)> {
+        let record: serde_json::Value = serde_json::from_str(line).ok()?;
+        let at = Timestamp::parse(record["at"].as_str()?).ok()?;
+        Some((record["action"].as_str()?.to_owned(), at))
+    };
+    let last = lines.next().and_then(at)?;
+    if is_answer(&last.0) {
+        return Some(last.1);
+    }
+    for line in lines {
+        if let Some((action, time)) = at(line)
+            && is_answer(&action)
+        {
+            return Some(time);
+        }
+    }
+    (length > tail).then_some(last.1)
+}
+
 /// The audit log of a data directory, open for appending.
 pub struct Audit {
+    /// When the latest answer was recorded (Unix seconds): the latest instant at which this data
+    /// directory answered anything, since every answer is recorded first.
+    latest: std::sync::atomic::AtomicI64,
     inner: Mutex<Inner>,
     /// The file, held by one sync at a time (which keeps the writes in chain order), and when
     /// the head was last written and how many records it names.
@@ -262,7 +302,9 @@ impl Audit {
             .open(&path)
             .map_err(io(&path))?;
         file.set_len(good).map_err(io(&path))?;
+        let latest = last_answer_at(&path, good).map_or(i64::MIN, |at| at.0);
         Ok(Audit {
+            latest: std::sync::atomic::AtomicI64::new(latest),
             inner: Mutex::new(Inner {
                 pending: Vec::new(),
                 spare: Vec::new(),
@@ -275,6 +317,19 @@ impl Audit {
             file: Mutex::new((file, None, good)),
             directory,
         })
+    }
+
+    /// The latest instant at which an answer was recorded (every answer is): an import of
+    /// history may not record anything before it, or answers already given would change.
+    pub fn latest(&self) -> Option<Timestamp> {
+        let at = self.latest.load(std::sync::atomic::Ordering::Relaxed);
+        (at != i64::MIN).then_some(Timestamp(at))
+    }
+
+    /// Notes that an answer was recorded at `at` (see [`Audit::latest`]).
+    pub fn note(&self, at: Timestamp) {
+        self.latest
+            .fetch_max(at.0, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Appends a record (durable at the next [`Audit::sync`]).

@@ -98,8 +98,9 @@ pub(crate) async fn get_score(
     };
     let node = read_node(&state);
     let purpose = purpose_of(&state, key, node.model(), &request)?;
-    let at = instant("at", query.at.as_deref())?;
-    let known_at = instant("known_at", query.known_at.as_deref())?;
+    let refused = |error| refuse(&state, Some(key), &request, error);
+    let at = instant("at", query.at.as_deref()).map_err(refused)?;
+    let known_at = instant("known_at", query.known_at.as_deref()).map_err(refused)?;
     let Some(current) = node.engine().score(&subject) else {
         return Err(refuse(
             &state,
@@ -268,6 +269,9 @@ pub(crate) async fn post_decision(
     let (review_adverse, decided) = {
         let node = read_node(&state);
         let purpose = purpose_of(&state, key, node.model(), &asked)?;
+        if let Some(purpose) = purpose {
+            consented(&state, key, &asked, &request.subject, purpose)?;
+        }
         // A person with no record at all: 404, unless the purpose declares what they get.
         if let Some(purpose) = purpose
             && node.engine().subject_index_of(&request.subject).is_none()
@@ -301,9 +305,6 @@ pub(crate) async fn post_decision(
                 "as_of": clock.to_string(),
             }))
             .into_response());
-        }
-        if let Some(purpose) = purpose {
-            consented(&state, key, &asked, &request.subject, purpose)?;
         }
         (
             purpose.is_some_and(|p| p.review_adverse),

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
+use standing_core::Timestamp;
 use standing_engine::ApplyOutcome;
 use standing_ingest::{Admission, admit, csv_row_to_wire};
 use std::sync::Arc;
@@ -200,13 +201,17 @@ fn ingest(
     };
     let (mut node, mut pending, events, bodies) = loop {
         let records = read(&model).map_err(|error| refuse(state, key, &request, error))?;
+        // History may not be recorded before what the log holds nor before the latest answer
+        // given (which it would change); live records are stamped with the clock.
+        let history_floor = floor.max(state.audit.latest().unwrap_or(Timestamp::MIN));
         let admission = Admission {
-            now: (state.now)().max(floor),
+            now: (state.now)(),
             source: sender.source,
-            history_from: sender.history.then_some(floor),
+            history_from: sender.history.then_some(history_floor),
+            system: sender.key.is_none(),
         };
         let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
-        let mut latest = floor;
+        let mut latest = history_floor;
         let mut events = Vec::new();
         let mut bodies: Vec<Vec<u8>> = Vec::new();
         for (index, record) in records.into_iter().enumerate() {
@@ -217,13 +222,15 @@ fn ingest(
             // before what was accepted ahead of it.
             let admitted = admitted.and_then(|(admitted, record)| {
                 let at = admitted.event.recorded_at;
-                if at < latest {
-                    return Err(standing_ingest::RecordError::RecordedBeforeLog {
-                        at,
-                        floor: latest,
-                    });
+                if sender.history {
+                    if at < latest {
+                        return Err(standing_ingest::RecordError::RecordedBeforeLog {
+                            at,
+                            floor: latest,
+                        });
+                    }
+                    latest = at;
                 }
-                latest = at;
                 Ok((admitted, record))
             });
             match admitted {
@@ -255,11 +262,12 @@ fn ingest(
     let report = node
         .ingest(&events, &slices, sender.origin)
         .map_err(|error| {
-            ApiError::new(
+            let error = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not_durable",
                 format!("nothing of this request was acknowledged: {error}"),
-            )
+            );
+            refuse(state, key, &request, error)
         })?;
     drop(node);
     let (mut accepted, mut duplicate, mut conflict) = (0u64, 0u64, 0u64);

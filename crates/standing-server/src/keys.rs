@@ -111,6 +111,10 @@ impl Key {
         if let Some(at) = self.revoked_at {
             return Some(KeyRefusal::Revoked(at));
         }
+        // A source key made before keys were bound to a source would speak for any source.
+        if self.role == Role::Source && self.source.is_none() {
+            return Some(KeyRefusal::Unbound);
+        }
         match self.expires_at {
             Some(at) if at <= now => Some(KeyRefusal::Expired(at)),
             _ => None,
@@ -123,6 +127,8 @@ impl Key {
 pub enum KeyRefusal {
     Revoked(Timestamp),
     Expired(Timestamp),
+    /// A source key bound to no source (made before keys were bound).
+    Unbound,
 }
 
 /// What a new key is for.

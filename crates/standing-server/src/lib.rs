@@ -178,10 +178,46 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models/{version}/activate", post(post_activate))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
+            keyed_writes,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
             count_requests,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// A request with a body (`POST`, `PUT`) is read only once its key is known: a body of up to
+/// 64 MiB is not buffered for a caller without one. (The handler then checks the key's role
+/// and the rest, as for any request.)
+async fn keyed_writes(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    if !matches!(*request.method(), Method::POST | Method::PUT) {
+        return next.run(request).await;
+    }
+    let every_role = [Role::Source, Role::Consumer, Role::Operator, Role::Subject];
+    match check_key(&state, request.headers(), &every_role) {
+        Ok(_) => next.run(request).await,
+        Err((key, error)) => {
+            let asked = Request {
+                action: "write",
+                subject: None,
+                purpose: None,
+            };
+            let path = request.uri().path().to_owned();
+            let error = ApiError::new(
+                error.status,
+                error.code,
+                format!("{} {path}: {}", request.method(), error.message),
+            );
+            refuse(&state, key.as_deref(), &asked, error).into_response()
+        }
+    }
 }
 
 /// Counts every answer by route and status, with its latency.
@@ -263,8 +299,12 @@ pub(crate) fn audit(
     action: &str,
     answer: String,
 ) -> Result<(), ApiError> {
+    let now = (state.now)();
+    if audit::is_answer(action) {
+        state.audit.note(now);
+    }
     let entry = AuditEntry {
-        at: (state.now)().to_string(),
+        at: now.to_string(),
         key: key.map_or("-".into(), |k| k.id.clone()),
         role: key.map_or("-", |k| k.role.name()).into(),
         purpose: request.purpose.map(str::to_owned),
@@ -353,6 +393,14 @@ fn check_key(
                 KeyRefusal::Expired(at) => {
                     ("expired_key", format!("key {} expired at {at}", key.id))
                 }
+                KeyRefusal::Unbound => (
+                    "unbound_key",
+                    format!(
+                        "key {} is a source key bound to no source; create one with \
+                         `standing keys create --role source --source NAME`",
+                        key.id
+                    ),
+                ),
             };
             return Err((
                 Some(key),

@@ -227,7 +227,10 @@ pub(crate) async fn post_model(
         );
         return Err(crate::refuse(&state, Some(key), &request, error));
     }
-    let (version, warnings) = state.versions.store(&body).map_err(version_error)?;
+    let (version, warnings) = state
+        .versions
+        .store(&body)
+        .map_err(|error| crate::refuse(&state, Some(key), &request, version_error(error)))?;
     audit(
         &state,
         Some(key),
@@ -353,7 +356,10 @@ pub(crate) async fn get_impact(
     let request = operator_only("model.impact");
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
     let key = &*key;
-    let text = state.versions.text(&version).map_err(version_error)?;
+    let text = state
+        .versions
+        .text(&version)
+        .map_err(|error| crate::refuse(&state, Some(key), &request, version_error(error)))?;
     let worker = Arc::clone(&state);
     let answer = tokio::task::spawn_blocking(move || {
         let node = read_node(&worker);
@@ -387,7 +393,10 @@ pub(crate) async fn post_activate(
     let request = operator_only("model.activate");
     let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
     let key = &*key;
-    let text = state.versions.text(&version).map_err(version_error)?;
+    let text = state
+        .versions
+        .text(&version)
+        .map_err(|error| crate::refuse(&state, Some(key), &request, version_error(error)))?;
     let worker = Arc::clone(&state);
     let answer = tokio::task::spawn_blocking(move || {
         let mut node = crate::write_node(&worker);

@@ -266,8 +266,10 @@ fn deliver(
             continue;
         }
         let mut send = |kind: &str, data: serde_json::Value| {
+            let now = (state.now)();
+            state.audit.note(now);
             let entry = AuditEntry {
-                at: (state.now)().to_string(),
+                at: now.to_string(),
                 key: key.id.clone(),
                 role: key.role.name().into(),
                 purpose: purpose.map(str::to_owned),

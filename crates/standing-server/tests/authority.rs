@@ -122,6 +122,50 @@ fn cases() -> Vec<Case> {
             Some("missing_source"),
             "intake",
         ),
+        case(
+            "an id with the mark of records Standing writes is refused",
+            Who::Payments,
+            "POST",
+            "/v1/events",
+            Some("application/x-ndjson"),
+            r#"{"id":"dsp-1~suspend","subject":"p-9","type":"payment.late","occurred_at":"2026-03-01T00:00:00Z","fields":{"amount":10,"creditor":"telco","days_late":4}}"#,
+            S::OK,
+            Some("bad_id"),
+            "intake",
+        ),
+        case(
+            "an operator's retraction from an undeclared source is refused",
+            Who::Operator,
+            "POST",
+            "/v1/events",
+            Some("application/x-ndjson"),
+            r#"{"id":"r3","source":"nobody-declared","subject":"p-9","type":"retraction","occurred_at":"2026-03-01T00:00:00Z","fields":{"event":"p1"}}"#,
+            S::OK,
+            Some("unknown_source"),
+            "intake",
+        ),
+        case(
+            "a body without a known key is not read",
+            Who::Nobody,
+            "POST",
+            "/v1/events",
+            Some("application/x-ndjson"),
+            LATE,
+            S::UNAUTHORIZED,
+            Some("unauthenticated"),
+            "refused:unauthenticated",
+        ),
+        case(
+            "a bad instant in a score query is refused and audited",
+            Who::Lender,
+            "GET",
+            "/v1/subjects/p-9/score?purpose=lending.consumer&at=yesterday",
+            None,
+            "",
+            S::BAD_REQUEST,
+            Some("bad_time"),
+            "refused:bad_time",
+        ),
         // Time is the server's.
         case(
             "a source may not set recorded_at",
@@ -378,12 +422,34 @@ async fn every_case_gets_its_status_its_code_and_its_audit_record() {
     common::send_events(&fixture).await;
     let mut failures = Vec::new();
     for case in cases() {
+        let before = fixture.state.audit.count();
         let (status, answer) = send(&fixture, &case).await;
         let code = answer["error"]["code"]
             .as_str()
             .or_else(|| answer["results"][0]["code"].as_str());
         let audited = last_audit(&fixture);
         let action = audited["action"].as_str().unwrap_or("");
+        // Exactly one record for the request, and it is this request's.
+        if fixture.state.audit.count() != before + 1 {
+            failures.push(format!(
+                "{}: {} audit records for one request",
+                case.name,
+                fixture.state.audit.count() - before
+            ));
+        }
+        if action == "intake" {
+            let expected = if answer["accepted"] == 1 {
+                "accepted 1 "
+            } else {
+                "accepted 0 "
+            };
+            if !audited["answer"].as_str().unwrap_or("").contains(expected) {
+                failures.push(format!(
+                    "{}: the intake record does not count this request: {audited}",
+                    case.name
+                ));
+            }
+        }
         if status != case.status || code != case.code || action != case.audited {
             failures.push(format!(
                 "{}: got {status} {code:?} audited `{action}`, want {} {:?} audited `{}`: {answer}",
@@ -611,4 +677,133 @@ async fn consent_for_an_id_outside_the_alphabet_is_refused() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["error"]["code"], "bad_id");
     assert_eq!(last_audit(&fixture)["action"], "refused:bad_id");
+}
+
+#[tokio::test]
+async fn a_record_naming_a_null_source_is_logged_with_the_keys_source_and_replays() {
+    let fixture = fixture("null-source");
+    let record = r#"{"id":"n1","source":null,"subject":"p-4","type":"payment.late","occurred_at":"2026-03-01T10:00:00Z","fields":{"amount":10,"creditor":"telco","days_late":4}}"#;
+    let (status, answer) = common::call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        record,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    let mut node = fixture.state.node.write().unwrap();
+    let logged = node.find_event("payments", "n1").unwrap().unwrap();
+    let body: Value = serde_json::from_slice(&logged.body).unwrap();
+    assert_eq!(body["source"], "payments");
+    // The log replays (one `source` key in the body), to the same state.
+    let replayed = node.replay_log_only(node.engine().clock()).unwrap();
+    assert_eq!(replayed.first_difference(node.engine()), None);
+}
+
+#[tokio::test]
+async fn a_source_key_made_before_keys_were_bound_is_refused() {
+    let fixture = fixture("unbound");
+    // A key store of before: a source key with no source.
+    let path = fixture.directory.join("keys.json");
+    let mut keys: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let payments = keys
+        .iter_mut()
+        .find(|key| key["source"] == "payments")
+        .unwrap();
+    payments.as_object_mut().unwrap().remove("source");
+    std::fs::write(&path, serde_json::to_string(&keys).unwrap()).unwrap();
+    // Another process's change is noticed by its generation.
+    let mut store = standing_server::keys::KeyStore::open(&fixture.directory).unwrap();
+    store
+        .create(
+            standing_server::keys::KeySpec::source("courts"),
+            common::fixed_now(),
+        )
+        .unwrap();
+    let (status, answer) =
+        common::call(&fixture, "POST", "/v1/events", Some(&fixture.source), LATE).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(answer["error"]["code"], "unbound_key");
+}
+
+#[tokio::test]
+async fn an_operators_history_comes_in_recorded_order_after_the_log_and_the_answers_and_not_in_the_future()
+ {
+    let fixture = fixture("history");
+    let mut store = standing_server::keys::KeyStore::open(&fixture.directory).unwrap();
+    let spec = standing_server::keys::KeySpec {
+        history: true,
+        ..standing_server::keys::KeySpec::new(standing_server::keys::Role::Operator)
+    };
+    let (_, history) = store.create(spec, common::fixed_now()).unwrap();
+    let record = |id: &str, recorded: &str| {
+        format!(
+            r#"{{"id":"{id}","source":"payments","subject":"p-3","type":"payment.late","occurred_at":"2026-01-01T00:00:00Z","recorded_at":"{recorded}","fields":{{"amount":10,"creditor":"telco","days_late":4}}}}"#
+        )
+    };
+    let batch = [
+        record("h1", "2026-02-01T00:00:00Z"),
+        record("h2", "2026-03-01T00:00:00Z"),
+        record("h3", "2026-02-15T00:00:00Z"),
+        record("h4", "2999-01-01T00:00:00Z"),
+    ]
+    .join("\n");
+    let (status, answer) =
+        common::call(&fixture, "POST", "/v1/events", Some(&history), &batch).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let codes: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap_or(r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "accepted",
+            "accepted",
+            "recorded_before_log",
+            "recorded_in_future"
+        ],
+        "{answer}"
+    );
+    // An answer given now: history may no longer be recorded before it.
+    let (status, _) = common::call(
+        &fixture,
+        "GET",
+        "/v1/subjects/p-3/explanation",
+        Some(&fixture.operator),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, later) = common::call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&history),
+        &record("h5", "2026-04-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(
+        later["results"][0]["code"], "recorded_before_log",
+        "{later}"
+    );
+    // The fixture's source key, without the flag, may not carry recorded_at at all.
+    let plain = record("h6", "2026-04-01T00:00:00Z").replace(r#""source":"payments","#, "");
+    let (_, refused) = common::call(
+        &fixture,
+        "POST",
+        "/v1/events",
+        Some(&fixture.source),
+        &plain,
+    )
+    .await;
+    assert_eq!(
+        refused["results"][0]["code"], "recorded_at_not_allowed",
+        "{refused}"
+    );
 }

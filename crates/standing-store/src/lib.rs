@@ -10,7 +10,8 @@ mod log;
 
 pub use backend::{Aligned, Backend, FileBackend, MemBackend, SharedBytes};
 pub use log::{
-    Compaction, Log, LogOptions, MAX_ORIGIN_BYTES, Record, Recovery, SnapshotState, StoredRecord,
+    Compaction, Log, LogOptions, MAX_ORIGIN_BYTES, MAX_RECORD_BYTES, Record, Recovery,
+    SnapshotState, StoredRecord,
 };
 
 /// Why the log could not do what was asked.

@@ -138,7 +138,13 @@ fn frames_from(
             u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap_or_default()) as usize;
         let checksum =
             u32::from_le_bytes(bytes[offset + 4..offset + 8].try_into().unwrap_or_default());
-        if !(PAYLOAD_HEADER..=PAYLOAD_HEADER + MAX_RECORD_BYTES).contains(&length) {
+        let possible = match version {
+            Version::V1 => PAYLOAD_HEADER..=PAYLOAD_HEADER + MAX_RECORD_BYTES,
+            Version::V2 => {
+                PAYLOAD_HEADER + 1..=PAYLOAD_HEADER + 1 + MAX_ORIGIN_BYTES + MAX_RECORD_BYTES
+            }
+        };
+        if !possible.contains(&length) {
             return (offset, Some("impossible frame length"));
         }
         let end = offset + FRAME_HEADER + length;

@@ -361,3 +361,21 @@ fn a_snapshot_covering_records_cut_from_the_tail_is_removed_on_open() {
     let restored = log.latest_snapshot(|covers, _| Some(covers)).unwrap();
     assert_eq!(restored, None);
 }
+
+#[test]
+fn the_largest_record_with_the_longest_origin_survives_a_reopen() {
+    let (mut log, _) = Log::open(MemBackend::new(), LogOptions::default()).unwrap();
+    let origin = vec![b'k'; standing_store::MAX_ORIGIN_BYTES];
+    let body = vec![b'x'; standing_store::MAX_RECORD_BYTES];
+    log.append(1, &origin, &body).unwrap();
+    log.append(2, b"key-1", b"after").unwrap();
+    log.commit().unwrap();
+    let (log, recovery) = Log::open(log.backend().clone(), LogOptions::default()).unwrap();
+    assert_eq!((recovery.records, recovery.torn_bytes), (2, 0));
+    let read = log.read(0).unwrap().unwrap();
+    assert_eq!(
+        (read.origin.len(), read.body.len()),
+        (origin.len(), body.len())
+    );
+    assert_eq!(log.read(1).unwrap().unwrap().body, b"after");
+}
