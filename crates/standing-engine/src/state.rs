@@ -1124,6 +1124,12 @@ impl Engine {
         self.subjects.get(index)
     }
 
+    /// Whether the event index is built (a restored engine builds it on first intake, or when
+    /// [`Engine::event_index_job`]'s result is installed).
+    pub fn events_indexed(&self) -> bool {
+        self.events.is_indexed() && self.sources.is_indexed()
+    }
+
     /// Builds a restored engine's event index now, if it is not built yet.
     pub fn ensure_event_index(&mut self) {
         self.events.ensure_indexed();

@@ -611,7 +611,8 @@ pub fn csv_row_to_wire(
     for (name, cell) in header.iter().zip(row) {
         match name.as_str() {
             "id" | "source" | "subject" | "type" | "occurred_at" | "recorded_at" => {
-                if !(name == "recorded_at" && cell.is_empty()) {
+                // An empty `recorded_at` or `source` cell is no value: stamped, or the key's.
+                if !((name == "recorded_at" || name == "source") && cell.is_empty()) {
                     envelope.insert(name.clone(), serde_json::Value::String((*cell).to_owned()));
                 }
             }

@@ -7,9 +7,10 @@
 //! Every change of the store also counts up a generation kept in `keys.gen` (8 bytes, written
 //! in place after `keys.json` is replaced). A server reads that generation on every request (one
 //! `pread` of an open file, no path lookup) and the store again when it moved, so a key revoked
-//! by `standing keys revoke` is refused from the very next request on. Writers (the command
-//! line, the server's revoke endpoint) take `keys.lock` and read the file again before they
-//! change it, so neither loses the other's change.
+//! by `standing keys revoke` is refused from the very next request on; once a second it also
+//! looks at `keys.json` itself, for a change made by hand. Writers (the command line, the
+//! server's revoke endpoint) take `keys.lock` and read the file again before they change it, so
+//! neither loses the other's change.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,7 +18,7 @@ use standing_core::Timestamp;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -422,7 +423,11 @@ pub struct LiveKeys {
     current: RwLock<Current>,
     /// `keys.gen`, open: read on every request.
     generation_file: Option<std::fs::File>,
+    /// `keys.json`'s modification time, length and inode when last looked at.
+    file_stamp: Mutex<Option<FileStamp>>,
 }
+
+type FileStamp = (Option<std::time::SystemTime>, u64, u64);
 
 #[derive(Debug)]
 struct Current {
@@ -473,10 +478,13 @@ impl LiveKeys {
                 keys,
             })
             .unwrap_or(store);
-        LiveKeys {
+        let live = LiveKeys {
             current: RwLock::new(Current::new(store, saved, generation)),
             generation_file,
-        }
+            file_stamp: Mutex::new(None),
+        };
+        live.notice_file_change();
+        live
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Current> {
@@ -497,6 +505,37 @@ impl LiveKeys {
         if generation == self.read().generation {
             return;
         }
+        self.reload(generation);
+    }
+
+    /// Reads `keys.json` again, once a second (the server's watcher calls it), when the file
+    /// changed without its generation moving: edited by hand, or written by a writer whose
+    /// generation write failed.
+    pub fn notice_file_change(&self) {
+        let path = self.read().store.path.clone();
+        let stamp = std::fs::metadata(&path).ok().map(|metadata| {
+            #[cfg(unix)]
+            let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+            #[cfg(not(unix))]
+            let inode = 0;
+            (metadata.modified().ok(), metadata.len(), inode)
+        });
+        let mut seen = self.file_stamp.lock().unwrap_or_else(|p| p.into_inner());
+        if *seen == stamp {
+            return;
+        }
+        let first = seen.is_none();
+        *seen = stamp;
+        drop(seen);
+        if !first {
+            let generation = self.read().generation;
+            self.reload(generation);
+        }
+    }
+
+    /// Replaces the keys with `keys.json` as it is now, read at `generation`; their last uses
+    /// are kept.
+    fn reload(&self, generation: u64) {
         let path = self.read().store.path.clone();
         let Ok(keys) = read_keys(&path) else {
             return;

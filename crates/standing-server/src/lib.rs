@@ -171,6 +171,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/overview", get(get_overview))
         .route("/v1/purge", post(post_purge))
         .route("/v1/keys", get(get_keys))
+        .route("/v1/events/{source}/{event_id}", get(get_event))
         .route("/v1/keys/{key_id}/revoke", post(post_revoke_key))
         .route("/v1/model", get(get_model))
         .route("/v1/models", get(get_models).post(post_model))
@@ -637,6 +638,7 @@ pub fn serve_node(
                     // When each key was last used, for `standing keys list`: at most a second
                     // behind.
                     let _ = state.keys.save_last_used();
+                    state.keys.notice_file_change();
                 })
                 .await;
             }

@@ -78,6 +78,7 @@ impl Modify for BearerKeys {
         crate::operator::get_metrics,
         crate::operator::post_purge,
         crate::operator::get_keys,
+        crate::operator::get_event,
         crate::operator::post_revoke_key,
         crate::openapi_json,
         crate::assets::index,

@@ -577,3 +577,65 @@ pub(crate) async fn post_revoke_key(
     )?;
     Ok(Json(json!({"id": key_id, "revoked_at": at})))
 }
+
+/// An event as the log holds it: when it was recorded and which key sent it (operators).
+#[utoipa::path(get, path = "/v1/events/{source}/{event_id}", tag = "operators",
+    params(("source" = String, Path, description = "The event's source"),
+        ("event_id" = String, Path, description = "The event's id")),
+    responses((status = 200, description = "The logged record, its sequence number, recorded time and key", body = Object),
+        (status = 401, description = "No key, an unknown, revoked or expired key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such event", body = crate::openapi::ErrorBody),
+        (status = 503, description = "The event index of a restored engine is still being built", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn get_event(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path((source, event_id)): Path<(String, String)>,
+) -> ApiResult {
+    let request = operator_only("event");
+    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let found = {
+        let node = read_node(&state);
+        if !node.engine().events_indexed() {
+            let error = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "index_building",
+                "the event index is being built after a restart; try again in a few seconds",
+            );
+            return Err(crate::refuse(&state, Some(&key), &request, error));
+        }
+        match node.engine().event_number(&source, &event_id) {
+            Some(seq) => node.record(u64::from(seq)).map_err(|error| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "log_unreadable",
+                    error.to_string(),
+                )
+            })?,
+            None => None,
+        }
+    };
+    let Some(record) = found else {
+        let error = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_event",
+            format!("no event `{event_id}` of source `{source}`"),
+        );
+        return Err(crate::refuse(&state, Some(&key), &request, error));
+    };
+    let body: Value = serde_json::from_slice(&record.body).unwrap_or(Value::Null);
+    audit(
+        &state,
+        Some(&key),
+        &request,
+        request.action,
+        format!("{source}/{event_id} record {}", record.seq),
+    )?;
+    Ok(Json(json!({
+        "seq": record.seq,
+        "recorded_at": record.recorded_at.to_string(),
+        "key": record.origin,
+        "event": body,
+    })))
+}

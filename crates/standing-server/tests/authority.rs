@@ -236,6 +236,39 @@ fn cases() -> Vec<Case> {
             "refused:unsupported_media_type",
         ),
         case(
+            "an empty source cell in CSV is the key's source",
+            Who::Payments,
+            "POST",
+            "/v1/events",
+            Some("text/csv"),
+            "id,source,subject,type,occurred_at,amount,creditor,days_late\ncsv-2,,p-5,payment.late,2026-03-01T00:00:00Z,10,telco,4\n",
+            S::OK,
+            None,
+            "intake",
+        ),
+        case(
+            "an unknown event of the log is 404 to an operator",
+            Who::Operator,
+            "GET",
+            "/v1/events/payments/nothing",
+            None,
+            "",
+            S::NOT_FOUND,
+            Some("unknown_event"),
+            "refused:unknown_event",
+        ),
+        case(
+            "a source may not read the log's records",
+            Who::Payments,
+            "GET",
+            "/v1/events/payments/p1",
+            None,
+            "",
+            S::FORBIDDEN,
+            Some("wrong_role"),
+            "refused:wrong_role",
+        ),
+        case(
             "CSV is read as CSV",
             Who::Payments,
             "POST",
@@ -512,6 +545,18 @@ async fn intake_is_audited_with_its_key_and_a_record_keeps_who_sent_it() {
             payments
         );
     }
+    // Operators read which key wrote an event, while the server runs.
+    let (status, shown) = common::call(
+        &fixture,
+        "GET",
+        "/v1/events/courts/c1",
+        Some(&fixture.operator),
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["key"], courts.as_str());
+    assert_eq!(shown["event"]["type"], "court.defaulter_listed");
     // The same id again with other content: a conflict, and the first is kept.
     let changed = common::EVENTS
         .lines()
@@ -806,4 +851,26 @@ async fn an_operators_history_comes_in_recorded_order_after_the_log_and_the_answ
         refused["results"][0]["code"], "recorded_at_not_allowed",
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn a_key_revoked_by_hand_in_keys_json_is_refused_after_the_next_look() {
+    let fixture = fixture("hand-edit");
+    common::send_events(&fixture).await;
+    let score = "/v1/subjects/p-9/score?purpose=lending.consumer";
+    let lender = key_id(&fixture, &fixture.lender);
+    let path = fixture.directory.join("keys.json");
+    let mut keys: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let entry = keys
+        .iter_mut()
+        .find(|key| key["id"] == lender.as_str())
+        .unwrap();
+    entry["revoked_at"] = "2026-01-01T00:00:00Z".into();
+    std::fs::write(&path, serde_json::to_string_pretty(&keys).unwrap()).unwrap();
+    // No generation moved: the once-a-second look at the file finds the change.
+    fixture.state.keys.notice_file_change();
+    let (status, refused) = common::call(&fixture, "GET", score, Some(&fixture.lender), "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["error"]["code"], "revoked_key");
 }
