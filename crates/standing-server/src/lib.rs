@@ -177,6 +177,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(get_models).post(post_model))
         .route("/v1/models/{version}/impact", get(get_impact))
         .route("/v1/models/{version}/activate", post(post_activate))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "no such endpoint: see /openapi.json",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method: see /openapi.json",
+            )
+        })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             keyed_writes,
@@ -190,19 +204,45 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// A request with a body (`POST`, `PUT`) is read only once its key is known: a body of up to
-/// 64 MiB is not buffered for a caller without one. (The handler then checks the key's role
-/// and the rest, as for any request.)
+/// 64 MiB is not buffered for a caller without one. A request whose path does not decode is
+/// refused after its key is checked. (The handler then checks the key's role and the rest, as
+/// for any request.)
 async fn keyed_writes(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    use axum::extract::FromRequestParts;
     use axum::http::Method;
-    if !matches!(*request.method(), Method::POST | Method::PUT) {
+    // A path parameter that does not decode (such as `%FF`) would be refused by the handler's
+    // extractor before its key check: it is refused here, after one.
+    let (mut parts, body) = request.into_parts();
+    let path_readable = axum::extract::RawPathParams::from_request_parts(&mut parts, &state)
+        .await
+        .is_ok();
+    let request = axum::extract::Request::from_parts(parts, body);
+    if path_readable && !matches!(*request.method(), Method::POST | Method::PUT) {
         return next.run(request).await;
     }
     let every_role = [Role::Source, Role::Consumer, Role::Operator, Role::Subject];
     match check_key(&state, request.headers(), &every_role) {
+        Ok(key) if !path_readable => {
+            let asked = Request {
+                action: "path",
+                subject: None,
+                purpose: None,
+            };
+            let error = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_path",
+                format!(
+                    "{} {}: a path parameter is not valid percent-encoded UTF-8",
+                    request.method(),
+                    request.uri().path()
+                ),
+            );
+            refuse(&state, Some(&key), &asked, error).into_response()
+        }
         Ok(_) => next.run(request).await,
         Err((key, error)) => {
             let asked = Request {

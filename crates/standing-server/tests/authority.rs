@@ -269,6 +269,28 @@ fn cases() -> Vec<Case> {
             "refused:wrong_role",
         ),
         case(
+            "a path that does not decode, without a key, is 401",
+            Who::Nobody,
+            "GET",
+            "/v1/subjects/%FF/score?purpose=lending.consumer",
+            None,
+            "",
+            S::UNAUTHORIZED,
+            Some("unauthenticated"),
+            "refused:unauthenticated",
+        ),
+        case(
+            "a path that does not decode is 400 in JSON after the key check",
+            Who::Lender,
+            "GET",
+            "/v1/subjects/%FF/score?purpose=lending.consumer",
+            None,
+            "",
+            S::BAD_REQUEST,
+            Some("malformed_path"),
+            "refused:malformed_path",
+        ),
+        case(
             "CSV is read as CSV",
             Who::Payments,
             "POST",
@@ -873,4 +895,15 @@ async fn a_key_revoked_by_hand_in_keys_json_is_refused_after_the_next_look() {
     let (status, refused) = common::call(&fixture, "GET", score, Some(&fixture.lender), "").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
     assert_eq!(refused["error"]["code"], "revoked_key");
+}
+
+#[tokio::test]
+async fn an_unknown_route_and_an_unserved_method_are_answered_in_the_json_error_body() {
+    let fixture = fixture("fallbacks");
+    let (status, answer) = common::call(&fixture, "GET", "/v1/nothing-here", None, "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(answer["error"]["code"], "no_route");
+    let (status, answer) = common::call(&fixture, "DELETE", "/v1/events", None, "").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer["error"]["code"], "method_not_allowed");
 }
