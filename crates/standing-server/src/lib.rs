@@ -193,10 +193,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
-            keyed_writes,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
             count_requests,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -207,25 +203,29 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// 64 MiB is not buffered for a caller without one. A request whose path does not decode is
 /// refused after its key is checked. (The handler then checks the key's role and the rest, as
 /// for any request.)
-async fn keyed_writes(
-    State(state): State<Arc<AppState>>,
+async fn keyed_first(
+    state: &Arc<AppState>,
     request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+) -> Result<axum::extract::Request, Response> {
     use axum::extract::FromRequestParts;
     use axum::http::Method;
+    let writes = matches!(*request.method(), Method::POST | Method::PUT);
+    // Most requests carry no body and no percent-encoded path: nothing to do.
+    if !writes && !request.uri().path().contains('%') {
+        return Ok(request);
+    }
     // A path parameter that does not decode (such as `%FF`) would be refused by the handler's
     // extractor before its key check: it is refused here, after one.
     let (mut parts, body) = request.into_parts();
-    let path_readable = axum::extract::RawPathParams::from_request_parts(&mut parts, &state)
+    let path_readable = axum::extract::RawPathParams::from_request_parts(&mut parts, state)
         .await
         .is_ok();
     let request = axum::extract::Request::from_parts(parts, body);
-    if path_readable && !matches!(*request.method(), Method::POST | Method::PUT) {
-        return next.run(request).await;
+    if path_readable && !writes {
+        return Ok(request);
     }
     let every_role = [Role::Source, Role::Consumer, Role::Operator, Role::Subject];
-    match check_key(&state, request.headers(), &every_role) {
+    match check_key(state, request.headers(), &every_role) {
         Ok(key) if !path_readable => {
             let asked = Request {
                 action: "path",
@@ -241,9 +241,9 @@ async fn keyed_writes(
                     request.uri().path()
                 ),
             );
-            refuse(&state, Some(&key), &asked, error).into_response()
+            Err(refuse(state, Some(&key), &asked, error).into_response())
         }
-        Ok(_) => next.run(request).await,
+        Ok(_) => Ok(request),
         Err((key, error)) => {
             let asked = Request {
                 action: "write",
@@ -256,25 +256,27 @@ async fn keyed_writes(
                 error.code,
                 format!("{} {path}: {}", request.method(), error.message),
             );
-            refuse(&state, key.as_deref(), &asked, error).into_response()
+            Err(refuse(state, key.as_deref(), &asked, error).into_response())
         }
     }
 }
 
-/// Counts every answer by route and status, with its latency.
+/// Counts every answer by route and status, with its latency; requests that must show a key
+/// first (see [`keyed_first`]) are refused here when they do not.
 async fn count_requests(
     State(state): State<Arc<AppState>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let started = std::time::Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(unmatched)".to_owned(), |path| path.as_str().to_owned());
-    let response = next.run(request).await;
+    // The matched path is shared, not copied: the request path allocates nothing for it.
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = match keyed_first(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(refused) => refused,
+    };
     state.activity.answered(
-        &route,
+        route.as_ref().map_or("(unmatched)", MatchedPath::as_str),
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
