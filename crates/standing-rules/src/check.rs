@@ -1051,14 +1051,23 @@ impl Checker<'_> {
 
     /// A protected term a field's name or enum values resemble, when they stand for none.
     fn resembling_field(field: &Field) -> Option<(crate::protected::Resemblance, String)> {
-        if let Some(resemblance) = resembles_protected(&field.name) {
-            return Some((resemblance, format!("field `{}`", field.name)));
+        Self::field_names_match(field, resembles_protected)
+    }
+
+    /// The first of a field's name and enum values that `test` finds something in, with what
+    /// it found and where.
+    fn field_names_match<T>(
+        field: &Field,
+        test: impl Fn(&str) -> Option<T>,
+    ) -> Option<(T, String)> {
+        if let Some(found) = test(&field.name) {
+            return Some((found, format!("field `{}`", field.name)));
         }
         if let FieldType::Enum(names) = &field.ty {
             for name in names.iter() {
-                if let Some(resemblance) = resembles_protected(name) {
+                if let Some(found) = test(name) {
                     return Some((
-                        resemblance,
+                        found,
                         format!("field `{}` (its value `{name}`)", field.name),
                     ));
                 }
@@ -1177,20 +1186,7 @@ impl Checker<'_> {
 
     /// The protected category a field stands for, by its name or its enum values.
     fn protected_field(field: &Field) -> Option<(crate::protected::Protected, String)> {
-        if let Some(protected) = protected_name(&field.name) {
-            return Some((protected, format!("field `{}`", field.name)));
-        }
-        if let FieldType::Enum(names) = &field.ty {
-            for name in names.iter() {
-                if let Some(protected) = protected_name(name) {
-                    return Some((
-                        protected,
-                        format!("field `{}` (its value `{name}`)", field.name),
-                    ));
-                }
-            }
-        }
-        None
+        Self::field_names_match(field, protected_name)
     }
 
     /// Refuses reads of fields that stand for a protected category.

@@ -47,29 +47,24 @@ impl Rejection for PathRejection {
     }
 }
 
-impl Rejection for BytesRejection {
-    fn into_error(self) -> ApiError {
-        let status = self.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "malformed_body"
-        };
-        error(status, code, self.body_text())
-    }
+/// A body read whole: too large, or not what it should be.
+macro_rules! body_rejection {
+    ($($rejection:ty),*) => {$(
+        impl Rejection for $rejection {
+            fn into_error(self) -> ApiError {
+                let status = self.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "too_large"
+                } else {
+                    "malformed_body"
+                };
+                error(status, code, self.body_text())
+            }
+        }
+    )*};
 }
 
-impl Rejection for StringRejection {
-    fn into_error(self) -> ApiError {
-        let status = self.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "too_large"
-        } else {
-            "malformed_body"
-        };
-        error(status, code, self.body_text())
-    }
-}
+body_rejection!(BytesRejection, StringRejection);
 
 /// A path or query extractor whose failure is answered only after authentication.
 #[derive(Debug)]
