@@ -224,3 +224,53 @@ fn records_keep_their_origin_and_a_reused_id_with_other_content_is_a_conflict() 
     assert!(node.find_event("police", "t-2").unwrap().is_none());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A batch sent again with some records changed: each changed one is a conflict, the others
+/// duplicates, whatever their order in the batch; nothing of it reaches the log.
+#[test]
+fn a_batch_sent_again_tells_each_changed_record_from_the_unchanged_ones() {
+    let dir = std::env::temp_dir().join(format!("standing-node-resend-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("model.toml"), SAMPLE_CITY_MODEL).unwrap();
+    let clock = Timestamp::parse("2026-11-25").unwrap();
+    let (mut node, _) = Node::open(&dir, clock).unwrap();
+    let model = node.model().clone();
+    let line = |index: usize, fine: f64| {
+        format!(
+            r#"{{"id":"t-{index}","source":"police","subject":"p-{}","type":"civic.traffic_ticket","occurred_at":"2026-10-01T00:00:00Z","fields":{{"offence":"parking","fine":{fine:.1}}}}}"#,
+            index % 7
+        )
+    };
+    let parse = |text: &str| {
+        standing_ingest::parse_record(
+            &model,
+            text.as_bytes(),
+            standing_ingest::RecordedAt::Stamp(clock),
+        )
+        .unwrap()
+    };
+    let first: Vec<String> = (0..40).map(|i| line(i, 10.0)).collect();
+    let events: Vec<_> = first.iter().map(|t| parse(t)).collect();
+    let bodies: Vec<&[u8]> = first.iter().map(|t| t.as_bytes()).collect();
+    node.ingest(&events, &bodies, "key-0000000a").unwrap();
+    // Sent again in reverse order, every fifth one changed.
+    let again: Vec<String> = (0..40)
+        .rev()
+        .map(|i| line(i, if i.is_multiple_of(5) { 99.0 } else { 10.0 }))
+        .collect();
+    let events: Vec<_> = again.iter().map(|t| parse(t)).collect();
+    let bodies: Vec<&[u8]> = again.iter().map(|t| t.as_bytes()).collect();
+    let report = node.ingest(&events, &bodies, "key-0000000b").unwrap();
+    for (event, outcome) in events.iter().zip(&report.outcomes) {
+        let index: usize = event.id.trim_start_matches("t-").parse().unwrap();
+        let expected = if index.is_multiple_of(5) {
+            standing_engine::ApplyOutcome::Conflict
+        } else {
+            standing_engine::ApplyOutcome::Duplicate
+        };
+        assert_eq!(outcome, &expected, "{}", event.id);
+    }
+    assert_eq!(node.log_records(), 40);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
