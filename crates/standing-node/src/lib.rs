@@ -454,6 +454,12 @@ impl Node {
     /// The record of event `id` of `source`, if it was accepted: what it said and who sent it.
     pub fn find_event(&mut self, source: &str, id: &str) -> Result<Option<LoggedRecord>> {
         self.engine.ensure_event_index();
+        self.event_record(source, id)
+    }
+
+    /// [`Node::find_event`] without building a restored engine's event index: `None` also while
+    /// it is not built (see [`standing_engine::Engine::events_indexed`]).
+    pub fn event_record(&self, source: &str, id: &str) -> Result<Option<LoggedRecord>> {
         match self.engine.event_number(source, id) {
             Some(seq) => self.record(u64::from(seq)),
             None => Ok(None),

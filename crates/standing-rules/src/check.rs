@@ -321,17 +321,6 @@ fn describe(value: &toml::Value) -> String {
     }
 }
 
-fn type_name(ty: &FieldType) -> &'static str {
-    match ty {
-        FieldType::String => "string",
-        FieldType::Integer => "integer",
-        FieldType::Decimal => "decimal",
-        FieldType::Boolean => "boolean",
-        FieldType::Timestamp => "timestamp",
-        FieldType::Enum(_) => "enum",
-    }
-}
-
 fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
@@ -1040,7 +1029,7 @@ impl Checker<'_> {
                     at,
                     format!(
                         "field `{field}` is a {}: only integer and decimal fields take a range (`min`, `max`)",
-                        type_name(other)
+                        other.name()
                     ),
                 );
                 return Some((ty, None));

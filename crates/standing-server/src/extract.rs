@@ -72,7 +72,7 @@ pub(crate) struct Deferred<T>(Result<T, ApiError>);
 
 /// A body extractor whose failure is answered only after authentication.
 #[derive(Debug)]
-pub(crate) struct DeferredBody<T>(Result<T, ApiError>);
+pub(crate) struct DeferredBody<T>(Deferred<T>);
 
 impl<T> Deferred<T> {
     /// The extracted value, or the malformed request refused and audited for `key`.
@@ -95,8 +95,7 @@ impl<T> DeferredBody<T> {
         key: &Key,
         request: &Request<'_>,
     ) -> Result<T, ApiError> {
-        self.0
-            .map_err(|error| refuse(state, Some(key), request, error))
+        self.0.open(state, key, request)
     }
 }
 
@@ -129,10 +128,10 @@ where
         request: axum::extract::Request,
         state: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(DeferredBody(
+        Ok(DeferredBody(Deferred(
             T::from_request(request, state)
                 .await
                 .map_err(Rejection::into_error),
-        ))
+        )))
     }
 }

@@ -605,16 +605,13 @@ pub(crate) async fn get_event(
             );
             return Err(crate::refuse(&state, Some(&key), &request, error));
         }
-        match node.engine().event_number(&source, &event_id) {
-            Some(seq) => node.record(u64::from(seq)).map_err(|error| {
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "log_unreadable",
-                    error.to_string(),
-                )
-            })?,
-            None => None,
-        }
+        node.event_record(&source, &event_id).map_err(|error| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "log_unreadable",
+                error.to_string(),
+            )
+        })?
     };
     let Some(record) = found else {
         let error = ApiError::new(
