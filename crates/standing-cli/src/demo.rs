@@ -8,13 +8,13 @@ use axum::http::Request;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde_json::{Value, json};
+use standing_accountability::keys::{KeySpec, KeyStore, RoleKind};
 use standing_core::{Event, Timestamp};
 use standing_engine::country::Country;
 use standing_engine::synthetic::{SplitMix, city_events};
 use standing_node::Node;
 use standing_rules::check_model;
 use standing_server::AppState;
-use standing_server::keys::{KeySpec, KeyStore, Role};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -65,7 +65,7 @@ fn create_keys(data: &Path, model: &standing_rules::Model, created: Timestamp) -
         sources.insert(source.name.clone(), create(KeySpec::source(&source.name))?);
     }
     let keys = DemoKeys {
-        operator: create(KeySpec::new(Role::Operator))?,
+        operator: create(KeySpec::new(RoleKind::Operator))?,
         sources,
         rail: create(KeySpec::consumer(&["rail.highspeed.booking"]))?,
         lender: create(KeySpec::consumer(&["lending.consumer"]))?,
@@ -392,7 +392,7 @@ async fn simulate(
     now: fn() -> Timestamp,
 ) {
     let router = standing_server::router(Arc::clone(&state));
-    let model = state.node.read().map(|n| n.model().clone()).ok();
+    let model = state.house.node.read().map(|n| n.model().clone()).ok();
     let Some(model) = model else { return };
     let mut random = SplitMix::new(country.seed ^ now().0 as u64);
     let mut ticker = tokio::time::interval(Duration::from_millis(100));

@@ -287,7 +287,7 @@ enum InputFormat {
 }
 
 fn keys(action: KeysAction) -> Result<ExitCode> {
-    use standing_server::keys::{KeySpec, KeyStore, Role};
+    use standing_accountability::keys::{KeySpec, KeyStore, RoleKind};
     match action {
         KeysAction::Create {
             data,
@@ -298,7 +298,7 @@ fn keys(action: KeysAction) -> Result<ExitCode> {
             history,
             expires,
         } => {
-            let Some(role) = Role::parse(&role) else {
+            let Some(role) = RoleKind::parse(&role) else {
                 bail!("--role must be source, consumer, operator or subject, not `{role}`");
             };
             if !data.join("model.toml").exists() {
@@ -358,14 +358,18 @@ fn keys(action: KeysAction) -> Result<ExitCode> {
             let clock = now();
             for key in store.keys() {
                 let bound = key
-                    .subject
-                    .clone()
-                    .or_else(|| key.source.clone())
-                    .unwrap_or_else(|| key.purposes.join(","));
+                    .role
+                    .subject()
+                    .or(key.role.source())
+                    .map_or_else(|| key.role.purposes().join(","), str::to_owned);
                 let state = match key.refusal(clock) {
-                    Some(standing_server::keys::KeyRefusal::Revoked(at)) => format!("revoked {at}"),
-                    Some(standing_server::keys::KeyRefusal::Expired(at)) => format!("expired {at}"),
-                    Some(standing_server::keys::KeyRefusal::Unbound) => {
+                    Some(standing_accountability::keys::KeyRefusal::Revoked(at)) => {
+                        format!("revoked {at}")
+                    }
+                    Some(standing_accountability::keys::KeyRefusal::Expired(at)) => {
+                        format!("expired {at}")
+                    }
+                    Some(standing_accountability::keys::KeyRefusal::Unbound) => {
                         "refused: bound to no source".to_owned()
                     }
                     None => key
@@ -382,7 +386,11 @@ fn keys(action: KeysAction) -> Result<ExitCode> {
                     bound,
                     state,
                     last,
-                    if key.history { "  (history)" } else { "" }
+                    if key.role.history() {
+                        "  (history)"
+                    } else {
+                        ""
+                    }
                 );
             }
         }
@@ -598,7 +606,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let started = std::time::Instant::now();
             let (mut node, opened) = Node::open(&data, clock)?;
             ingest::remove_stale_spools(&data);
-            let audit = standing_server::audit::Audit::open(&data)?;
+            let audit = standing_accountability::audit::Audit::open(&data)?;
             let options = ingest::Options {
                 acks,
                 quiet,
@@ -632,8 +640,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 let summary = result?;
                 // Every input is audited: who (this command, on the directory itself), what.
-                audit.record(&standing_server::audit::AuditEntry {
-                    at: clock.to_string(),
+                audit.record(&standing_accountability::audit::AuditEntry {
+                    at: clock,
                     key: standing_node::LOCAL_ORIGIN.into(),
                     role: "operator".into(),
                     purpose: None,
@@ -708,7 +716,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { action } => keys(action),
         Command::Audit {
             action: AuditAction::Verify { data },
-        } => match standing_server::audit::verify(&data) {
+        } => match standing_accountability::audit::verify(&data) {
             Ok((records, head)) => {
                 outln!("audit log intact: {records} records; head {head}");
                 Ok(ExitCode::SUCCESS)

@@ -1,10 +1,12 @@
 //! How the CLI shows scores, explanations and decisions: text for people, JSON for programs.
 
 use serde_json::{Value, json};
+pub use standing_accountability::json::{
+    decision_json, explanation_json, ranking_json, score_json,
+};
 use standing_core::{Decision, Explanation, Score};
 use standing_engine::RankedSubject;
 use standing_rules::Diagnostic;
-pub use standing_server::json::{decision_json, explanation_json, ranking_json, score_json};
 
 pub fn score_text(score: &Score) -> String {
     let mut text = format!(

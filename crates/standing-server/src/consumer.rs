@@ -5,15 +5,16 @@
 
 use crate::extract::{Deferred, DeferredBody};
 use crate::json as forms;
-use crate::keys::Role;
 use crate::{
-    ApiError, ApiResult, AppState, Request, audit, authenticate, purpose_of, read_node, refuse,
+    ApiError, ApiResult, AppState, Asked, audit, authenticate, purpose_of, read_node, refuse,
 };
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
+use standing_accountability::keys::RoleKind;
+use standing_accountability::review::{Review, ReviewError};
 use standing_core::Timestamp;
 use std::sync::Arc;
 
@@ -47,16 +48,13 @@ pub(crate) fn instant(
 /// Refuses (audited) when the subject's consent does not permit the purpose.
 fn consented(
     state: &AppState,
-    key: &crate::keys::Key,
-    request: &Request<'_>,
+    key: &standing_accountability::keys::Key,
+    request: &Asked<'_>,
     subject: &str,
     purpose: &standing_rules::Purpose,
 ) -> Result<(), ApiError> {
-    if state.consents.permits(subject, purpose) {
-        return Ok(());
-    }
-    let error = crate::consent::no_consent(subject, purpose);
-    Err(refuse(state, Some(key), request, error))
+    let consented = state.house.consents.check(subject, purpose);
+    consented.map_err(|error| refuse(state, Some(key), request, error.into()))
 }
 
 pub(crate) fn unknown_subject(subject: &str) -> ApiError {
@@ -84,15 +82,20 @@ pub(crate) async fn get_score(
     query: Deferred<Query<PurposeQuery>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let asked = Request {
+    let asked = Asked {
         action: "score",
         subject: Some(&subject),
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
+    let key = authenticate(
+        &state,
+        &headers,
+        &[RoleKind::Consumer, RoleKind::Operator],
+        &asked,
+    )?;
     let key = &*key;
     let Query(query) = query.open(&state, key, &asked)?;
-    let request = Request {
+    let request = Asked {
         purpose: query.purpose.as_deref(),
         ..asked
     };
@@ -201,12 +204,12 @@ pub(crate) async fn get_explanation(
     headers: HeaderMap,
     Path(subject): Path<String>,
 ) -> ApiResult {
-    let request = Request {
+    let request = Asked {
         action: "explanation",
         subject: Some(&subject),
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let node = read_node(&state);
     if node.engine().subject_index_of(&subject).is_none() {
@@ -251,15 +254,20 @@ pub(crate) async fn post_decision(
     request: DeferredBody<Json<DecisionRequest>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let unread = Request {
+    let unread = Asked {
         action: "decision",
         subject: None,
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &unread)?;
+    let key = authenticate(
+        &state,
+        &headers,
+        &[RoleKind::Consumer, RoleKind::Operator],
+        &unread,
+    )?;
     let key = &*key;
     let Json(request) = request.open(&state, key, &unread)?;
-    let asked = Request {
+    let asked = Asked {
         action: "decision",
         subject: Some(&request.subject),
         purpose: Some(&request.purpose),
@@ -314,25 +322,14 @@ pub(crate) async fn post_decision(
     match decided {
         Some(decision) if review_adverse && decision.verdict == standing_core::Verdict::Deny => {
             // An adverse decision waits for a person.
-            let review = crate::review::Review {
-                decision_id: decision.id.to_string(),
-                purpose: request.purpose.clone(),
-                subject: request.subject.clone(),
-                proposed: forms::decision_json(&decision),
-                asked_by: key.id.clone(),
-                opened_at: (state.now)().to_string(),
-                status: "pending_review".into(),
-                reviewed_by: None,
-                reviewed_at: None,
-                note: None,
-            };
+            let review = Review::of(&decision, &key.id, (state.house.now)());
             let worker = Arc::clone(&state);
-            let review = crate::off_worker(move || worker.reviews.open_review(review))
+            let review = crate::off_worker(move || worker.house.reviews.open_review(review))
                 .await?
-                .map_err(crate::review::not_recorded)?;
-            let answer = format!("{} {}", review.status, decision.id);
+                .map_err(|error| ApiError::from(ReviewError::NotDurable(error)))?;
+            let answer = format!("{} {}", review.status.name(), decision.id);
             audit(&state, Some(key), &asked, asked.action, answer)?;
-            Ok(Json(crate::review::review_json(&review)).into_response())
+            Ok(Json(review.to_json()).into_response())
         }
         Some(decision) => {
             state.activity.decided(&decision.purpose, decision.verdict);
@@ -364,15 +361,20 @@ pub(crate) async fn get_list_membership(
     Path((subject, list)): Path<(String, String)>,
     query: Deferred<Query<PurposeQuery>>,
 ) -> ApiResult {
-    let asked = Request {
+    let asked = Asked {
         action: "list",
         subject: Some(&subject),
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &asked)?;
+    let key = authenticate(
+        &state,
+        &headers,
+        &[RoleKind::Consumer, RoleKind::Operator],
+        &asked,
+    )?;
     let key = &*key;
     let Query(query) = query.open(&state, key, &asked)?;
-    let request = Request {
+    let request = Asked {
         purpose: query.purpose.as_deref(),
         ..asked
     };
@@ -441,15 +443,20 @@ pub(crate) async fn post_rank(
     headers: HeaderMap,
     request: DeferredBody<Json<RankRequest>>,
 ) -> ApiResult {
-    let unread = Request {
+    let unread = Asked {
         action: "rank",
         subject: None,
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Consumer, Role::Operator], &unread)?;
+    let key = authenticate(
+        &state,
+        &headers,
+        &[RoleKind::Consumer, RoleKind::Operator],
+        &unread,
+    )?;
     let key = &*key;
     let Json(request) = request.open(&state, key, &unread)?;
-    let asked = Request {
+    let asked = Asked {
         purpose: Some(&request.purpose),
         ..unread
     };
@@ -469,7 +476,7 @@ pub(crate) async fn post_rank(
     // Subjects whose consent does not permit the purpose are left out, not read.
     let mut withheld: Vec<&str> = Vec::new();
     for subject in &request.subjects {
-        if !state.consents.permits(subject, purpose) {
+        if !state.house.consents.permits(subject, purpose) {
             withheld.push(subject);
             continue;
         }
@@ -481,7 +488,7 @@ pub(crate) async fn post_rank(
     // Best first; ties to the smaller id, so the order never depends on the request's.
     known.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     for (subject, score) in &known {
-        let read = Request {
+        let read = Asked {
             action: "rank",
             subject: Some(subject),
             purpose: Some(&purpose.name),
@@ -528,12 +535,12 @@ pub(crate) async fn get_history(
     Path(subject): Path<String>,
     query: Deferred<Query<HistoryQuery>>,
 ) -> ApiResult {
-    let request = Request {
+    let request = Asked {
         action: "history",
         subject: Some(&subject),
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let Query(query) = query.open(&state, key, &request)?;
     let node = read_node(&state);
@@ -591,12 +598,12 @@ pub(crate) async fn get_contacts(
     headers: HeaderMap,
     Path(subject): Path<String>,
 ) -> ApiResult {
-    let request = Request {
+    let request = Asked {
         action: "contacts",
         subject: Some(&subject),
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let node = read_node(&state);
     let engine = node.engine();
@@ -660,16 +667,16 @@ pub(crate) async fn get_subject_audit(
     Path(subject): Path<String>,
     query: Deferred<Query<AuditQuery>>,
 ) -> ApiResult {
-    let request = Request {
+    let request = Asked {
         action: "audit",
         subject: Some(&subject),
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let Query(query) = query.open(&state, key, &request)?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    let entries = state.audit.recent(&subject, limit);
+    let entries = state.house.audit.recent(&subject, limit);
     audit(
         &state,
         Some(key),

@@ -5,14 +5,14 @@
 //! malformed request is then answered in the documented JSON error body and audited like any
 //! other refusal.
 
-use crate::keys::Key;
-use crate::{ApiError, AppState, Request, refuse};
+use crate::{ApiError, AppState, Asked, refuse};
 use axum::extract::rejection::{
     BytesRejection, JsonRejection, PathRejection, QueryRejection, StringRejection,
 };
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use standing_accountability::keys::Key;
 
 /// A rejection of one of axum's extractors, as an error answer.
 pub(crate) trait Rejection {
@@ -80,7 +80,7 @@ impl<T> Deferred<T> {
         self,
         state: &AppState,
         key: &Key,
-        request: &Request<'_>,
+        request: &Asked<'_>,
     ) -> Result<T, ApiError> {
         self.0
             .map_err(|error| refuse(state, Some(key), request, error))
@@ -93,7 +93,7 @@ impl<T> DeferredBody<T> {
         self,
         state: &AppState,
         key: &Key,
-        request: &Request<'_>,
+        request: &Asked<'_>,
     ) -> Result<T, ApiError> {
         self.0.open(state, key, request)
     }

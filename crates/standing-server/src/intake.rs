@@ -3,12 +3,12 @@
 //! made durable with the key's id before the answer. Every batch is audited.
 
 use crate::extract::DeferredBody;
-use crate::keys::{Key, Role};
-use crate::{ApiError, ApiResult, AppState, Request, audit, authenticate, read_node, refuse};
+use crate::{ApiError, ApiResult, AppState, Asked, audit, authenticate, read_node, refuse};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
+use standing_accountability::keys::{Key, RoleKind};
 use standing_core::Timestamp;
 use standing_engine::ApplyOutcome;
 use standing_ingest::{Admission, admit, csv_row_to_wire};
@@ -118,12 +118,17 @@ pub(crate) async fn post_events(
     headers: HeaderMap,
     body: DeferredBody<axum::body::Bytes>,
 ) -> ApiResult {
-    let request = Request {
+    let request = Asked {
         action: "events",
         subject: None,
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Source, Role::Operator], &request)?;
+    let key = authenticate(
+        &state,
+        &headers,
+        &[RoleKind::Source, RoleKind::Operator],
+        &request,
+    )?;
     let body = body.open(&state, &key, &request)?;
     let format =
         format_of(&headers).map_err(|error| refuse(&state, Some(&key), &request, error))?;
@@ -133,8 +138,8 @@ pub(crate) async fn post_events(
         let sender = Sender {
             key: Some(&key),
             origin: &key.id,
-            source: key.source.as_deref(),
-            history: key.role == Role::Operator && key.history,
+            source: key.role.source(),
+            history: key.role.history(),
         };
         ingest(&worker, &sender, |model| records(&body, format, model))
     })
@@ -166,20 +171,6 @@ struct Sender<'a> {
     history: bool,
 }
 
-/// Records the server writes itself (a dispute's suspension or restoration), sent through
-/// intake with `origin` (the key that opened or resolved the dispute) kept in the log.
-pub(crate) fn ingest_records(state: &AppState, origin: &str, records: &[Vec<u8>]) -> ApiResult {
-    let sender = Sender {
-        key: None,
-        origin,
-        source: None,
-        history: false,
-    };
-    ingest(state, &sender, |_| {
-        Ok(records.iter().cloned().map(Ok).collect())
-    })
-}
-
 /// Checks every record, applies and syncs the good ones, audits the batch and answers per
 /// record.
 fn ingest(
@@ -188,7 +179,7 @@ fn ingest(
     read: impl Fn(&standing_rules::Model) -> Result<Vec<Slot>, ApiError>,
 ) -> ApiResult {
     let key = sender.key;
-    let request = Request {
+    let request = Asked {
         action: "events",
         subject: None,
         purpose: None,
@@ -203,9 +194,9 @@ fn ingest(
         let records = read(&model).map_err(|error| refuse(state, key, &request, error))?;
         // History may not be recorded before what the log holds nor before the latest answer
         // given (which it would change); live records are stamped with the clock.
-        let history_floor = floor.max(state.audit.latest().unwrap_or(Timestamp::MIN));
+        let history_floor = floor.max(state.house.audit.latest().unwrap_or(Timestamp::MIN));
         let admission = Admission {
-            now: (state.now)(),
+            now: (state.house.now)(),
             source: sender.source,
             history_from: sender.history.then_some(history_floor),
             system: sender.key.is_none(),

@@ -8,86 +8,53 @@
 
 mod access;
 pub mod activity;
-pub mod audit;
-pub mod consent;
+mod consent;
 mod consumer;
 pub mod disputes;
 mod extract;
 mod intake;
-pub mod json;
-pub mod keys;
-pub mod ledger;
 pub mod openapi;
 mod operator;
-pub mod review;
+mod review;
 mod subscriptions;
-pub mod versions;
 pub mod watch;
 
 pub use operator::model_json;
+use standing_accountability::{House, HouseError, json};
 
-use audit::{Audit, AuditEntry};
 use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use keys::{Authenticated, Key, KeyRefusal, KeyStore, LiveKeys, Role};
 use serde_json::{Value, json};
+pub(crate) use standing_accountability::audit::Asked;
+use standing_accountability::keys::{Authenticated, Key, KeyRefusal, RoleKind};
 use standing_core::Timestamp;
 use standing_node::Node;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-/// What the handlers share.
+/// What the handlers share: the node's house (the node and its duties) and what only the
+/// server has.
 #[derive(Debug)]
 pub struct AppState {
-    pub node: RwLock<Node>,
-    /// The API keys, read again when `keys.json` changes.
-    pub keys: LiveKeys,
-    /// Every read of a subject's data, every decision and every refusal.
-    pub audit: Audit,
-    /// The wall clock (a parameter, so tests can fix it).
-    pub now: fn() -> Timestamp,
+    pub house: House,
     /// Counters for the overview and `/metrics`.
     pub activity: activity::Activity,
     /// The once-a-second look at every score: subscriptions and the overview.
     pub watch: watch::Watch,
-    /// Every model version given to the server.
-    pub versions: versions::Versions,
-    /// Subjects' consent per purpose.
-    pub consents: consent::Consents,
-    /// Adverse decisions held for a person's review.
-    pub reviews: review::Reviews,
-    /// Contested events and relations.
-    pub disputes: disputes::Disputes,
     /// Set when the server stops: open change streams end.
     pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
     /// The state of a server on `node`'s data directory.
-    pub fn new(
-        node: Node,
-        keys: KeyStore,
-        audit: Audit,
-        now: fn() -> Timestamp,
-    ) -> Result<AppState, ServeError> {
-        let versions = versions::Versions::open(node.directory())?;
-        let consents = consent::Consents::open(node.directory())?;
-        let reviews = review::Reviews::open(node.directory())?;
-        let disputes = disputes::Disputes::open(node.directory())?;
+    pub fn new(node: Node, now: fn() -> Timestamp) -> Result<AppState, ServeError> {
         Ok(AppState {
-            stopping: tokio::sync::watch::channel(false).0,
-            disputes,
-            consents,
-            reviews,
-            node: RwLock::new(node),
-            keys: LiveKeys::new(keys),
-            audit,
-            now,
+            house: House::open(node, now)?,
             activity: activity::Activity::new(),
             watch: watch::Watch::new(),
-            versions,
+            stopping: tokio::sync::watch::channel(false).0,
         })
     }
 }
@@ -224,14 +191,9 @@ async fn keyed_first(
     if path_readable && !writes {
         return Ok(request);
     }
-    let every_role = [Role::Source, Role::Consumer, Role::Operator, Role::Subject];
-    match check_key(state, request.headers(), &every_role) {
+    match check_key(state, request.headers(), &RoleKind::ALL) {
         Ok(key) if !path_readable => {
-            let asked = Request {
-                action: "path",
-                subject: None,
-                purpose: None,
-            };
+            let asked = Asked::action("path");
             let error = ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "malformed_path",
@@ -245,11 +207,7 @@ async fn keyed_first(
         }
         Ok(_) => Ok(request),
         Err((key, error)) => {
-            let asked = Request {
-                action: "write",
-                subject: None,
-                purpose: None,
-            };
+            let asked = Asked::action("write");
             let path = request.uri().path().to_owned();
             let error = ApiError::new(
                 error.status,
@@ -326,49 +284,32 @@ pub(crate) mod assets {
     }
 }
 
-/// What a request is about, for the audit log.
-pub(crate) struct Request<'r> {
-    action: &'static str,
-    subject: Option<&'r str>,
-    purpose: Option<&'r str>,
-}
-
 /// Records a request's answer (or refusal) in the audit log. A failure to write the audit log
 /// fails the request: nothing is answered unrecorded.
 pub(crate) fn audit(
     state: &AppState,
     key: Option<&Key>,
-    request: &Request<'_>,
+    request: &Asked<'_>,
     action: &str,
     answer: String,
 ) -> Result<(), ApiError> {
-    let now = (state.now)();
-    if audit::is_answer(action) {
-        state.audit.note(now);
-    }
-    let entry = AuditEntry {
-        at: now.to_string(),
-        key: key.map_or("-".into(), |k| k.id.clone()),
-        role: key.map_or("-", |k| k.role.name()).into(),
-        purpose: request.purpose.map(str::to_owned),
-        action: action.into(),
-        subject: request.subject.map(str::to_owned),
-        answer,
-    };
-    state.audit.record(&entry).map_err(|error| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "audit_unavailable",
-            format!("the audit log cannot be written, so nothing is answered: {error}"),
-        )
-    })
+    state
+        .house
+        .record(key, request, action, answer)
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                format!("the audit log cannot be written, so nothing is answered: {error}"),
+            )
+        })
 }
 
 /// Records a refusal and returns it.
 pub(crate) fn refuse(
     state: &AppState,
     key: Option<&Key>,
-    request: &Request<'_>,
+    request: &Asked<'_>,
     error: ApiError,
 ) -> ApiError {
     let action = format!("refused:{}", error.code);
@@ -384,8 +325,8 @@ pub(crate) fn refuse(
 pub(crate) fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    allowed: &[Role],
-    request: &Request<'_>,
+    allowed: &[RoleKind],
+    request: &Asked<'_>,
 ) -> Result<Arc<Key>, ApiError> {
     let key = check_key(state, headers, allowed);
     key.map_err(|(key, error)| refuse(state, key.as_deref(), request, error))
@@ -403,7 +344,7 @@ fn bearer(header: &axum::http::HeaderValue) -> Option<&str> {
 fn check_key(
     state: &AppState,
     headers: &HeaderMap,
-    allowed: &[Role],
+    allowed: &[RoleKind],
 ) -> Result<Arc<Key>, (Option<Arc<Key>>, ApiError)> {
     let Some(header) = headers.get("authorization") else {
         return Err((
@@ -416,7 +357,7 @@ fn check_key(
         ));
     };
     let secret = bearer(header).unwrap_or("");
-    let key = match state.keys.authenticate(secret, (state.now)()) {
+    let key = match state.house.keys.authenticate(secret, (state.house.now)()) {
         Authenticated::Key(key) => key,
         Authenticated::Unknown => {
             return Err((
@@ -451,7 +392,7 @@ fn check_key(
             ));
         }
     };
-    if !allowed.contains(&key.role) {
+    if !allowed.contains(&key.role.kind()) {
         let roles: Vec<&str> = allowed.iter().map(|role| role.name()).collect();
         let message = format!(
             "key {} may not call this: it is for {}",
@@ -470,10 +411,10 @@ fn check_key(
 pub(crate) fn own_subject(
     state: &AppState,
     key: &Key,
-    request: &Request<'_>,
+    request: &Asked<'_>,
     subject: &str,
 ) -> Result<(), ApiError> {
-    if key.role == Role::Subject && key.subject.as_deref() != Some(subject) {
+    if key.is(RoleKind::Subject) && key.role.subject() != Some(subject) {
         let error = ApiError::new(
             StatusCode::FORBIDDEN,
             "not_yours",
@@ -489,7 +430,7 @@ pub(crate) fn purpose_of<'m>(
     state: &AppState,
     key: &Key,
     model: &'m standing_rules::Model,
-    request: &Request<'_>,
+    request: &Asked<'_>,
 ) -> Result<Option<&'m standing_rules::Purpose>, ApiError> {
     check_purpose(key, model, request.purpose)
         .map_err(|error| refuse(state, Some(key), request, error))
@@ -501,7 +442,7 @@ fn check_purpose<'m>(
     purpose: Option<&str>,
 ) -> Result<Option<&'m standing_rules::Purpose>, ApiError> {
     let Some(name) = purpose else {
-        return if key.role == Role::Operator {
+        return if key.is(RoleKind::Operator) {
             Ok(None)
         } else {
             Err(ApiError::new(
@@ -518,7 +459,7 @@ fn check_purpose<'m>(
             format!("model {} has no purpose `{name}`", model.version_label()),
         ));
     };
-    if key.role != Role::Operator && !key.purposes.iter().any(|p| p == name) {
+    if !key.is(RoleKind::Operator) && !key.role.purposes().iter().any(|p| p == name) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "purpose_not_granted",
@@ -546,20 +487,11 @@ pub(crate) async fn off_worker<T: Send + 'static>(
 }
 
 pub(crate) fn read_node(state: &AppState) -> std::sync::RwLockReadGuard<'_, Node> {
-    // A writer that panicked leaves the node as it was before its batch, or poisoned (which
-    // intake reports); reads go on.
-    state
-        .node
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.house.read_node()
 }
 
-/// The node alone (see [`read_node`] on a panicked writer).
 pub(crate) fn write_node(state: &AppState) -> std::sync::RwLockWriteGuard<'_, Node> {
-    state
-        .node
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.house.write_node()
 }
 
 /// Whether the server is up, with its model version and sizes (no key needed).
@@ -581,13 +513,11 @@ pub enum ServeError {
     #[error(transparent)]
     Node(#[from] standing_node::NodeError),
     #[error(transparent)]
-    Keys(#[from] keys::KeyError),
+    House(#[from] HouseError),
     #[error(transparent)]
-    Audit(#[from] audit::AuditError),
+    Audit(#[from] standing_accountability::audit::AuditError),
     #[error(transparent)]
-    Versions(#[from] versions::VersionError),
-    #[error(transparent)]
-    Ledger(#[from] ledger::LedgerError),
+    Keys(#[from] standing_accountability::keys::KeyError),
     #[error("listening on {address}: {source}")]
     Listen {
         address: String,
@@ -617,11 +547,7 @@ pub fn serve_node(
     ready: impl FnOnce(std::net::SocketAddr),
     started: impl FnOnce(Arc<AppState>),
 ) -> Result<(), ServeError> {
-    let directory = node.directory().to_owned();
-    let directory = directory.as_path();
-    let keys = KeyStore::open(directory)?;
-    let audit = Audit::open(directory)?;
-    let state = Arc::new(AppState::new(node, keys, audit, now)?);
+    let state = Arc::new(AppState::new(node, now)?);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // One core is left to the work beside requests (audit syncs, clock moves, watchers): on two
     // cores, a second request worker buys little throughput and costs the slowest answers.
@@ -665,7 +591,7 @@ pub fn serve_node(
             loop {
                 interval.tick().await;
                 let state = Arc::clone(&syncer);
-                let _ = tokio::task::spawn_blocking(move || state.audit.sync()).await;
+                let _ = tokio::task::spawn_blocking(move || state.house.audit.sync()).await;
             }
         });
         let watcher = Arc::clone(&state);
@@ -679,8 +605,8 @@ pub fn serve_node(
                     watch::look(&state);
                     // When each key was last used, for `standing keys list`: at most a second
                     // behind.
-                    let _ = state.keys.save_last_used();
-                    state.keys.notice_file_change();
+                    let _ = state.house.keys.save_last_used();
+                    state.house.keys.notice_file_change();
                 })
                 .await;
             }
@@ -713,8 +639,8 @@ pub fn serve_node(
                 source,
             })
     })?;
-    state.audit.sync_head()?;
-    state.keys.save_last_used()?;
+    state.house.audit.sync_head()?;
+    state.house.keys.save_last_used()?;
     let mut node = write_node(&state);
     node.snapshot()?;
     Ok(())
@@ -738,7 +664,7 @@ const CLOCK_STEP: usize = 2_048;
 /// which is a copy. A move rescores every subject: about a second per million.
 pub fn advance_clock(state: &AppState) {
     let write = || write_node(state);
-    write().start_clock((state.now)());
+    write().start_clock((state.house.now)());
     let mut start = 0;
     while start < read_node(state).engine().subject_count() {
         let computed = read_node(state)

@@ -1,21 +1,21 @@
 //! What operators run the system with: the overview, the model and its versions (upload and
 //! check, impact on current scores and decisions, activation), and `/metrics`.
 
-use crate::keys::Role;
-use crate::versions::VersionError;
-use crate::{ApiError, ApiResult, AppState, Request, audit, authenticate, read_node};
+use crate::{ApiError, ApiResult, AppState, Asked, audit, authenticate, read_node};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rayon::prelude::*;
 use serde_json::{Value, json};
+use standing_accountability::keys::RoleKind;
+use standing_accountability::versions::VersionError;
 use standing_engine::Engine;
 use standing_rules::Model;
 use std::sync::Arc;
 
-fn operator_only(action: &'static str) -> Request<'static> {
-    Request {
+fn operator_only(action: &'static str) -> Asked<'static> {
+    Asked {
         action,
         subject: None,
         purpose: None,
@@ -33,7 +33,7 @@ pub(crate) async fn get_overview(
     headers: HeaderMap,
 ) -> ApiResult {
     let request = operator_only("overview");
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let mut overview = match state.watch.overview() {
         Some(overview) => overview,
@@ -135,7 +135,7 @@ pub fn model_json(model: &Model) -> Value {
 }
 
 fn versions_json(state: &AppState, active: &str) -> Result<Value, ApiError> {
-    let versions = state.versions.list(active).map_err(internal)?;
+    let versions = state.house.versions.list(active).map_err(internal)?;
     Ok(versions
         .iter()
         .map(|v| {
@@ -162,7 +162,7 @@ pub(crate) async fn get_model(State(state): State<Arc<AppState>>, headers: Heade
     authenticate(
         &state,
         &headers,
-        &[Role::Source, Role::Consumer, Role::Operator],
+        &[RoleKind::Source, RoleKind::Consumer, RoleKind::Operator],
         &operator_only("model"),
     )?;
     let model = read_node(&state).model().clone();
@@ -212,7 +212,7 @@ pub(crate) async fn post_model(
     body: crate::extract::DeferredBody<String>,
 ) -> Result<Response, ApiError> {
     let request = operator_only("model.upload");
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let body = body.open(&state, key, &request)?;
     if body.len() > standing_rules::MAX_MODEL_BYTES {
@@ -228,6 +228,7 @@ pub(crate) async fn post_model(
         return Err(crate::refuse(&state, Some(key), &request, error));
     }
     let (version, warnings) = state
+        .house
         .versions
         .store(&body)
         .map_err(|error| crate::refuse(&state, Some(key), &request, version_error(error)))?;
@@ -258,7 +259,7 @@ pub(crate) async fn get_models(
     authenticate(
         &state,
         &headers,
-        &[Role::Operator],
+        &[RoleKind::Operator],
         &operator_only("models"),
     )?;
     let active = read_node(&state).model().version.clone();
@@ -354,9 +355,10 @@ pub(crate) async fn get_impact(
     Path(version): Path<String>,
 ) -> ApiResult {
     let request = operator_only("model.impact");
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let text = state
+        .house
         .versions
         .text(&version)
         .map_err(|error| crate::refuse(&state, Some(key), &request, version_error(error)))?;
@@ -391,9 +393,10 @@ pub(crate) async fn post_activate(
     Path(version): Path<String>,
 ) -> ApiResult {
     let request = operator_only("model.activate");
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let text = state
+        .house
         .versions
         .text(&version)
         .map_err(|error| crate::refuse(&state, Some(key), &request, version_error(error)))?;
@@ -433,7 +436,10 @@ pub(crate) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response 
             .set(node.engine().subject_count() as i64);
         state.activity.log_records.set(node.log_records() as i64);
     }
-    state.activity.audit_records.set(state.audit.count() as i64);
+    state
+        .activity
+        .audit_records
+        .set(state.house.audit.count() as i64);
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -457,12 +463,12 @@ pub(crate) async fn post_purge(
     headers: HeaderMap,
 ) -> ApiResult {
     let request = operator_only("purge");
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let worker = Arc::clone(&state);
     let purge = tokio::task::spawn_blocking(move || {
         let mut node = crate::write_node(&worker);
-        let purge = node.purge((worker.now)());
+        let purge = node.purge((worker.house.now)());
         // Subjects were renumbered (some are gone): the watcher starts over.
         worker.watch.reset();
         purge
@@ -481,7 +487,7 @@ pub(crate) async fn post_purge(
         "removed": removed,
         "by_type": purge.removed,
         "kept": purge.kept,
-        "at": (state.now)().to_string(),
+        "at": (state.house.now)().to_string(),
     });
     audit(
         &state,
@@ -501,8 +507,9 @@ pub(crate) async fn post_purge(
     security(("api_key" = [])))]
 pub(crate) async fn get_keys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
     let request = operator_only("keys");
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let keys: Vec<Value> = state
+        .house
         .keys
         .list()
         .into_iter()
@@ -510,10 +517,10 @@ pub(crate) async fn get_keys(State(state): State<Arc<AppState>>, headers: Header
             json!({
                 "id": listed.id,
                 "role": listed.role.name(),
-                "purposes": listed.purposes,
-                "source": listed.source,
-                "subject": listed.subject,
-                "history": listed.history,
+                "purposes": listed.role.purposes(),
+                "source": listed.role.source(),
+                "subject": listed.role.subject(),
+                "history": listed.role.history(),
                 "created_at": listed.created_at.map(|at| at.to_string()),
                 "expires_at": listed.expires_at.map(|at| at.to_string()),
                 "revoked_at": listed.revoked_at.map(|at| at.to_string()),
@@ -545,13 +552,14 @@ pub(crate) async fn post_revoke_key(
     Path(key_id): Path<String>,
 ) -> ApiResult {
     let request = operator_only("key.revoke");
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let worker = Arc::clone(&state);
     let id = key_id.clone();
-    let revoked = crate::off_worker(move || worker.keys.revoke(&id, (worker.now)())).await?;
+    let revoked =
+        crate::off_worker(move || worker.house.keys.revoke(&id, (worker.house.now)())).await?;
     let revoked = match revoked {
         Ok(revoked) => revoked,
-        Err(crate::keys::KeyError::Unknown(_)) => {
+        Err(standing_accountability::keys::KeyError::Unknown(_)) => {
             let error = ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown_key_id",
@@ -594,7 +602,7 @@ pub(crate) async fn get_event(
     Path((source, event_id)): Path<(String, String)>,
 ) -> ApiResult {
     let request = operator_only("event");
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let found = {
         let node = read_node(&state);
         if !node.engine().events_indexed() {

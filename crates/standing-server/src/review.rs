@@ -1,124 +1,27 @@
-//! Human review of adverse decisions: a purpose declared with `review = "adverse"` answers a
-//! deny as `pending_review`; an operator resolves it (allow or deny, with a note), and the
-//! consumer reads the outcome by decision id. Every opening and resolution is kept in
-//! `review/reviews.jsonl`, synced before it is answered, and audited.
+//! Human review over HTTP: operators list and resolve the decisions held for review; the
+//! consumer that asked reads the outcome by decision id (the duty itself:
+//! `standing_accountability::review`).
 
-use crate::keys::Role;
-use crate::ledger::{Ledger, LedgerError};
-use crate::{ApiError, ApiResult, AppState, Request, audit, authenticate, refuse};
+use crate::{ApiError, ApiResult, AppState, audit, authenticate, refuse};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use standing_accountability::audit::Asked;
+use standing_accountability::keys::RoleKind;
+use standing_accountability::review::{ReviewError, ReviewVerdict};
+use std::sync::Arc;
 
-/// A decision held for review, and how it ended.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Review {
-    pub decision_id: String,
-    pub purpose: String,
-    pub subject: String,
-    /// The decision as the model made it (JSON form), with its reasons.
-    pub proposed: Value,
-    /// The key that asked.
-    pub asked_by: String,
-    pub opened_at: String,
-    /// `pending_review`, `allow` or `deny`.
-    pub status: String,
-    pub reviewed_by: Option<String>,
-    pub reviewed_at: Option<String>,
-    pub note: Option<String>,
-}
-
-/// The reviews of a data directory.
-#[derive(Debug)]
-pub struct Reviews {
-    ledger: Ledger,
-    by_id: Mutex<BTreeMap<String, Review>>,
-    /// Held by one change at a time, over its sync: readers of `by_id` never wait for disk.
-    writing: Mutex<()>,
-}
-
-impl Reviews {
-    pub fn open(directory: &std::path::Path) -> Result<Reviews, LedgerError> {
-        let (ledger, records) = Ledger::open::<Review>(&directory.join("review/reviews.jsonl"))?;
-        // Later records of a decision supersede earlier ones.
-        let by_id = records
-            .into_iter()
-            .map(|review| (review.decision_id.clone(), review))
-            .collect();
-        Ok(Reviews {
-            ledger,
-            by_id: Mutex::new(by_id),
-            writing: Mutex::new(()),
-        })
+impl From<ReviewError> for ApiError {
+    fn from(error: ReviewError) -> ApiError {
+        let (status, code) = match &error {
+            ReviewError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_review"),
+            ReviewError::AlreadyReviewed { .. } => (StatusCode::CONFLICT, "already_reviewed"),
+            ReviewError::NotDurable(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_durable"),
+        };
+        ApiError::new(status, code, error.to_string())
     }
-
-    pub fn get(&self, decision_id: &str) -> Option<Review> {
-        self.by_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(decision_id)
-            .cloned()
-    }
-
-    /// Keeps a review (durable first); an existing one for the same decision is returned as it
-    /// stands instead.
-    pub fn open_review(&self, review: Review) -> Result<Review, LedgerError> {
-        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = self.get(&review.decision_id) {
-            return Ok(existing);
-        }
-        self.ledger.append(&review)?;
-        self.by_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(review.decision_id.clone(), review.clone());
-        Ok(review)
-    }
-
-    /// Records a resolution, unless the review was resolved meanwhile (`Ok(false)`).
-    fn resolve(&self, review: Review) -> Result<bool, LedgerError> {
-        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
-        if self
-            .get(&review.decision_id)
-            .is_some_and(|r| r.status != "pending_review")
-        {
-            return Ok(false);
-        }
-        self.ledger.append(&review)?;
-        self.by_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(review.decision_id.clone(), review);
-        Ok(true)
-    }
-
-    fn pending(&self) -> Vec<Review> {
-        self.by_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .filter(|r| r.status == "pending_review")
-            .cloned()
-            .collect()
-    }
-}
-
-pub(crate) fn review_json(review: &Review) -> Value {
-    let mut answer = review.proposed.clone();
-    answer["verdict"] = json!(review.status);
-    answer["review"] = json!({
-        "status": if review.status == "pending_review" { "pending" } else { "reviewed" },
-        "proposed_verdict": review.proposed["verdict"],
-        "opened_at": review.opened_at,
-        "reviewed_at": review.reviewed_at,
-        "reviewed_by": review.reviewed_by,
-        "note": review.note,
-    });
-    answer
 }
 
 /// Decisions waiting for a person's review.
@@ -131,14 +34,20 @@ pub(crate) async fn get_reviews(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let request = Request {
+    let request = Asked {
         action: "reviews",
         subject: None,
         purpose: None,
     };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
-    let pending: Vec<Value> = state.reviews.pending().iter().map(review_json).collect();
+    let pending: Vec<Value> = state
+        .house
+        .reviews
+        .pending()
+        .iter()
+        .map(|r| r.to_json())
+        .collect();
     audit(
         &state,
         Some(key),
@@ -158,15 +67,6 @@ pub(crate) struct Resolution {
     note: String,
 }
 
-/// The answer when a review could not be made durable: nothing of it was kept.
-pub(crate) fn not_recorded(error: LedgerError) -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "not_durable",
-        format!("the review was not recorded: {error}"),
-    )
-}
-
 /// Resolves a pending review: the final verdict, with a note.
 #[utoipa::path(post, path = "/v1/reviews/{decision_id}", tag = "operators",
     params(("decision_id" = String, Path, description = "The decision held for review")),
@@ -184,69 +84,56 @@ pub(crate) async fn post_review(
     Path(decision_id): Path<String>,
     resolution: crate::extract::DeferredBody<Json<Resolution>>,
 ) -> ApiResult {
-    let Some(mut review) = state.reviews.get(&decision_id) else {
-        let request = Request {
+    let Some(review) = state.house.reviews.get(&decision_id) else {
+        let request = Asked {
             action: "review",
             subject: None,
             purpose: None,
         };
-        let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+        let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
         let key = &*key;
-        let error = ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_review",
-            format!("no decision `{decision_id}` is held for review"),
-        );
-        return Err(refuse(&state, Some(key), &request, error));
+        let error = ReviewError::Unknown(decision_id);
+        return Err(refuse(&state, Some(key), &request, error.into()));
     };
-    let request = Request {
+    let request = Asked {
         action: "review",
         subject: Some(&review.subject),
         purpose: Some(&review.purpose),
     };
-    let key = authenticate(&state, &headers, &[Role::Operator], &request)?;
+    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
     let key = &*key;
     let Json(resolution) = resolution.open(&state, key, &request)?;
-    if review.status != "pending_review" {
-        let error = ApiError::new(
-            StatusCode::CONFLICT,
-            "already_reviewed",
-            format!("decision `{decision_id}` was reviewed: {}", review.status),
-        );
-        return Err(refuse(&state, Some(key), &request, error));
+    if !review.is_pending() {
+        let error = ReviewError::AlreadyReviewed {
+            id: decision_id,
+            status: review.status,
+        };
+        return Err(refuse(&state, Some(key), &request, error.into()));
     }
-    if resolution.verdict != "allow" && resolution.verdict != "deny" {
+    let Some(verdict) = ReviewVerdict::parse(&resolution.verdict) else {
         let error = ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_verdict",
             "`verdict` is `allow` or `deny`",
         );
         return Err(refuse(&state, Some(key), &request, error));
-    }
-    review.status = resolution.verdict.clone();
-    review.reviewed_by = Some(key.id.clone());
-    review.reviewed_at = Some((state.now)().to_string());
-    review.note = Some(resolution.note);
-    let (worker, resolving) = (Arc::clone(&state), review.clone());
-    let resolved = crate::off_worker(move || worker.reviews.resolve(resolving))
-        .await?
-        .map_err(not_recorded)?;
-    if !resolved {
-        let error = ApiError::new(
-            StatusCode::CONFLICT,
-            "already_reviewed",
-            format!("decision `{decision_id}` was reviewed meanwhile"),
-        );
-        return Err(refuse(&state, Some(key), &request, error));
-    }
+    };
+    let (worker, by, at) = (Arc::clone(&state), key.id.clone(), (state.house.now)());
+    let id = decision_id.clone();
+    let resolved = crate::off_worker(move || {
+        let reviews = &worker.house.reviews;
+        reviews.resolve(&id, verdict, &by, at, resolution.note)
+    })
+    .await?;
+    let review = resolved.map_err(|error| refuse(&state, Some(key), &request, error.into()))?;
     audit(
         &state,
         Some(key),
         &request,
         request.action,
-        format!("{} {decision_id}", review.status),
+        format!("{} {decision_id}", review.status.name()),
     )?;
-    Ok(Json(review_json(&review)))
+    Ok(Json(review.to_json()))
 }
 
 /// A decision held for review, as it stands: the consumer that asked, or an operator.
@@ -262,8 +149,8 @@ pub(crate) async fn get_decision(
     headers: HeaderMap,
     Path(decision_id): Path<String>,
 ) -> ApiResult {
-    let found = state.reviews.get(&decision_id);
-    let request = Request {
+    let found = state.house.reviews.get(&decision_id);
+    let request = Asked {
         action: "decision.status",
         subject: found.as_ref().map(|r| r.subject.as_str()),
         purpose: found.as_ref().map(|r| r.purpose.as_str()),
@@ -271,7 +158,7 @@ pub(crate) async fn get_decision(
     let key = authenticate(
         &state,
         &headers,
-        &[Role::Consumer, Role::Operator],
+        &[RoleKind::Consumer, RoleKind::Operator],
         &request,
     )?;
     let key = &*key;
@@ -283,7 +170,7 @@ pub(crate) async fn get_decision(
         );
         return Err(refuse(&state, Some(key), &request, error));
     };
-    if key.role != Role::Operator && key.id != review.asked_by {
+    if !key.is(RoleKind::Operator) && key.id != review.asked_by {
         let error = ApiError::new(
             StatusCode::FORBIDDEN,
             "not_yours",
@@ -296,7 +183,7 @@ pub(crate) async fn get_decision(
         Some(key),
         &request,
         request.action,
-        review.status.clone(),
+        review.status.name().to_owned(),
     )?;
-    Ok(Json(review_json(review)))
+    Ok(Json(review.to_json()))
 }

@@ -3,17 +3,15 @@
 //! read (a grade change needs `grade`, a threshold `score`, a list `list.NAME`), and every event
 //! sent is an audited read of that subject's data.
 
-use crate::keys::{Key, Role};
 use crate::watch::Change;
-use crate::{
-    ApiError, AppState, Request, audit::AuditEntry, authenticate, purpose_of, read_node, refuse,
-};
+use crate::{ApiError, AppState, Asked, authenticate, purpose_of, read_node, refuse};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
+use standing_accountability::keys::{Key, RoleKind};
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -62,7 +60,7 @@ pub(crate) async fn get_changes(
     headers: HeaderMap,
     query: crate::extract::Deferred<Query<ChangesQuery>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let asked = Request {
+    let asked = Asked {
         action: "subscribe",
         subject: None,
         purpose: None,
@@ -70,23 +68,23 @@ pub(crate) async fn get_changes(
     let key = authenticate(
         &state,
         &headers,
-        &[Role::Consumer, Role::Operator, Role::Source],
+        &[RoleKind::Consumer, RoleKind::Operator, RoleKind::Source],
         &asked,
     )?;
     let Query(query) = query.open(&state, &key, &asked)?;
-    let request = Request {
+    let request = Asked {
         purpose: query.purpose.as_deref(),
         ..asked
     };
     let filter = {
         let node = read_node(&state);
         let model = node.model();
-        let purpose = if key.role == Role::Source {
+        let purpose = if key.is(RoleKind::Source) {
             None
         } else {
             purpose_of(&state, &key, model, &request)?
         };
-        let source = key.role == Role::Source;
+        let source = key.is(RoleKind::Source);
         let may = |what: &str| !source && purpose.is_none_or(|p| p.may_read(what));
         let readable_lists: HashSet<String> = model
             .lists
@@ -111,7 +109,7 @@ pub(crate) async fn get_changes(
                 if !readable_lists.is_empty() {
                     kinds.push("list");
                 }
-                if source || key.role == Role::Operator {
+                if source || key.is(RoleKind::Operator) {
                     kinds.push("dispute");
                 }
                 kinds
@@ -161,7 +159,7 @@ pub(crate) async fn get_changes(
                     filter.lists = readable_lists.clone();
                     None
                 }
-                "dispute" if source || key.role == Role::Operator => {
+                "dispute" if source || key.is(RoleKind::Operator) => {
                     filter.disputes = true;
                     None
                 }
@@ -262,23 +260,22 @@ fn deliver(
         {
             continue;
         }
-        if declared.is_some_and(|p| !state.consents.permits(subject, p)) {
+        if declared.is_some_and(|p| !state.house.consents.permits(subject, p)) {
             continue;
         }
         let mut send = |kind: &str, data: serde_json::Value| {
-            let now = (state.now)();
-            state.audit.note(now);
-            let entry = AuditEntry {
-                at: now.to_string(),
-                key: key.id.clone(),
-                role: key.role.name().into(),
-                purpose: purpose.map(str::to_owned),
-                action: format!("change:{kind}"),
-                subject: Some(subject.to_string()),
-                answer: data.to_string(),
+            let asked = Asked {
+                action: "change",
+                subject: Some(subject),
+                purpose,
             };
+            let action = format!("change:{kind}");
             // Nothing is sent unrecorded.
-            if state.audit.record(&entry).is_ok() {
+            if state
+                .house
+                .record(Some(key), &asked, &action, data.to_string())
+                .is_ok()
+            {
                 events.push(Event::default().event(kind).data(data.to_string()));
             }
         };
@@ -329,7 +326,7 @@ fn deliver(
                 event,
                 status,
                 ..
-            } if filter.disputes && key.source.as_deref().is_none_or(|own| own == &**source) => {
+            } if filter.disputes && key.role.source().is_none_or(|own| own == &**source) => {
                 send(
                     "dispute",
                     json!({"subject": subject, "dispute": id, "source": source, "event": event, "status": status, "at": at}),

@@ -3,8 +3,8 @@
 //! adverse decisions.
 
 use axum::http::StatusCode;
-use standing_server::consent::Consents;
-use standing_server::review::Reviews;
+use standing_accountability::consent::Consents;
+use standing_accountability::review::Reviews;
 
 mod common;
 use common::{EVENTS, Fixture, call, fixture, post_events};
@@ -130,13 +130,13 @@ async fn consent_decides_per_purpose_basis_and_a_withdrawal_refuses_the_next_req
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // Every refusal for want of consent was audited; choices are durable.
-    fixture.state.audit.sync().unwrap();
+    fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     assert_eq!(log.matches("refused:no_consent").count(), 3, "{log}");
     let reopened = Consents::open(&fixture.directory).unwrap();
     assert_eq!(
         reopened.choice("p-9", "dating.profile").map(|c| c.0),
-        Some(standing_server::consent::Choice::OptedOut)
+        Some(standing_accountability::consent::Choice::OptedOut)
     );
 }
 
@@ -225,8 +225,8 @@ async fn an_adverse_decision_waits_for_a_person_and_the_consumer_reads_the_outco
     assert_eq!(denied["verdict"], "deny");
     // Reviews are durable and audited.
     let reopened = Reviews::open(&fixture.directory).unwrap();
-    assert_eq!(reopened.get(&id).unwrap().status, "allow");
-    fixture.state.audit.sync().unwrap();
+    assert_eq!(reopened.get(&id).unwrap().status.name(), "allow");
+    fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     assert!(log.contains("\"action\":\"review\"") && log.contains("pending_review"));
 }
@@ -297,7 +297,7 @@ async fn the_access_report_holds_every_event_and_every_audited_recipient() {
     assert_eq!(report["decisions"][0]["purpose"], "rail.highspeed.booking");
 
     // Every recipient the audit log names (answers, not refusals) is in the report.
-    fixture.state.audit.sync().unwrap();
+    fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     let mut audited: Vec<String> = log
         .lines()
@@ -652,11 +652,11 @@ async fn a_dispute_suspends_the_item_at_once_and_its_resolution_restores_or_dele
 
     // Everything went through the log: a replay gives the same state; all of it audited.
     {
-        let node = fixture.state.node.read().unwrap();
+        let node = fixture.state.house.node.read().unwrap();
         let replayed = node.replay_log_only(node.engine().clock()).unwrap();
         assert_eq!(node.engine().first_difference(&replayed), None);
     }
-    fixture.state.audit.sync().unwrap();
+    fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     assert_eq!(log.matches("\"action\":\"dispute.open\"").count(), 2);
     assert!(log.matches("\"action\":\"dispute.resolve\"").count() >= 2);
@@ -722,14 +722,14 @@ async fn a_purge_removes_expired_events_from_queries_and_from_the_store() {
     // …and from the store; the purge is in the audit log.
     let text = store_text();
     assert!(!text.contains("\"id\":\"c1\"") && text.contains("\"id\":\"p1\""));
-    fixture.state.audit.sync().unwrap();
+    fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     assert!(log.contains("\"action\":\"purge\"") && log.contains("court.defaulter_listed"));
     // Intake goes on on the new log.
     let late = r#"{"id":"p2","source":"payments","subject":"p-9","type":"payment.late","occurred_at":"2028-04-01T00:00:00Z","fields":{"amount":10,"creditor":"telco","days_late":5}}"#;
     let (_, sent) = call(&fixture, "POST", "/v1/events", Some(&fixture.source), late).await;
     assert_eq!(sent["accepted"], 1, "{sent}");
-    let node = fixture.state.node.read().unwrap();
+    let node = fixture.state.house.node.read().unwrap();
     let replayed = node.replay_log_only(node.engine().clock()).unwrap();
     assert_eq!(node.engine().first_difference(&replayed), None);
 }

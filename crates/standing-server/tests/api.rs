@@ -47,7 +47,7 @@ async fn sources_send_events_and_get_a_durable_answer_per_record() {
     let (_, health) = call(&fixture, "GET", "/healthz", None, "").await;
     assert_eq!(health["events"], 3);
     // Acknowledged means in the log, synced: the log holds exactly the accepted records.
-    assert_eq!(fixture.state.node.read().unwrap().log_records(), 3);
+    assert_eq!(fixture.state.house.node.read().unwrap().log_records(), 3);
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn consumers_see_what_their_purpose_may_read_and_nothing_else() {
 
     // Every read and decision was audited: two reads, one refusal, one decision so far (and
     // the consent recorded for the dating purpose), and the two intake batches (one per source).
-    assert_eq!(fixture.state.audit.count(), 7);
+    assert_eq!(fixture.state.house.audit.count(), 7);
     // Operators read explanations.
     let (status, explained) = call(
         &fixture,
@@ -200,7 +200,7 @@ async fn the_auth_matrix_refuses_with_clear_bodies() {
             "wrong_role",
         ),
     ];
-    let audited = fixture.state.audit.count();
+    let audited = fixture.state.house.audit.count();
     for (method, uri, key, body, status, code) in cases {
         let (got, answer) = call(&fixture, method, uri, key, body).await;
         assert_eq!(got, status, "{method} {uri}: {answer}");
@@ -214,12 +214,12 @@ async fn the_auth_matrix_refuses_with_clear_bodies() {
     // Nothing a refused request carried was applied, and every refusal was audited.
     let (_, health) = call(&fixture, "GET", "/healthz", None, "").await;
     assert_eq!(health["events"], 0);
-    assert_eq!(fixture.state.audit.count(), audited + 7);
-    fixture.state.audit.sync().unwrap();
+    assert_eq!(fixture.state.house.audit.count(), audited + 7);
+    fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     assert!(log.contains("refused:purpose_not_granted") && log.contains("refused:unknown_key"));
     assert_eq!(
-        standing_server::audit::verify(&fixture.directory)
+        standing_accountability::audit::verify(&fixture.directory)
             .unwrap()
             .0,
         audited + 7

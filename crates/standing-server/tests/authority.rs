@@ -466,7 +466,7 @@ async fn send(fixture: &Fixture, case: &Case) -> (StatusCode, Value) {
 }
 
 fn last_audit(fixture: &Fixture) -> Value {
-    fixture.state.audit.sync().unwrap();
+    fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     serde_json::from_str(log.lines().last().unwrap()).unwrap()
 }
@@ -477,7 +477,7 @@ async fn every_case_gets_its_status_its_code_and_its_audit_record() {
     common::send_events(&fixture).await;
     let mut failures = Vec::new();
     for case in cases() {
-        let before = fixture.state.audit.count();
+        let before = fixture.state.house.audit.count();
         let (status, answer) = send(&fixture, &case).await;
         let code = answer["error"]["code"]
             .as_str()
@@ -485,11 +485,11 @@ async fn every_case_gets_its_status_its_code_and_its_audit_record() {
         let audited = last_audit(&fixture);
         let action = audited["action"].as_str().unwrap_or("");
         // Exactly one record for the request, and it is this request's.
-        if fixture.state.audit.count() != before + 1 {
+        if fixture.state.house.audit.count() != before + 1 {
             failures.push(format!(
                 "{}: {} audit records for one request",
                 case.name,
-                fixture.state.audit.count() - before
+                fixture.state.house.audit.count() - before
             ));
         }
         if action == "intake" {
@@ -538,7 +538,7 @@ async fn intake_is_audited_with_its_key_and_a_record_keeps_who_sent_it() {
     let fixture = fixture("provenance");
     let (_, sent) = post_events(&fixture, common::EVENTS).await;
     assert_eq!(sent["accepted"], 2, "{sent}");
-    fixture.state.audit.sync().unwrap();
+    fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     let intake: Vec<Value> = log
         .lines()
@@ -557,7 +557,7 @@ async fn intake_is_audited_with_its_key_and_a_record_keeps_who_sent_it() {
     );
     assert_eq!(intake[1]["key"], courts.as_str());
     {
-        let mut node = fixture.state.node.write().unwrap();
+        let mut node = fixture.state.house.node.write().unwrap();
         assert_eq!(
             node.find_event("courts", "c1").unwrap().unwrap().origin,
             courts
@@ -588,7 +588,7 @@ async fn intake_is_audited_with_its_key_and_a_record_keeps_who_sent_it() {
     let (_, again) = post_events(&fixture, &changed).await;
     assert_eq!(again["conflict"], 1, "{again}");
     assert_eq!(again["results"][0]["status"], "conflict");
-    let mut node = fixture.state.node.write().unwrap();
+    let mut node = fixture.state.house.node.write().unwrap();
     let kept = node.find_event("payments", "p1").unwrap().unwrap();
     assert!(String::from_utf8_lossy(&kept.body).contains(r#""days_late":40"#));
 }
@@ -611,7 +611,7 @@ async fn a_revoked_key_is_refused_from_the_next_request_on_also_when_revoked_by_
     // Revoked in the file by another process (as `standing keys revoke` does): the next
     // request reads the change.
     let dating = key_id(&fixture, &fixture.dating);
-    let mut store = standing_server::keys::KeyStore::open(&fixture.directory).unwrap();
+    let mut store = standing_accountability::keys::KeyStore::open(&fixture.directory).unwrap();
     store.revoke(&dating, common::fixed_now()).unwrap();
     let (status, refused) = common::call(
         &fixture,
@@ -640,10 +640,10 @@ async fn a_revoked_key_is_refused_from_the_next_request_on_also_when_revoked_by_
 async fn an_expired_key_is_refused_and_each_keys_last_use_is_kept_for_keys_list() {
     let fixture = fixture("expiry");
     // A key that expired before the server's clock, made by another process meanwhile.
-    let mut store = standing_server::keys::KeyStore::open(&fixture.directory).unwrap();
-    let spec = standing_server::keys::KeySpec {
+    let mut store = standing_accountability::keys::KeyStore::open(&fixture.directory).unwrap();
+    let spec = standing_accountability::keys::KeySpec {
         expires_at: Some(standing_core::Timestamp(common::fixed_now().0 - 1)),
-        ..standing_server::keys::KeySpec::consumer(&["lending.consumer"])
+        ..standing_accountability::keys::KeySpec::consumer(&["lending.consumer"])
     };
     let (expired, secret) = store.create(spec, common::fixed_now()).unwrap();
     let score = "/v1/subjects/p-9/score?purpose=lending.consumer";
@@ -657,8 +657,8 @@ async fn an_expired_key_is_refused_and_each_keys_last_use_is_kept_for_keys_list(
     common::send_events(&fixture).await;
     let (status, _) = common::call(&fixture, "GET", score, Some(&fixture.lender), "").await;
     assert_eq!(status, StatusCode::OK);
-    fixture.state.keys.save_last_used().unwrap();
-    let used = standing_server::keys::KeyStore::open(&fixture.directory)
+    fixture.state.house.keys.save_last_used().unwrap();
+    let used = standing_accountability::keys::KeyStore::open(&fixture.directory)
         .unwrap()
         .last_used();
     let lender = key_id(&fixture, &fixture.lender);
@@ -760,7 +760,7 @@ async fn a_record_naming_a_null_source_is_logged_with_the_keys_source_and_replay
     .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["accepted"], 1, "{answer}");
-    let mut node = fixture.state.node.write().unwrap();
+    let mut node = fixture.state.house.node.write().unwrap();
     let logged = node.find_event("payments", "n1").unwrap().unwrap();
     let body: Value = serde_json::from_slice(&logged.body).unwrap();
     assert_eq!(body["source"], "payments");
@@ -783,10 +783,10 @@ async fn a_source_key_made_before_keys_were_bound_is_refused() {
     payments.as_object_mut().unwrap().remove("source");
     std::fs::write(&path, serde_json::to_string(&keys).unwrap()).unwrap();
     // Another process's change is noticed by its generation.
-    let mut store = standing_server::keys::KeyStore::open(&fixture.directory).unwrap();
+    let mut store = standing_accountability::keys::KeyStore::open(&fixture.directory).unwrap();
     store
         .create(
-            standing_server::keys::KeySpec::source("courts"),
+            standing_accountability::keys::KeySpec::source("courts"),
             common::fixed_now(),
         )
         .unwrap();
@@ -800,10 +800,12 @@ async fn a_source_key_made_before_keys_were_bound_is_refused() {
 async fn an_operators_history_comes_in_recorded_order_after_the_log_and_the_answers_and_not_in_the_future()
  {
     let fixture = fixture("history");
-    let mut store = standing_server::keys::KeyStore::open(&fixture.directory).unwrap();
-    let spec = standing_server::keys::KeySpec {
+    let mut store = standing_accountability::keys::KeyStore::open(&fixture.directory).unwrap();
+    let spec = standing_accountability::keys::KeySpec {
         history: true,
-        ..standing_server::keys::KeySpec::new(standing_server::keys::Role::Operator)
+        ..standing_accountability::keys::KeySpec::new(
+            standing_accountability::keys::RoleKind::Operator,
+        )
     };
     let (_, history) = store.create(spec, common::fixed_now()).unwrap();
     let record = |id: &str, recorded: &str| {
@@ -891,7 +893,7 @@ async fn a_key_revoked_by_hand_in_keys_json_is_refused_after_the_next_look() {
     entry["revoked_at"] = "2026-01-01T00:00:00Z".into();
     std::fs::write(&path, serde_json::to_string_pretty(&keys).unwrap()).unwrap();
     // No generation moved: the once-a-second look at the file finds the change.
-    fixture.state.keys.notice_file_change();
+    fixture.state.house.keys.notice_file_change();
     let (status, refused) = common::call(&fixture, "GET", score, Some(&fixture.lender), "").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
     assert_eq!(refused["error"]["code"], "revoked_key");

@@ -307,7 +307,7 @@ async fn subscribers_hear_of_list_and_grade_changes_within_their_purpose() {
     assert_eq!(response.status(), StatusCode::OK);
     let mut dating = response.into_body();
 
-    let audited = fixture.state.audit.count();
+    let audited = fixture.state.house.audit.count();
     common::send_events(&fixture).await;
     watch::look(&fixture.state);
     let (event, data) = next_event(&mut rail).await;
@@ -320,13 +320,13 @@ async fn subscribers_hear_of_list_and_grade_changes_within_their_purpose() {
     assert_eq!(data["direction"], "below", "{data}");
     assert!(data["score"].as_f64().unwrap() < 990.0);
     // Each event sent was an audited read.
-    fixture.state.audit.sync().unwrap();
+    fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     assert!(
         log.contains("\"action\":\"change:list\"")
             && log.contains("\"action\":\"change:threshold\"")
     );
-    assert!(fixture.state.audit.count() >= audited + 2);
+    assert!(fixture.state.house.audit.count() >= audited + 2);
     // Stopping the server ends open streams, so a graceful shutdown does not wait on them.
     fixture.state.stopping.send_replace(true);
     let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {
@@ -471,16 +471,23 @@ async fn the_clock_moved_while_serving_gives_the_scores_a_rebuild_at_that_instan
     let (status, _) = post_events(&fixture, EVENTS).await;
     assert_eq!(status, StatusCode::OK);
     let score = |fixture: &common::Fixture| {
-        let node = fixture.state.node.read().unwrap();
+        let node = fixture.state.house.node.read().unwrap();
         node.engine().score("p-9").unwrap().value
     };
     let before = score(&fixture);
     // A year on: decay and expiries move scores.
     let later = standing_core::Timestamp(start.0 + 365 * 86_400);
     MOVING.store(later.0, Ordering::SeqCst);
-    let stamp = fixture.state.node.read().unwrap().engine().mutations();
+    let stamp = fixture
+        .state
+        .house
+        .node
+        .read()
+        .unwrap()
+        .engine()
+        .mutations();
     standing_server::advance_clock(&fixture.state);
-    let node = fixture.state.node.read().unwrap();
+    let node = fixture.state.house.node.read().unwrap();
     assert!(node.engine().mutations() > stamp);
     assert_eq!(node.engine().clock(), later);
     let rebuilt = node.replay_log_only(later).unwrap();

@@ -6,10 +6,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use standing_accountability::keys::{KeySpec, KeyStore, RoleKind};
 use standing_core::Timestamp;
 use standing_node::Node;
-use standing_server::audit::Audit;
-use standing_server::keys::{KeySpec, KeyStore, Role};
 use standing_server::{AppState, router};
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -61,15 +60,14 @@ pub fn fixture_with_clock(name: &str, now: fn() -> Timestamp) -> Fixture {
     let lender = create(KeySpec::consumer(&["lending.consumer"]));
     let dating = create(KeySpec::consumer(&["dating.profile"]));
     let rail = create(KeySpec::consumer(&["rail.highspeed.booking"]));
-    let operator = create(KeySpec::new(Role::Operator));
+    let operator = create(KeySpec::new(RoleKind::Operator));
     let subject = create(KeySpec::subject("p-9"));
     // Keys are read back from disk, hashed: the secrets were never stored.
     let stored = std::fs::read_to_string(directory.join("keys.json")).unwrap();
     assert!(!stored.contains(&source) && !stored.contains(&operator));
-    let keys = KeyStore::open(&directory).unwrap();
     let (node, _) = Node::open(&directory, now()).unwrap();
     Fixture {
-        state: Arc::new(AppState::new(node, keys, Audit::open(&directory).unwrap(), now).unwrap()),
+        state: Arc::new(AppState::new(node, now).unwrap()),
         source,
         courts,
         lender,
@@ -107,8 +105,8 @@ pub async fn call(
 
 /// The id of the key whose secret this is.
 pub fn key_id(fixture: &Fixture, secret: &str) -> String {
-    match fixture.state.keys.authenticate(secret, fixed_now()) {
-        standing_server::keys::Authenticated::Key(key) => key.id.clone(),
+    match fixture.state.house.keys.authenticate(secret, fixed_now()) {
+        standing_accountability::keys::Authenticated::Key(key) => key.id.clone(),
         other => panic!("not a usable key: {other:?}"),
     }
 }

@@ -24,11 +24,32 @@ type Written = (File, Option<(std::time::Instant, u64)>, u64);
 /// The hash before the first record.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What a request was about, for its audit record.
+#[derive(Clone, Copy, Debug)]
+pub struct Asked<'r> {
+    /// What was asked for: `score`, `decision`, `report`, `dispute.open`, …
+    pub action: &'static str,
+    pub subject: Option<&'r str>,
+    pub purpose: Option<&'r str>,
+}
+
+impl Asked<'_> {
+    /// A request about no subject and for no purpose.
+    pub fn action(action: &'static str) -> Asked<'static> {
+        Asked {
+            action,
+            subject: None,
+            purpose: None,
+        }
+    }
+}
+
 /// What one audit record says.
 #[derive(Clone, Debug, Serialize)]
 pub struct AuditEntry {
-    /// When (the server's clock, RFC 3339).
-    pub at: String,
+    /// When (the clock of the node that answered; RFC 3339 in the file).
+    #[serde(with = "crate::instant")]
+    pub at: Timestamp,
     /// The key id, or `-` when the request carried no known key.
     pub key: String,
     pub role: String,
@@ -43,7 +64,8 @@ pub struct AuditEntry {
 #[derive(Serialize)]
 struct Line<'a> {
     seq: u64,
-    at: &'a str,
+    #[serde(with = "crate::instant")]
+    at: Timestamp,
     key: &'a str,
     role: &'a str,
     purpose: &'a Option<String>,
@@ -345,7 +367,7 @@ impl Audit {
         let seq = inner.count + 1;
         let line = Line {
             seq,
-            at: &entry.at,
+            at: entry.at,
             key: &entry.key,
             role: &entry.role,
             purpose: &entry.purpose,

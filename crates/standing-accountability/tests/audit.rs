@@ -1,11 +1,11 @@
 //! The audit log's hash chain finds an edited, dropped, reordered or cut record.
 
-use standing_server::audit::{Audit, AuditEntry, AuditError, verify};
+use standing_accountability::audit::{Audit, AuditEntry, AuditError, verify};
 use std::path::{Path, PathBuf};
 
 fn entry(index: usize) -> AuditEntry {
     AuditEntry {
-        at: format!("2026-11-25T00:00:0{index}Z"),
+        at: standing_core::Timestamp::parse(&format!("2026-11-25T00:00:0{index}Z")).unwrap(),
         key: "key-0001".into(),
         role: "consumer".into(),
         purpose: Some("lending.consumer".into()),

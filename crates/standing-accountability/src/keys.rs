@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// What a key may do.
+/// The kinds of key, as endpoints allow them and the command line names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub enum RoleKind {
     /// Sends events, for its source only.
     Source,
     /// Asks for scores and decisions, for its purposes only.
@@ -34,76 +34,186 @@ pub enum Role {
     Subject,
 }
 
-impl Role {
+impl RoleKind {
+    pub const ALL: [RoleKind; 4] = [
+        RoleKind::Source,
+        RoleKind::Consumer,
+        RoleKind::Operator,
+        RoleKind::Subject,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
-            Role::Source => "source",
-            Role::Consumer => "consumer",
-            Role::Operator => "operator",
-            Role::Subject => "subject",
+            RoleKind::Source => "source",
+            RoleKind::Consumer => "consumer",
+            RoleKind::Operator => "operator",
+            RoleKind::Subject => "subject",
         }
     }
 
-    pub fn parse(text: &str) -> Option<Role> {
-        match text {
-            "source" => Some(Role::Source),
-            "consumer" => Some(Role::Consumer),
-            "operator" => Some(Role::Operator),
-            "subject" => Some(Role::Subject),
-            _ => None,
-        }
+    pub fn parse(text: &str) -> Option<RoleKind> {
+        RoleKind::ALL.into_iter().find(|kind| kind.name() == text)
     }
 }
 
-/// Instants in `keys.json` as RFC 3339 text.
-mod instant {
-    use serde::{Deserialize, Deserializer, Serializer};
-    use standing_core::Timestamp;
+/// What a key may do, with what its role is bound to: a source key always has its source, a
+/// consumer its purposes, a subject key its subject.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Sends events as `source` only: records naming another are refused.
+    Source { source: String },
+    /// Asks for scores and decisions for these purposes only (at least one).
+    Consumer { purposes: Vec<String> },
+    /// Runs the system; with `history`, it may import records that carry their own
+    /// `recorded_at`.
+    Operator { history: bool },
+    /// Reads and acts for this one subject only.
+    Subject { subject: String },
+    /// A source key made before keys were bound to a source: it would speak for any source, so
+    /// it is refused, and kept only to be listed and revoked.
+    UnboundSource,
+}
 
-    pub fn serialize<S: Serializer>(value: &Option<Timestamp>, out: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(instant) => out.serialize_str(&instant.to_string()),
-            None => out.serialize_none(),
+impl Role {
+    pub fn kind(&self) -> RoleKind {
+        match self {
+            Role::Source { .. } | Role::UnboundSource => RoleKind::Source,
+            Role::Consumer { .. } => RoleKind::Consumer,
+            Role::Operator { .. } => RoleKind::Operator,
+            Role::Subject { .. } => RoleKind::Subject,
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Option<Timestamp>, D::Error> {
-        let text: Option<String> = Option::deserialize(input)?;
-        text.map(|text| Timestamp::parse(&text).map_err(serde::de::Error::custom))
-            .transpose()
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// A consumer's purposes (none for other keys).
+    pub fn purposes(&self) -> &[String] {
+        match self {
+            Role::Consumer { purposes } => purposes,
+            _ => &[],
+        }
+    }
+
+    /// A subject key's subject.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Role::Subject { subject } => Some(subject),
+            _ => None,
+        }
+    }
+
+    /// A source key's source.
+    pub fn source(&self) -> Option<&str> {
+        match self {
+            Role::Source { source } => Some(source),
+            _ => None,
+        }
+    }
+
+    /// Whether the key may import history.
+    pub fn history(&self) -> bool {
+        matches!(self, Role::Operator { history: true })
     }
 }
 
 /// One stored key (without its secret).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredKey", into = "StoredKey")]
 pub struct Key {
     /// A public name for the key, shown in logs and kept with every event it sent: `key-` and
     /// 8 hex digits.
     pub id: String,
     pub role: Role,
-    /// For a consumer, the purposes it may use.
-    #[serde(default)]
-    pub purposes: Vec<String>,
     /// Hex SHA-256 of the secret.
     pub hash: String,
-    /// For a subject key, whose data it reads.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// For a source key, the source it speaks for: records naming another are refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// For an operator key, whether it may import history: records that carry their own
-    /// `recorded_at`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub history: bool,
-    #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
     /// From this instant on the key is refused.
-    #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
     /// When the key was revoked: refused from then on.
-    #[serde(default, with = "instant", skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<Timestamp>,
+}
+
+/// A key as `keys.json` holds it: its role and what the role is bound to, side by side.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct StoredKey {
+    id: String,
+    role: RoleKind,
+    #[serde(default)]
+    purposes: Vec<String>,
+    hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    history: bool,
+    #[serde(
+        default,
+        with = "crate::instant::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    created_at: Option<Timestamp>,
+    #[serde(
+        default,
+        with = "crate::instant::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    expires_at: Option<Timestamp>,
+    #[serde(
+        default,
+        with = "crate::instant::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    revoked_at: Option<Timestamp>,
+}
+
+impl TryFrom<StoredKey> for Key {
+    type Error = String;
+
+    fn try_from(stored: StoredKey) -> Result<Key, String> {
+        let id = stored.id;
+        let role = match (stored.role, stored.source, stored.subject) {
+            (RoleKind::Source, Some(source), _) => Role::Source { source },
+            (RoleKind::Source, None, _) => Role::UnboundSource,
+            (RoleKind::Consumer, _, _) => Role::Consumer {
+                purposes: stored.purposes,
+            },
+            (RoleKind::Operator, _, _) => Role::Operator {
+                history: stored.history,
+            },
+            (RoleKind::Subject, _, Some(subject)) => Role::Subject { subject },
+            (RoleKind::Subject, _, None) => {
+                return Err(format!("key {id}: a subject key names no subject"));
+            }
+        };
+        Ok(Key {
+            id,
+            role,
+            hash: stored.hash,
+            created_at: stored.created_at,
+            expires_at: stored.expires_at,
+            revoked_at: stored.revoked_at,
+        })
+    }
+}
+
+impl From<Key> for StoredKey {
+    fn from(key: Key) -> StoredKey {
+        StoredKey {
+            role: key.role.kind(),
+            purposes: key.role.purposes().to_vec(),
+            subject: key.role.subject().map(str::to_owned),
+            source: key.role.source().map(str::to_owned),
+            history: key.role.history(),
+            id: key.id,
+            hash: key.hash,
+            created_at: key.created_at,
+            expires_at: key.expires_at,
+            revoked_at: key.revoked_at,
+        }
+    }
 }
 
 impl Key {
@@ -113,13 +223,18 @@ impl Key {
             return Some(KeyRefusal::Revoked(at));
         }
         // A source key made before keys were bound to a source would speak for any source.
-        if self.role == Role::Source && self.source.is_none() {
+        if self.role == Role::UnboundSource {
             return Some(KeyRefusal::Unbound);
         }
         match self.expires_at {
             Some(at) if at <= now => Some(KeyRefusal::Expired(at)),
             _ => None,
         }
+    }
+
+    /// Whether the key is of `kind`.
+    pub fn is(&self, kind: RoleKind) -> bool {
+        self.role.kind() == kind
     }
 }
 
@@ -135,7 +250,7 @@ pub enum KeyRefusal {
 /// What a new key is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeySpec {
-    pub role: Role,
+    pub role: RoleKind,
     pub purposes: Vec<String>,
     pub subject: Option<String>,
     pub source: Option<String>,
@@ -145,7 +260,7 @@ pub struct KeySpec {
 
 impl KeySpec {
     /// A key of `role` bound to nothing more.
-    pub fn new(role: Role) -> KeySpec {
+    pub fn new(role: RoleKind) -> KeySpec {
         KeySpec {
             role,
             purposes: Vec::new(),
@@ -160,7 +275,7 @@ impl KeySpec {
     pub fn source(source: &str) -> KeySpec {
         KeySpec {
             source: Some(source.to_owned()),
-            ..KeySpec::new(Role::Source)
+            ..KeySpec::new(RoleKind::Source)
         }
     }
 
@@ -168,7 +283,7 @@ impl KeySpec {
     pub fn consumer(purposes: &[&str]) -> KeySpec {
         KeySpec {
             purposes: purposes.iter().map(|p| (*p).to_owned()).collect(),
-            ..KeySpec::new(Role::Consumer)
+            ..KeySpec::new(RoleKind::Consumer)
         }
     }
 
@@ -176,23 +291,23 @@ impl KeySpec {
     pub fn subject(subject: &str) -> KeySpec {
         KeySpec {
             subject: Some(subject.to_owned()),
-            ..KeySpec::new(Role::Subject)
+            ..KeySpec::new(RoleKind::Subject)
         }
     }
 
-    /// Whether the role and what it is bound to fit together.
-    fn check(&self) -> Result<(), KeyError> {
+    /// The role, when what the spec binds it to fits it.
+    fn role(self) -> Result<Role, KeyError> {
         let wrong = |reason: &str| Err(KeyError::Spec(reason.to_owned()));
-        if (self.role == Role::Subject) != self.subject.is_some() {
+        if (self.role == RoleKind::Subject) != self.subject.is_some() {
             return wrong("a subject key, and only a subject key, names its person (--subject)");
         }
-        if (self.role == Role::Source) != self.source.is_some() {
+        if (self.role == RoleKind::Source) != self.source.is_some() {
             return wrong("a source key, and only a source key, names its source (--source)");
         }
-        if (self.role == Role::Consumer) == self.purposes.is_empty() {
+        if (self.role == RoleKind::Consumer) == self.purposes.is_empty() {
             return wrong("a consumer key, and only a consumer key, has purposes (--purpose)");
         }
-        if self.history && self.role != Role::Operator {
+        if self.history && self.role != RoleKind::Operator {
             return wrong("only an operator key may import history (--history)");
         }
         for bound in self.subject.iter().chain(&self.source) {
@@ -202,7 +317,17 @@ impl KeySpec {
                 )));
             }
         }
-        Ok(())
+        match (self.role, self.source, self.subject) {
+            (RoleKind::Source, Some(source), None) => Ok(Role::Source { source }),
+            (RoleKind::Consumer, None, None) => Ok(Role::Consumer {
+                purposes: self.purposes,
+            }),
+            (RoleKind::Operator, None, None) => Ok(Role::Operator {
+                history: self.history,
+            }),
+            (RoleKind::Subject, None, Some(subject)) => Ok(Role::Subject { subject }),
+            _ => wrong("a key is bound to one thing only: its source, purposes or subject"),
+        }
     }
 }
 
@@ -275,20 +400,17 @@ impl KeyStore {
     /// Creates a key and saves the store (written to a temporary file, synced, renamed).
     /// Returns the key and its secret, which is stored nowhere.
     pub fn create(&mut self, spec: KeySpec, now: Timestamp) -> Result<(Key, String), KeyError> {
-        spec.check()?;
+        let expires_at = spec.expires_at;
+        let role = spec.role()?;
         let mut random = [0u8; 36];
         getrandom::fill(&mut random).map_err(|error| KeyError::Random(error.to_string()))?;
         let secret = format!("stk_{}", hex(&random[..32]));
         let key = Key {
             id: format!("key-{}", hex(&random[32..])),
-            role: spec.role,
-            purposes: spec.purposes,
+            role,
             hash: digest(&secret),
-            subject: spec.subject,
-            source: spec.source,
-            history: spec.history,
             created_at: Some(now),
-            expires_at: spec.expires_at,
+            expires_at,
             revoked_at: None,
         };
         self.change(|keys| {
