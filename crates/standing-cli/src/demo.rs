@@ -28,7 +28,8 @@ pub struct DemoOptions<'a> {
     pub people: u64,
     pub contacts: f64,
     pub seed: u64,
-    pub listen: &'a str,
+    /// Where and how the server runs.
+    pub serve: standing_server::ServeConfig,
     /// Live events per second once serving.
     pub rate: u64,
     /// Stop once ready instead of serving (for timing the phases).
@@ -297,8 +298,7 @@ pub fn run(options: &DemoOptions, now: fn() -> Timestamp) -> Result<ExitCode> {
     let printed = keys.clone();
     standing_server::serve_node(
         node,
-        options.listen,
-        now,
+        &options.serve,
         |address| {
             outln!(
                 "  serving     in {:.1} s from the start\n",

@@ -91,6 +91,8 @@ enum Command {
         /// Stop when ready to serve (prints the time per phase) instead of serving.
         #[arg(long)]
         exit_when_ready: bool,
+        #[command(flatten)]
+        pace: Pace,
     },
     /// Write a synthetic city's events as NDJSON (for trying intake and for benchmarks).
     Generate {
@@ -147,6 +149,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        #[command(flatten)]
+        pace: Pace,
     },
     /// Check the audit log's hash chain and head (every read, decision and refusal served).
     Audit {
@@ -469,6 +473,32 @@ fn show_event(source: &str, id: &str, data: &Path, json: bool) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// How a server paces its work.
+#[derive(Debug, Clone, clap::Args)]
+struct Pace {
+    /// Request workers (default: one per core but one, at least one).
+    #[arg(long, env = "STANDING_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    workers: Option<u16>,
+    /// How often the audit log is synced, in milliseconds: answers recorded since are durable
+    /// then (smaller: less to lose in a crash, more syncs).
+    #[arg(long, env = "STANDING_AUDIT_SYNC_MS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    audit_sync_ms: u64,
+    /// How often the clock moves to now, rescoring everyone, in seconds.
+    #[arg(long, env = "STANDING_CLOCK_SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    clock_secs: u64,
+}
+
+impl Pace {
+    fn config(&self, listen: &str) -> standing_server::ServeConfig {
+        standing_server::ServeConfig {
+            workers: self.workers.map(usize::from),
+            audit_sync: std::time::Duration::from_millis(self.audit_sync_ms),
+            clock_period: std::time::Duration::from_secs(self.clock_secs),
+            ..standing_server::ServeConfig::new(listen, now)
+        }
+    }
+}
+
 fn now() -> Timestamp {
     let seconds = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -534,13 +564,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             rate,
             exit_when_ready,
+            pace,
         } => demo::run(
             &demo::DemoOptions {
                 data: &data,
                 people,
                 contacts,
                 seed,
-                listen: &listen,
+                serve: pace.config(&listen),
                 rate,
                 exit_when_ready,
             },
@@ -703,8 +734,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Serve { data, listen } => {
-            standing_server::serve(&data, &listen, now, |address| {
+        Command::Serve { data, listen, pace } => {
+            standing_server::serve(&data, &pace.config(&listen), |address| {
                 eprintln!(
                     "serving {} on http://{address} (Ctrl-C or SIGTERM stops it cleanly)",
                     data.display()

@@ -525,36 +525,67 @@ pub enum ServeError {
     },
 }
 
-/// Serves the data directory on `listen` until SIGINT or SIGTERM; then finishes the requests
-/// in flight, moves the engine clock every minute meanwhile, and stores a snapshot on the way
-/// out. Everything acknowledged was durable when it was acknowledged.
+/// How a server runs: where it listens and the pace of its background work. The command line
+/// builds it (flags, or `STANDING_WORKERS`, `STANDING_AUDIT_SYNC_MS`, `STANDING_CLOCK_SECS`);
+/// the server reads no environment itself.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// The address to listen on (`127.0.0.1:8080`; port 0 picks a free one).
+    pub listen: String,
+    /// Request workers; `None`: one per core but one (at least one), so the work beside
+    /// requests (audit syncs, clock moves, watchers) keeps a core of its own.
+    pub workers: Option<usize>,
+    /// How often the audit log is synced: answers recorded since are durable then.
+    pub audit_sync: std::time::Duration,
+    /// How often the engine's clock moves to now, rescoring everyone.
+    pub clock_period: std::time::Duration,
+    /// The wall clock (a parameter, so tests can fix it).
+    pub now: fn() -> Timestamp,
+}
+
+impl ServeConfig {
+    /// The defaults on `listen` with the clock `now`: every core but one, the audit synced
+    /// every 5 ms, the clock moved every minute.
+    pub fn new(listen: &str, now: fn() -> Timestamp) -> ServeConfig {
+        ServeConfig {
+            listen: listen.to_owned(),
+            workers: None,
+            audit_sync: std::time::Duration::from_millis(5),
+            clock_period: std::time::Duration::from_secs(60),
+            now,
+        }
+    }
+}
+
+/// Serves the data directory as `config` says until SIGINT or SIGTERM; then finishes the
+/// requests in flight, moves the engine clock meanwhile, and stores a snapshot on the way out.
+/// Everything acknowledged was durable when it was acknowledged.
 pub fn serve(
     directory: &std::path::Path,
-    listen: &str,
-    now: fn() -> Timestamp,
+    config: &ServeConfig,
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), ServeError> {
-    let (node, _) = Node::open(directory, now())?;
-    serve_node(node, listen, now, ready, |_| {})
+    let (node, _) = Node::open(directory, (config.now)())?;
+    serve_node(node, config, ready, |_| {})
 }
 
 /// [`serve`] for a node already open; `started` runs on the server's runtime once it listens
 /// (the demo starts its simulated sources and consumers there).
 pub fn serve_node(
     node: Node,
-    listen: &str,
-    now: fn() -> Timestamp,
+    config: &ServeConfig,
     ready: impl FnOnce(std::net::SocketAddr),
     started: impl FnOnce(Arc<AppState>),
 ) -> Result<(), ServeError> {
+    let (listen, now) = (config.listen.as_str(), config.now);
+    let (audit_sync, clock_period) = (config.audit_sync, config.clock_period);
     let state = Arc::new(AppState::new(node, now)?);
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // One core is left to the work beside requests (audit syncs, clock moves, watchers): on two
     // cores, a second request worker buys little throughput and costs the slowest answers.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = std::env::var("STANDING_WORKERS")
-        .ok()
-        .and_then(|w| w.parse::<usize>().ok())
+    let workers = config
+        .workers
         .filter(|&w| w > 0)
         .unwrap_or(cores.saturating_sub(1).max(1));
     builder.worker_threads(workers);
@@ -582,12 +613,7 @@ pub fn serve_node(
         tokio::task::spawn_blocking(move || build_event_index(&indexer));
         let syncer = Arc::clone(&state);
         tokio::spawn(async move {
-            let period = std::env::var("STANDING_AUDIT_SYNC_MS")
-                .ok()
-                .and_then(|ms| ms.parse::<u64>().ok())
-                .filter(|&ms| ms > 0)
-                .unwrap_or(5);
-            let mut interval = tokio::time::interval(std::time::Duration::from_millis(period));
+            let mut interval = tokio::time::interval(audit_sync);
             loop {
                 interval.tick().await;
                 let state = Arc::clone(&syncer);
@@ -613,12 +639,7 @@ pub fn serve_node(
         });
         let ticker = Arc::clone(&state);
         tokio::spawn(async move {
-            let seconds = std::env::var("STANDING_CLOCK_SECS")
-                .ok()
-                .and_then(|s| s.parse::<u64>().ok())
-                .filter(|&s| s > 0)
-                .unwrap_or(60);
-            let mut interval = tokio::time::interval(std::time::Duration::from_secs(seconds));
+            let mut interval = tokio::time::interval(clock_period);
             loop {
                 interval.tick().await;
                 let state = Arc::clone(&ticker);
