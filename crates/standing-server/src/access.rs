@@ -2,16 +2,24 @@
 //! own key, and the subject portal (`/portal`), where the person signs in with that key (what
 //! the report holds: `standing_accountability::access`).
 
-use crate::{ApiError, ApiResult, AppState, audit, authenticate, refuse};
+use crate::extract::Caller;
+use crate::{ApiError, ApiResult, AppState, audit, refuse};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use standing_accountability::access::AccessError;
 use standing_accountability::audit::Asked;
-use standing_accountability::keys::{Key, RoleKind};
+use standing_accountability::keys::Key;
 use std::sync::Arc;
+
+/// Who may call each endpoint here, and its name in the audit log.
+mod calls {
+    crate::endpoint!(Report, "report", Operator, Subject);
+    crate::endpoint!(MyReport, "report", Subject);
+    crate::endpoint!(Counterfactuals, "counterfactuals", Operator, Subject);
+}
 
 impl From<AccessError> for ApiError {
     fn from(error: AccessError) -> ApiError {
@@ -69,22 +77,11 @@ fn finish(state: &AppState, key: &Key, subject: &str, answer: Value) -> ApiResul
     security(("api_key" = [])))]
 pub(crate) async fn get_report(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Report>,
     Path(subject): Path<String>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "report",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Operator, RoleKind::Subject],
-        &request,
-    )?;
-    let key = &*key;
-    crate::own_subject(&state, key, &request, &subject)?;
+    let key = &*caller.key;
+    let _request = caller.asked();
     report_off_worker(&state, key, subject).await
 }
 
@@ -109,15 +106,10 @@ async fn report_off_worker(state: &Arc<AppState>, key: &Key, subject: String) ->
     security(("api_key" = [])))]
 pub(crate) async fn get_my_report(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::MyReport>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "report",
-        subject: None,
-        purpose: None,
-    };
-    let key = authenticate(&state, &headers, &[RoleKind::Subject], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let _request = caller.asked();
     let subject = key.role.subject().unwrap_or_default().to_owned();
     report_off_worker(&state, key, subject).await
 }
@@ -149,23 +141,12 @@ pub(crate) struct CounterfactualQuery {
     security(("api_key" = [])))]
 pub(crate) async fn get_counterfactuals(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Counterfactuals>,
     Path(subject): Path<String>,
     query: crate::extract::Deferred<axum::extract::Query<CounterfactualQuery>>,
 ) -> ApiResult {
-    let asked = Asked {
-        action: "counterfactuals",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Operator, RoleKind::Subject],
-        &asked,
-    )?;
-    let key = &*key;
-    crate::own_subject(&state, key, &asked, &subject)?;
+    let key = &*caller.key;
+    let asked = caller.asked();
     let axum::extract::Query(query) = query.open(&state, key, &asked)?;
     let worker = Arc::clone(&state);
     let owned = subject.clone();

@@ -1,16 +1,22 @@
 //! Consent over HTTP: a subject's consent per purpose, read and changed by an operator or the
 //! subject's own key (what consent decides: `standing_accountability::consent`).
 
-use crate::{ApiError, ApiResult, AppState, audit, authenticate, off_worker, read_node, refuse};
+use crate::extract::Caller;
+use crate::{ApiError, ApiResult, AppState, audit, off_worker, read_node, refuse};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use standing_accountability::audit::Asked;
 use standing_accountability::consent::{Choice, ConsentError, ConsentState};
-use standing_accountability::keys::RoleKind;
 use std::sync::Arc;
+
+/// Who may call each endpoint here, and its name in the audit log.
+mod calls {
+    crate::endpoint!(Consent, "consent", Operator, Subject);
+    crate::endpoint!(ConsentChange, "consent.change", Operator, Subject);
+}
 
 impl From<ConsentError> for ApiError {
     fn from(error: ConsentError) -> ApiError {
@@ -34,18 +40,11 @@ impl From<ConsentError> for ApiError {
     security(("api_key" = [])))]
 pub(crate) async fn get_consent(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Consent>,
     Path(subject): Path<String>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "consent",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let roles = [RoleKind::Operator, RoleKind::Subject];
-    let key = authenticate(&state, &headers, &roles, &request)?;
-    let key = &*key;
-    crate::own_subject(&state, key, &request, &subject)?;
+    let key = &*caller.key;
+    let request = caller.asked();
     let model = read_node(&state).model().clone();
     let purposes: Vec<_> = state
         .house
@@ -98,19 +97,15 @@ pub(crate) enum ChoiceBody {
     security(("api_key" = [])))]
 pub(crate) async fn put_consent(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::ConsentChange>,
     Path((subject, purpose)): Path<(String, String)>,
     change: crate::extract::DeferredBody<Json<ConsentChange>>,
 ) -> ApiResult {
+    let key = &*caller.key;
     let request = Asked {
-        action: "consent.change",
-        subject: Some(&subject),
         purpose: Some(&purpose),
+        ..caller.asked()
     };
-    let roles = [RoleKind::Operator, RoleKind::Subject];
-    let key = authenticate(&state, &headers, &roles, &request)?;
-    let key = &*key;
-    crate::own_subject(&state, key, &request, &subject)?;
     if let Err(problem) = standing_core::id::check_id(&subject) {
         let error = ConsentError::BadSubject(problem.to_string());
         return Err(refuse(&state, Some(key), &request, error.into()));

@@ -3,20 +3,30 @@
 //! rankings. A consumer sees only what its purpose may read; every answer and every refusal is
 //! audited.
 
+use crate::extract::Caller;
 use crate::extract::{Deferred, DeferredBody};
 use crate::json as forms;
-use crate::{
-    ApiError, ApiResult, AppState, Asked, audit, authenticate, purpose_of, read_node, refuse,
-};
+use crate::{ApiError, ApiResult, AppState, Asked, audit, purpose_of, read_node, refuse};
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
-use standing_accountability::keys::RoleKind;
 use standing_accountability::review::{Review, ReviewError};
 use standing_core::Timestamp;
 use std::sync::Arc;
+
+/// Who may call each endpoint here, and its name in the audit log.
+mod calls {
+    crate::endpoint!(Score, "score", Consumer, Operator);
+    crate::endpoint!(Explanation, "explanation", Operator);
+    crate::endpoint!(Decision, "decision", Consumer, Operator);
+    crate::endpoint!(List, "list", Consumer, Operator);
+    crate::endpoint!(Rank, "rank", Consumer, Operator);
+    crate::endpoint!(History, "history", Operator);
+    crate::endpoint!(Contacts, "contacts", Operator);
+    crate::endpoint!(Audit, "audit", Operator);
+}
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -77,23 +87,13 @@ pub(crate) fn unknown_subject(subject: &str) -> ApiError {
     security(("api_key" = [])))]
 pub(crate) async fn get_score(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Score>,
     Path(subject): Path<String>,
     query: Deferred<Query<PurposeQuery>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let asked = Asked {
-        action: "score",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Consumer, RoleKind::Operator],
-        &asked,
-    )?;
-    let key = &*key;
+    let key = &*caller.key;
+    let asked = caller.asked();
     let Query(query) = query.open(&state, key, &asked)?;
     let request = Asked {
         purpose: query.purpose.as_deref(),
@@ -201,16 +201,11 @@ impl PurposeScore<'_> {
     security(("api_key" = [])))]
 pub(crate) async fn get_explanation(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Explanation>,
     Path(subject): Path<String>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "explanation",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let node = read_node(&state);
     if node.engine().subject_index_of(&subject).is_none() {
         return Err(refuse(
@@ -250,22 +245,12 @@ pub(crate) struct DecisionRequest {
     security(("api_key" = [])))]
 pub(crate) async fn post_decision(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Decision>,
     request: DeferredBody<Json<DecisionRequest>>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    let unread = Asked {
-        action: "decision",
-        subject: None,
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Consumer, RoleKind::Operator],
-        &unread,
-    )?;
-    let key = &*key;
+    let key = &*caller.key;
+    let unread = caller.asked();
     let Json(request) = request.open(&state, key, &unread)?;
     let asked = Asked {
         action: "decision",
@@ -357,22 +342,12 @@ pub(crate) async fn post_decision(
     security(("api_key" = [])))]
 pub(crate) async fn get_list_membership(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::List>,
     Path((subject, list)): Path<(String, String)>,
     query: Deferred<Query<PurposeQuery>>,
 ) -> ApiResult {
-    let asked = Asked {
-        action: "list",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Consumer, RoleKind::Operator],
-        &asked,
-    )?;
-    let key = &*key;
+    let key = &*caller.key;
+    let asked = caller.asked();
     let Query(query) = query.open(&state, key, &asked)?;
     let request = Asked {
         purpose: query.purpose.as_deref(),
@@ -440,21 +415,11 @@ pub(crate) struct RankRequest {
     security(("api_key" = [])))]
 pub(crate) async fn post_rank(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Rank>,
     request: DeferredBody<Json<RankRequest>>,
 ) -> ApiResult {
-    let unread = Asked {
-        action: "rank",
-        subject: None,
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Consumer, RoleKind::Operator],
-        &unread,
-    )?;
-    let key = &*key;
+    let key = &*caller.key;
+    let unread = caller.asked();
     let Json(request) = request.open(&state, key, &unread)?;
     let asked = Asked {
         purpose: Some(&request.purpose),
@@ -531,17 +496,12 @@ pub(crate) struct HistoryQuery {
     security(("api_key" = [])))]
 pub(crate) async fn get_history(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::History>,
     Path(subject): Path<String>,
     query: Deferred<Query<HistoryQuery>>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "history",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let Query(query) = query.open(&state, key, &request)?;
     let node = read_node(&state);
     let engine = node.engine();
@@ -595,16 +555,11 @@ const MAX_CONTACTS: usize = 60;
     security(("api_key" = [])))]
 pub(crate) async fn get_contacts(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Contacts>,
     Path(subject): Path<String>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "contacts",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let node = read_node(&state);
     let engine = node.engine();
     if engine.subject_index_of(&subject).is_none() {
@@ -663,17 +618,12 @@ pub(crate) struct AuditQuery {
     security(("api_key" = [])))]
 pub(crate) async fn get_subject_audit(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Audit>,
     Path(subject): Path<String>,
     query: Deferred<Query<AuditQuery>>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "audit",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let Query(query) = query.open(&state, key, &request)?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
     let entries = state.house.audit.recent(&subject, limit);

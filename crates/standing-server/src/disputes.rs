@@ -2,6 +2,7 @@
 //! resolves it, and the source hears of both on the change stream (the duty itself:
 //! `standing_accountability::disputes`).
 
+use crate::extract::Caller;
 use crate::watch::{Change, Changes};
 use crate::{ApiError, ApiResult, AppState, audit, authenticate, refuse};
 use axum::Json;
@@ -14,6 +15,12 @@ use standing_accountability::audit::Asked;
 use standing_accountability::disputes::{Dispute, DisputeError, Outcome};
 use standing_accountability::keys::RoleKind;
 use std::sync::Arc;
+
+/// Who may call each endpoint here, and its name in the audit log.
+mod calls {
+    crate::endpoint!(DisputeOpen, "dispute.open", Operator, Subject);
+    crate::endpoint!(Disputes, "disputes", Operator, Subject);
+}
 
 impl From<DisputeError> for ApiError {
     fn from(error: DisputeError) -> ApiError {
@@ -97,22 +104,12 @@ pub(crate) struct DisputeRequest {
     security(("api_key" = [])))]
 pub(crate) async fn post_dispute(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::DisputeOpen>,
     Path(subject): Path<String>,
     asked: crate::extract::DeferredBody<Json<DisputeRequest>>,
 ) -> Result<Response, ApiError> {
-    let request = Asked {
-        action: "dispute.open",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Operator, RoleKind::Subject],
-        &request,
-    )?;
-    crate::own_subject(&state, &key, &request, &subject)?;
+    let key = std::sync::Arc::clone(&caller.key);
+    let request = caller.asked();
     let Json(asked) = asked.open(&state, &key, &request)?;
     let (worker, opener) = (Arc::clone(&state), Arc::clone(&key));
     let owned = subject.clone();
@@ -214,22 +211,11 @@ pub(crate) async fn post_resolution(
     security(("api_key" = [])))]
 pub(crate) async fn get_disputes(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Disputes>,
     Path(subject): Path<String>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "disputes",
-        subject: Some(&subject),
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Operator, RoleKind::Subject],
-        &request,
-    )?;
-    let key = &*key;
-    crate::own_subject(&state, key, &request, &subject)?;
+    let key = &*caller.key;
+    let request = caller.asked();
     let disputes = state.house.disputes.of_subject(&subject);
     let disputes: Vec<Value> = disputes.iter().map(dispute_json).collect();
     audit(

@@ -12,7 +12,7 @@ use axum::extract::rejection::{
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use standing_accountability::keys::Key;
+use standing_accountability::keys::{Key, RoleKind};
 
 /// A rejection of one of axum's extractors, as an error answer.
 pub(crate) trait Rejection {
@@ -133,5 +133,81 @@ where
                 .await
                 .map_err(Rejection::into_error),
         )))
+    }
+}
+
+/// Who may call an endpoint, and what its calls are named in the audit log: declared with
+/// [`endpoint!`](crate::endpoint) beside the handler.
+pub(crate) trait Endpoint: Send + Sync + 'static {
+    /// The action audited: `score`, `consent.change`, …
+    const ACTION: &'static str;
+    /// The roles whose keys may call it.
+    const ROLES: &'static [RoleKind];
+}
+
+/// Declares an endpoint's marker type: `endpoint!(Score, "score", Consumer, Operator);`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! endpoint {
+    ($name:ident, $action:literal, $($role:ident),+) => {
+        #[derive(Debug)]
+        pub(crate) struct $name;
+        impl $crate::extract::Endpoint for $name {
+            const ACTION: &'static str = $action;
+            const ROLES: &'static [standing_accountability::keys::RoleKind] =
+                &[$(standing_accountability::keys::RoleKind::$role),+];
+        }
+    };
+}
+
+/// The caller of endpoint `E`, checked before the handler runs: its key is known, usable and
+/// of one of `E`'s roles, and a subject key acts for the subject its path names only. Every
+/// refusal is audited. It carries the request's audit context ([`Caller::asked`]).
+#[derive(Debug)]
+pub(crate) struct Caller<E> {
+    pub(crate) key: std::sync::Arc<Key>,
+    /// The subject the path names (`/v1/subjects/{subject}/…`).
+    subject: Option<String>,
+    endpoint: std::marker::PhantomData<E>,
+}
+
+impl<E: Endpoint> Caller<E> {
+    /// What was asked, for the audit log: the endpoint's action about the path's subject.
+    pub(crate) fn asked(&self) -> Asked<'_> {
+        Asked {
+            action: E::ACTION,
+            subject: self.subject.as_deref(),
+            purpose: None,
+        }
+    }
+}
+
+impl<E: Endpoint> FromRequestParts<std::sync::Arc<AppState>> for Caller<E> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &std::sync::Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        // A path that does not decode was refused before (see `keyed_first`).
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state).await;
+        let subject = params.ok().and_then(|params| {
+            let mut named = params.iter().filter(|(name, _)| *name == "subject");
+            named.next().map(|(_, value)| value.to_owned())
+        });
+        let asked = Asked {
+            action: E::ACTION,
+            subject: subject.as_deref(),
+            purpose: None,
+        };
+        let key = crate::authenticate(state, &parts.headers, E::ROLES, &asked)?;
+        if let Some(subject) = &subject {
+            crate::own_subject(state, &key, &asked, subject)?;
+        }
+        Ok(Caller {
+            key,
+            subject,
+            endpoint: std::marker::PhantomData,
+        })
     }
 }

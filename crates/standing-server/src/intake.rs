@@ -2,17 +2,23 @@
 //! key may say (its source, the types that source may send, the server's time), applied and
 //! made durable with the key's id before the answer. Every batch is audited.
 
+use crate::extract::Caller;
 use crate::extract::DeferredBody;
-use crate::{ApiError, ApiResult, AppState, Asked, audit, authenticate, read_node, refuse};
+use crate::{ApiError, ApiResult, AppState, Asked, audit, read_node, refuse};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use standing_accountability::keys::{Key, RoleKind};
+use standing_accountability::keys::Key;
 use standing_core::Timestamp;
 use standing_engine::ApplyOutcome;
 use standing_ingest::{Admission, admit, csv_row_to_wire};
 use std::sync::Arc;
+
+/// Who may call each endpoint here, and its name in the audit log.
+mod calls {
+    crate::endpoint!(Events, "events", Source, Operator);
+}
 
 /// How a request body holds its records, from its `Content-Type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,19 +122,11 @@ fn records(
 pub(crate) async fn post_events(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
+    caller: Caller<calls::Events>,
     body: DeferredBody<axum::body::Bytes>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "events",
-        subject: None,
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Source, RoleKind::Operator],
-        &request,
-    )?;
+    let key = std::sync::Arc::clone(&caller.key);
+    let request = caller.asked();
     let body = body.open(&state, &key, &request)?;
     let format =
         format_of(&headers).map_err(|error| refuse(&state, Some(&key), &request, error))?;

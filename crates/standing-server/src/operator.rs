@@ -1,25 +1,31 @@
 //! What operators run the system with: the overview, the model and its versions (upload and
 //! check, impact on current scores and decisions, activation), and `/metrics`.
 
-use crate::{ApiError, ApiResult, AppState, Asked, audit, authenticate, read_node};
+use crate::extract::Caller;
+use crate::{ApiError, ApiResult, AppState, audit, read_node};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use standing_accountability::keys::RoleKind;
 use standing_accountability::versions::VersionError;
 use standing_engine::Engine;
 use standing_rules::Model;
 use std::sync::Arc;
 
-fn operator_only(action: &'static str) -> Asked<'static> {
-    Asked {
-        action,
-        subject: None,
-        purpose: None,
-    }
+/// Who may call each endpoint here, and its name in the audit log.
+mod calls {
+    crate::endpoint!(Overview, "overview", Operator);
+    crate::endpoint!(ModelUpload, "model.upload", Operator);
+    crate::endpoint!(ModelImpact, "model.impact", Operator);
+    crate::endpoint!(ModelActivate, "model.activate", Operator);
+    crate::endpoint!(Purge, "purge", Operator);
+    crate::endpoint!(Keys, "keys", Operator);
+    crate::endpoint!(KeyRevoke, "key.revoke", Operator);
+    crate::endpoint!(Event, "event", Operator);
+    crate::endpoint!(Model, "model", Source, Consumer, Operator);
+    crate::endpoint!(Models, "models", Operator);
 }
 
 /// The population at a glance: score histogram, grades, lists, events by source, decisions.
@@ -30,11 +36,10 @@ fn operator_only(action: &'static str) -> Asked<'static> {
     security(("api_key" = [])))]
 pub(crate) async fn get_overview(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Overview>,
 ) -> ApiResult {
-    let request = operator_only("overview");
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let mut overview = match state.watch.overview() {
         Some(overview) => overview,
         None => {
@@ -157,14 +162,11 @@ fn versions_json(state: &AppState, active: &str) -> Result<Value, ApiError> {
     responses((status = 200, description = "The active model and the versions stored", body = Object),
         (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody)),
     security(("api_key" = [])))]
-pub(crate) async fn get_model(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
+pub(crate) async fn get_model(
+    State(state): State<Arc<AppState>>,
+    _caller: Caller<calls::Model>,
+) -> ApiResult {
     // Any key may read the model: it is the published rulebook.
-    authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Source, RoleKind::Consumer, RoleKind::Operator],
-        &operator_only("model"),
-    )?;
     let model = read_node(&state).model().clone();
     let mut answer = model_json(&model);
     answer["versions"] = versions_json(&state, &model.version)?;
@@ -208,12 +210,11 @@ fn version_error(error: VersionError) -> ApiError {
     security(("api_key" = [])))]
 pub(crate) async fn post_model(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::ModelUpload>,
     body: crate::extract::DeferredBody<String>,
 ) -> Result<Response, ApiError> {
-    let request = operator_only("model.upload");
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let body = body.open(&state, key, &request)?;
     if body.len() > standing_rules::MAX_MODEL_BYTES {
         let error = ApiError::new(
@@ -254,14 +255,8 @@ pub(crate) async fn post_model(
     security(("api_key" = [])))]
 pub(crate) async fn get_models(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    _caller: Caller<calls::Models>,
 ) -> ApiResult {
-    authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Operator],
-        &operator_only("models"),
-    )?;
     let active = read_node(&state).model().version.clone();
     Ok(Json(json!({"versions": versions_json(&state, &active)?})))
 }
@@ -351,12 +346,11 @@ fn node_error(error: standing_node::NodeError) -> ApiError {
     security(("api_key" = [])))]
 pub(crate) async fn get_impact(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::ModelImpact>,
     Path(version): Path<String>,
 ) -> ApiResult {
-    let request = operator_only("model.impact");
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let text = state
         .house
         .versions
@@ -389,12 +383,11 @@ pub(crate) async fn get_impact(
     security(("api_key" = [])))]
 pub(crate) async fn post_activate(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::ModelActivate>,
     Path(version): Path<String>,
 ) -> ApiResult {
-    let request = operator_only("model.activate");
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let text = state
         .house
         .versions
@@ -460,11 +453,10 @@ pub(crate) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response 
     security(("api_key" = [])))]
 pub(crate) async fn post_purge(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Purge>,
 ) -> ApiResult {
-    let request = operator_only("purge");
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let worker = Arc::clone(&state);
     let purge = tokio::task::spawn_blocking(move || {
         let mut node = crate::write_node(&worker);
@@ -505,9 +497,12 @@ pub(crate) async fn post_purge(
         (status = 401, description = "No key, an unknown, revoked or expired key", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody)),
     security(("api_key" = [])))]
-pub(crate) async fn get_keys(State(state): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult {
-    let request = operator_only("keys");
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
+pub(crate) async fn get_keys(
+    State(state): State<Arc<AppState>>,
+    caller: Caller<calls::Keys>,
+) -> ApiResult {
+    let key = std::sync::Arc::clone(&caller.key);
+    let request = caller.asked();
     let keys: Vec<Value> = state
         .house
         .keys
@@ -548,11 +543,11 @@ pub(crate) async fn get_keys(State(state): State<Arc<AppState>>, headers: Header
     security(("api_key" = [])))]
 pub(crate) async fn post_revoke_key(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::KeyRevoke>,
     Path(key_id): Path<String>,
 ) -> ApiResult {
-    let request = operator_only("key.revoke");
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
+    let key = std::sync::Arc::clone(&caller.key);
+    let request = caller.asked();
     let worker = Arc::clone(&state);
     let id = key_id.clone();
     let revoked =
@@ -598,11 +593,11 @@ pub(crate) async fn post_revoke_key(
     security(("api_key" = [])))]
 pub(crate) async fn get_event(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Event>,
     Path((source, event_id)): Path<(String, String)>,
 ) -> ApiResult {
-    let request = operator_only("event");
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
+    let key = std::sync::Arc::clone(&caller.key);
+    let request = caller.asked();
     let found = {
         let node = read_node(&state);
         if !node.engine().events_indexed() {

@@ -2,6 +2,7 @@
 //! consumer that asked reads the outcome by decision id (the duty itself:
 //! `standing_accountability::review`).
 
+use crate::extract::Caller;
 use crate::{ApiError, ApiResult, AppState, audit, authenticate, refuse};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -12,6 +13,11 @@ use standing_accountability::audit::Asked;
 use standing_accountability::keys::RoleKind;
 use standing_accountability::review::{ReviewError, ReviewVerdict};
 use std::sync::Arc;
+
+/// Who may call each endpoint here, and its name in the audit log.
+mod calls {
+    crate::endpoint!(Reviews, "reviews", Operator);
+}
 
 impl From<ReviewError> for ApiError {
     fn from(error: ReviewError) -> ApiError {
@@ -32,15 +38,10 @@ impl From<ReviewError> for ApiError {
     security(("api_key" = [])))]
 pub(crate) async fn get_reviews(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Reviews>,
 ) -> ApiResult {
-    let request = Asked {
-        action: "reviews",
-        subject: None,
-        purpose: None,
-    };
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
+    let key = &*caller.key;
+    let request = caller.asked();
     let pending: Vec<Value> = state
         .house
         .reviews

@@ -3,10 +3,11 @@
 //! read (a grade change needs `grade`, a threshold `score`, a list `list.NAME`), and every event
 //! sent is an audited read of that subject's data.
 
+use crate::extract::Caller;
 use crate::watch::Change;
-use crate::{ApiError, AppState, Asked, authenticate, purpose_of, read_node, refuse};
+use crate::{ApiError, AppState, Asked, purpose_of, read_node, refuse};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
@@ -16,6 +17,11 @@ use std::collections::HashSet;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::broadcast::error::RecvError;
+
+/// Who may call each endpoint here, and its name in the audit log.
+mod calls {
+    crate::endpoint!(Subscribe, "subscribe", Consumer, Operator, Source);
+}
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -57,20 +63,11 @@ fn refusal(code: &'static str, message: String) -> ApiError {
     security(("api_key" = [])))]
 pub(crate) async fn get_changes(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Subscribe>,
     query: crate::extract::Deferred<Query<ChangesQuery>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let asked = Asked {
-        action: "subscribe",
-        subject: None,
-        purpose: None,
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Consumer, RoleKind::Operator, RoleKind::Source],
-        &asked,
-    )?;
+    let key = std::sync::Arc::clone(&caller.key);
+    let asked = caller.asked();
     let Query(query) = query.open(&state, &key, &asked)?;
     let request = Asked {
         purpose: query.purpose.as_deref(),
