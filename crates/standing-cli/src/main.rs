@@ -927,6 +927,13 @@ fn rank(count: usize, at: Option<String>, data: DataArgs, highest: bool) -> Resu
 const SAMPLE_EVENTS: &str = include_str!("../../../models/city-sample-events.ndjson");
 
 fn main() -> ExitCode {
+    // What the server logs (a request that failed on Standing's side, with its detail) goes to
+    // standard error.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(error) => {

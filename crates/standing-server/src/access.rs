@@ -28,16 +28,10 @@ impl From<AccessError> for ApiError {
             AccessError::UnknownPurpose(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_purpose", error.to_string())
             }
-            AccessError::Log(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "log_unreadable",
-                error.to_string(),
-            ),
-            AccessError::Audit(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "audit_unavailable",
-                error.to_string(),
-            ),
+            AccessError::Log(error) => {
+                ApiError::failed("log_unreadable", "the log could not be read", error)
+            }
+            AccessError::Audit(error) => error.into(),
         }
     }
 }

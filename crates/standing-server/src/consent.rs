@@ -25,7 +25,9 @@ impl From<ConsentError> for ApiError {
             ConsentError::UnknownPurpose { .. } => (StatusCode::NOT_FOUND, "unknown_purpose"),
             ConsentError::RequiredByLaw { .. } => (StatusCode::CONFLICT, "required_by_law"),
             ConsentError::NotGiven { .. } => (StatusCode::FORBIDDEN, "no_consent"),
-            ConsentError::NotDurable(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_durable"),
+            ConsentError::NotDurable(error) => {
+                return ApiError::failed("not_durable", "the change was not recorded", error);
+            }
         };
         ApiError::new(status, code, error.to_string())
     }

@@ -32,8 +32,11 @@ impl From<DisputeError> for ApiError {
             DisputeError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_dispute"),
             DisputeError::AlreadyResolved { .. } => (StatusCode::CONFLICT, "already_resolved"),
             DisputeError::NotApplied(_) => (StatusCode::CONFLICT, "not_applied"),
-            DisputeError::Log(_) | DisputeError::NotDurable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "not_durable")
+            DisputeError::Log(error) => {
+                return ApiError::failed("not_durable", "the log could not be written", error);
+            }
+            DisputeError::NotDurable(error) => {
+                return ApiError::failed("not_durable", "the dispute was not recorded", error);
             }
         };
         ApiError::new(status, code, error.to_string())

@@ -14,51 +14,50 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use standing_accountability::keys::{Key, RoleKind};
 
-/// A rejection of one of axum's extractors, as an error answer.
-pub(crate) trait Rejection {
-    fn into_error(self) -> ApiError;
-}
-
-fn error(status: StatusCode, code: &'static str, text: String) -> ApiError {
-    ApiError::new(status, code, text)
-}
-
-impl Rejection for JsonRejection {
-    fn into_error(self) -> ApiError {
-        let status = self.status();
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> ApiError {
+        let status = rejection.status();
         let code = match status {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
             StatusCode::PAYLOAD_TOO_LARGE => "too_large",
             _ => "malformed_body",
         };
-        error(status, code, self.body_text())
+        ApiError::new(status, code, rejection.body_text())
     }
 }
 
-impl Rejection for QueryRejection {
-    fn into_error(self) -> ApiError {
-        error(StatusCode::BAD_REQUEST, "malformed_query", self.body_text())
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_query",
+            rejection.body_text(),
+        )
     }
 }
 
-impl Rejection for PathRejection {
-    fn into_error(self) -> ApiError {
-        error(StatusCode::BAD_REQUEST, "malformed_path", self.body_text())
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_path",
+            rejection.body_text(),
+        )
     }
 }
 
 /// A body read whole: too large, or not what it should be.
 macro_rules! body_rejection {
     ($($rejection:ty),*) => {$(
-        impl Rejection for $rejection {
-            fn into_error(self) -> ApiError {
-                let status = self.status();
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> ApiError {
+                let status = rejection.status();
                 let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
                     "too_large"
                 } else {
                     "malformed_body"
                 };
-                error(status, code, self.body_text())
+                ApiError::new(status, code, rejection.body_text())
             }
         }
     )*};
@@ -103,7 +102,7 @@ impl<S, T> FromRequestParts<S> for Deferred<T>
 where
     S: Send + Sync,
     T: FromRequestParts<S>,
-    T::Rejection: Rejection,
+    ApiError: From<T::Rejection>,
 {
     type Rejection = std::convert::Infallible;
 
@@ -111,7 +110,7 @@ where
         Ok(Deferred(
             T::from_request_parts(parts, state)
                 .await
-                .map_err(Rejection::into_error),
+                .map_err(ApiError::from),
         ))
     }
 }
@@ -120,7 +119,7 @@ impl<S, T> FromRequest<S> for DeferredBody<T>
 where
     S: Send + Sync,
     T: FromRequest<S>,
-    T::Rejection: Rejection,
+    ApiError: From<T::Rejection>,
 {
     type Rejection = std::convert::Infallible;
 
@@ -131,7 +130,7 @@ where
         Ok(DeferredBody(Deferred(
             T::from_request(request, state)
                 .await
-                .map_err(Rejection::into_error),
+                .map_err(ApiError::from),
         )))
     }
 }

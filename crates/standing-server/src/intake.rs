@@ -142,13 +142,7 @@ pub(crate) async fn post_events(
         ingest(&worker, &sender, |model| records(&body, format, model))
     })
     .await
-    .map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            error.to_string(),
-        )
-    })?
+    .map_err(|error| ApiError::failed("stopping", "the server is stopping", error))?
 }
 
 /// One record's place in the answer and, once parsed, in the batch.
@@ -251,10 +245,10 @@ fn ingest(
     let report = node
         .ingest(&events, &slices, sender.origin)
         .map_err(|error| {
-            let error = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            let error = ApiError::failed(
                 "not_durable",
-                format!("nothing of this request was acknowledged: {error}"),
+                "the log could not be written: nothing of this request was acknowledged",
+                error,
             );
             refuse(state, key, &request, error)
         })?;

@@ -25,7 +25,6 @@ use standing_accountability::{House, HouseError, json};
 use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 pub(crate) use standing_accountability::audit::Asked;
@@ -33,6 +32,9 @@ use standing_accountability::keys::{Authenticated, Key, KeyRefusal, RoleKind};
 use standing_core::Timestamp;
 use standing_node::Node;
 use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What the handlers share: the node's house (the node and its duties) and what only the
 /// server has.
@@ -61,30 +63,123 @@ impl AppState {
 
 /// An error answer: a status and a JSON body `{"error": {"code", "message"}}`.
 #[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+pub enum ApiError {
+    /// The request is refused: what the caller can fix, or must know.
+    Refused {
+        status: StatusCode,
+        code: &'static str,
+        message: String,
+    },
+    /// Standing could not do its part (the log, the audit log, a ledger: the disk). The answer
+    /// says what failed in general terms; the detail (paths, system errors) goes to the
+    /// server's log only, with the code.
+    Failed {
+        status: StatusCode,
+        code: &'static str,
+        message: &'static str,
+        detail: String,
+    },
 }
 
 impl ApiError {
+    /// A refusal.
     pub(crate) fn new(
         status: StatusCode,
         code: &'static str,
         message: impl Into<String>,
     ) -> ApiError {
-        ApiError {
+        ApiError::Refused {
             status,
             code,
             message: message.into(),
+        }
+    }
+
+    /// A failure of Standing's own (503: try again later), told in general terms; `detail`
+    /// goes to the log.
+    pub(crate) fn failed(
+        code: &'static str,
+        message: &'static str,
+        detail: impl std::fmt::Display,
+    ) -> ApiError {
+        ApiError::Failed {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            message,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Refused { status, .. } | ApiError::Failed { status, .. } => *status,
+        }
+    }
+
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            ApiError::Refused { code, .. } | ApiError::Failed { code, .. } => code,
+        }
+    }
+
+    /// What the answer says.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            ApiError::Refused { message, .. } => message,
+            ApiError::Failed { message, .. } => message,
+        }
+    }
+
+    /// The same error, its message prefixed (a refusal; a failure is told as it is).
+    pub(crate) fn within(self, prefix: &str) -> ApiError {
+        match self {
+            ApiError::Refused {
+                status,
+                code,
+                message,
+            } => ApiError::Refused {
+                status,
+                code,
+                message: format!("{prefix}: {message}"),
+            },
+            failed => failed,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        if let ApiError::Failed {
+            status,
+            code,
+            detail,
+            ..
+        } = &self
+        {
+            tracing::error!(status = status.as_u16(), code, detail, "request failed");
+        }
+        let body = json!({"error": {"code": self.code(), "message": self.message()}});
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<standing_node::NodeError> for ApiError {
+    fn from(error: standing_node::NodeError) -> ApiError {
+        ApiError::failed(
+            "node_failed",
+            "the log or the engine could not do it; nothing was changed",
+            error,
+        )
+    }
+}
+
+impl From<standing_accountability::audit::AuditError> for ApiError {
+    fn from(error: standing_accountability::audit::AuditError) -> ApiError {
+        ApiError::failed(
+            "audit_unavailable",
+            "the audit log cannot be written or read, so nothing is answered",
+            error,
+        )
     }
 }
 
@@ -93,57 +188,62 @@ pub(crate) type ApiResult = Result<Json<Value>, ApiError>;
 /// The largest request body: 64 MiB of events.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-pub fn router(state: Arc<AppState>) -> Router {
+/// Every route with its handler, each handler with its OpenAPI description: the router and
+/// `/openapi.json` are both made from this, so neither has a route the other lacks.
+fn routes() -> OpenApiRouter<Arc<AppState>> {
     use consumer::*;
     use operator::*;
-    Router::new()
-        .route("/", get(assets::index))
-        .route("/assets/{file}", get(assets::asset))
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi_json))
-        .route("/metrics", get(get_metrics))
-        .route("/v1/events", post(intake::post_events))
-        .route("/v1/subjects/{subject}/score", get(get_score))
-        .route("/v1/subjects/{subject}/explanation", get(get_explanation))
-        .route("/v1/subjects/{subject}/history", get(get_history))
-        .route("/v1/subjects/{subject}/contacts", get(get_contacts))
-        .route("/v1/subjects/{subject}/audit", get(get_subject_audit))
-        .route(
-            "/v1/subjects/{subject}/lists/{list}",
-            get(get_list_membership),
-        )
-        .route("/v1/decisions", post(post_decision))
-        .route("/v1/decisions/{decision_id}", get(review::get_decision))
-        .route("/v1/reviews", get(review::get_reviews))
-        .route("/v1/reviews/{decision_id}", post(review::post_review))
-        .route("/v1/subjects/{subject}/consent", get(consent::get_consent))
-        .route("/v1/subjects/{subject}/report", get(access::get_report))
-        .route("/v1/me/report", get(access::get_my_report))
-        .route(
-            "/v1/subjects/{subject}/disputes",
-            get(disputes::get_disputes).post(disputes::post_dispute),
-        )
-        .route("/v1/disputes/{dispute_id}", post(disputes::post_resolution))
-        .route(
-            "/v1/subjects/{subject}/counterfactuals",
-            get(access::get_counterfactuals),
-        )
-        .route("/portal", get(access::portal))
-        .route(
-            "/v1/subjects/{subject}/consent/{purpose}",
-            put(consent::put_consent),
-        )
-        .route("/v1/rank", post(post_rank))
-        .route("/v1/changes", get(subscriptions::get_changes))
-        .route("/v1/overview", get(get_overview))
-        .route("/v1/purge", post(post_purge))
-        .route("/v1/keys", get(get_keys))
-        .route("/v1/events/{source}/{event_id}", get(get_event))
-        .route("/v1/keys/{key_id}/revoke", post(post_revoke_key))
-        .route("/v1/model", get(get_model))
-        .route("/v1/models", get(get_models).post(post_model))
-        .route("/v1/models/{version}/impact", get(get_impact))
-        .route("/v1/models/{version}/activate", post(post_activate))
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(assets::index))
+        .routes(routes!(assets::asset))
+        .routes(routes!(healthz))
+        .routes(routes!(openapi_json))
+        .routes(routes!(get_metrics))
+        .routes(routes!(intake::post_events))
+        .routes(routes!(get_score))
+        .routes(routes!(get_explanation))
+        .routes(routes!(get_history))
+        .routes(routes!(get_contacts))
+        .routes(routes!(get_subject_audit))
+        .routes(routes!(get_list_membership))
+        .routes(routes!(post_decision))
+        .routes(routes!(review::get_decision))
+        .routes(routes!(review::get_reviews))
+        .routes(routes!(review::post_review))
+        .routes(routes!(consent::get_consent))
+        .routes(routes!(access::get_report))
+        .routes(routes!(access::get_my_report))
+        .routes(routes!(disputes::get_disputes, disputes::post_dispute))
+        .routes(routes!(disputes::post_resolution))
+        .routes(routes!(access::get_counterfactuals))
+        .routes(routes!(access::portal))
+        .routes(routes!(consent::put_consent))
+        .routes(routes!(post_rank))
+        .routes(routes!(subscriptions::get_changes))
+        .routes(routes!(get_overview))
+        .routes(routes!(post_purge))
+        .routes(routes!(get_keys))
+        .routes(routes!(get_event))
+        .routes(routes!(post_revoke_key))
+        .routes(routes!(get_model))
+        .routes(routes!(get_models, post_model))
+        .routes(routes!(get_impact))
+        .routes(routes!(post_activate))
+}
+
+/// The OpenAPI document of the routes [`router`] serves, as JSON (made once).
+pub fn openapi_document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let (_, api) = routes().split_for_parts();
+        api.to_pretty_json()
+            .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+    })
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let (routes, _) = routes().split_for_parts();
+    routes
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -209,11 +309,7 @@ async fn keyed_first(
         Err((key, error)) => {
             let asked = Asked::action("write");
             let path = request.uri().path().to_owned();
-            let error = ApiError::new(
-                error.status,
-                error.code,
-                format!("{} {path}: {}", request.method(), error.message),
-            );
+            let error = error.within(&format!("{} {path}", request.method()));
             Err(refuse(state, key.as_deref(), &asked, error).into_response())
         }
     }
@@ -247,7 +343,7 @@ async fn count_requests(
 async fn openapi_json() -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        openapi::document(),
+        openapi_document(),
     )
         .into_response()
 }
@@ -312,9 +408,14 @@ pub(crate) fn refuse(
     request: &Asked<'_>,
     error: ApiError,
 ) -> ApiError {
-    let action = format!("refused:{}", error.code);
+    let action = format!("refused:{}", error.code());
     // The answer names what was asked, so a refusal says which endpoint refused.
-    let answer = format!("{}: {}", request.action, error.message);
+    let answer = match &error {
+        ApiError::Failed { detail, .. } => {
+            format!("{}: {}: {detail}", request.action, error.message())
+        }
+        refused => format!("{}: {}", request.action, refused.message()),
+    };
     match audit(state, key, request, &action, answer) {
         Ok(()) => error,
         Err(audit_error) => audit_error,
@@ -725,5 +826,46 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = interrupt => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body(response: Response) -> (StatusCode, Value) {
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// A failure of Standing's own answers 503 with its code and a general message: the detail
+    /// (a path, a system error) is for the server's log, not the caller.
+    #[tokio::test]
+    async fn a_failure_is_answered_without_its_detail() {
+        let detail =
+            "/var/lib/standing/consent/consent.jsonl: No space left on device (os error 28)";
+        let error = ApiError::failed("not_durable", "the change was not recorded", detail);
+        let (status, answer) = body(error.into_response()).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer["error"]["code"], "not_durable");
+        assert_eq!(answer["error"]["message"], "the change was not recorded");
+        assert!(!answer.to_string().contains("/var/lib"), "{answer}");
+        assert!(!answer.to_string().contains("os error"), "{answer}");
+    }
+
+    /// A refusal says what the caller can fix, whole; a prefix names where.
+    #[tokio::test]
+    async fn a_refusal_is_answered_with_its_message() {
+        let error = ApiError::new(StatusCode::NOT_FOUND, "unknown_subject", "no `p-1`")
+            .within("GET /v1/subjects/p-1/score");
+        let (status, answer) = body(error.into_response()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            answer["error"]["message"],
+            "GET /v1/subjects/p-1/score: no `p-1`"
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! The OpenAPI document of the whole API, generated from the handlers' annotations and served
-//! at `/openapi.json`; a test holds it to the router.
+//! What the OpenAPI document says beyond its paths: its title, the error body, the bearer keys
+//! and the tags. The paths come from the router itself (`routes` in the crate root), each
+//! handler with its annotation, so the document cannot name a route the server lacks.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
@@ -45,45 +46,6 @@ impl Modify for BearerKeys {
         title = "Standing",
         description = "Accountable reputation scores: sources send events, consumers ask for decisions and scores bound to a purpose, operators run the model. Every read of a subject's data is audited.",
     ),
-    paths(
-        crate::healthz,
-        crate::intake::post_events,
-        crate::consumer::get_score,
-        crate::consumer::get_explanation,
-        crate::consumer::get_history,
-        crate::consumer::get_contacts,
-        crate::consumer::get_subject_audit,
-        crate::consumer::get_list_membership,
-        crate::consumer::post_decision,
-        crate::consumer::post_rank,
-        crate::review::get_decision,
-        crate::review::get_reviews,
-        crate::review::post_review,
-        crate::consent::get_consent,
-        crate::consent::put_consent,
-        crate::access::get_report,
-        crate::access::get_my_report,
-        crate::access::get_counterfactuals,
-        crate::disputes::post_dispute,
-        crate::disputes::get_disputes,
-        crate::disputes::post_resolution,
-        crate::access::portal,
-        crate::subscriptions::get_changes,
-        crate::operator::get_overview,
-        crate::operator::get_model,
-        crate::operator::get_models,
-        crate::operator::post_model,
-        crate::operator::get_impact,
-        crate::operator::post_activate,
-        crate::operator::get_metrics,
-        crate::operator::post_purge,
-        crate::operator::get_keys,
-        crate::operator::get_event,
-        crate::operator::post_revoke_key,
-        crate::openapi_json,
-        crate::assets::index,
-        crate::assets::asset,
-    ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerKeys),
     tags(
@@ -94,10 +56,3 @@ impl Modify for BearerKeys {
     )
 )]
 pub struct ApiDoc;
-
-/// The document as JSON.
-pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
-}

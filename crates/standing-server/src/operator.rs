@@ -79,11 +79,7 @@ pub(crate) async fn get_overview(
 }
 
 fn internal(error: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        error.to_string(),
-    )
+    ApiError::failed("internal", "the work could not be finished", error)
 }
 
 /// A model as JSON: what it scores, how, and what each purpose may read.
@@ -325,11 +321,7 @@ fn node_error(error: standing_node::NodeError) -> ApiError {
                 error.to_string(),
             )
         }
-        error => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node_failed",
-            error.to_string(),
-        ),
+        error => error.into(),
     }
 }
 
@@ -468,10 +460,10 @@ pub(crate) async fn post_purge(
     .await
     .map_err(internal)?
     .map_err(|error| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+        ApiError::failed(
             "purge_failed",
-            error.to_string(),
+            "the purge could not be finished; the log is as it was",
+            error,
         )
     })?;
     let removed: u64 = purge.removed.values().sum();
@@ -563,10 +555,10 @@ pub(crate) async fn post_revoke_key(
             return Err(crate::refuse(&state, Some(&key), &request, error));
         }
         Err(error) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return Err(ApiError::failed(
                 "not_durable",
-                format!("the revocation was not recorded: {error}"),
+                "the revocation was not recorded",
+                error,
             ));
         }
     };
@@ -609,11 +601,7 @@ pub(crate) async fn get_event(
             return Err(crate::refuse(&state, Some(&key), &request, error));
         }
         node.event_record(&source, &event_id).map_err(|error| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "log_unreadable",
-                error.to_string(),
-            )
+            ApiError::failed("log_unreadable", "the log could not be read", error)
         })?
     };
     let Some(record) = found else {

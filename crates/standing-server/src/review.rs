@@ -24,7 +24,9 @@ impl From<ReviewError> for ApiError {
         let (status, code) = match &error {
             ReviewError::Unknown(_) => (StatusCode::NOT_FOUND, "unknown_review"),
             ReviewError::AlreadyReviewed { .. } => (StatusCode::CONFLICT, "already_reviewed"),
-            ReviewError::NotDurable(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_durable"),
+            ReviewError::NotDurable(error) => {
+                return ApiError::failed("not_durable", "the change was not recorded", error);
+            }
         };
         ApiError::new(status, code, error.to_string())
     }
