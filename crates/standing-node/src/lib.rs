@@ -242,6 +242,50 @@ fn replay(log: &Log<FileBackend>, model: &Model, engine: &mut Engine, from: u64)
     Ok(replayed)
 }
 
+/// The one way an engine is rebuilt from the log: `engine` (new, or restored from a snapshot
+/// covering the records before `from`) is fed every record from `from` on under `model` — with
+/// the social graph built once at the end when `bulk` — checked to hold one event per record
+/// (event `n` is record `n`: explanations read bodies by it) and its clock moved to `clock`.
+fn rebuild(
+    log: &Log<FileBackend>,
+    model: &Model,
+    mut engine: Engine,
+    from: u64,
+    bulk: bool,
+    clock: Timestamp,
+) -> Result<(Engine, Rebuilt)> {
+    let started = std::time::Instant::now();
+    if bulk {
+        engine.start_bulk();
+    }
+    let replayed = replay(log, model, &mut engine, from)?;
+    if bulk {
+        engine.finish_bulk();
+    }
+    if engine.event_count() as u64 != log.next_seq() {
+        return Err(NodeError::Inconsistent {
+            log: log.next_seq(),
+            engine: engine.event_count() as u64,
+        });
+    }
+    let replay_time = started.elapsed();
+    let started = std::time::Instant::now();
+    engine.advance_clock(clock);
+    let rebuilt = Rebuilt {
+        replayed,
+        replay: replay_time,
+        clock: started.elapsed(),
+    };
+    Ok((engine, rebuilt))
+}
+
+/// What a [`rebuild`] did.
+struct Rebuilt {
+    replayed: u64,
+    replay: std::time::Duration,
+    clock: std::time::Duration,
+}
+
 /// Takes the data directory's lock file (`LOCK`), without waiting. Opening repairs a torn log
 /// tail and appends to the log, so a second process must never open the same directory: it
 /// could take an ingest's unsynced write for a torn tail and cut it.
@@ -361,29 +405,14 @@ impl Node {
                 None
             }
         };
-        let mut engine = engine.unwrap_or_else(|| Engine::new(model.clone(), clock));
+        let engine = engine.unwrap_or_else(|| Engine::new(model.clone(), clock));
         report.timings.snapshot = started.elapsed();
-        let started = std::time::Instant::now();
         // Many records: the social graph is built once at the end, not kept live throughout.
         let bulk = log.next_seq().saturating_sub(from) > BULK_REPLAY;
-        if bulk {
-            engine.start_bulk();
-        }
-        report.replayed = replay(&log, &model, &mut engine, from)?;
-        if bulk {
-            engine.finish_bulk();
-        }
-        // Event n of the engine is record n of the log: explanations read bodies by it.
-        if engine.event_count() as u64 != log.next_seq() {
-            return Err(NodeError::Inconsistent {
-                log: log.next_seq(),
-                engine: engine.event_count() as u64,
-            });
-        }
-        report.timings.replay = started.elapsed();
-        let started = std::time::Instant::now();
-        engine.advance_clock(clock);
-        report.timings.clock = started.elapsed();
+        let (engine, rebuilt) = rebuild(&log, &model, engine, from, bulk, clock)?;
+        report.replayed = rebuilt.replayed;
+        report.timings.replay = rebuilt.replay;
+        report.timings.clock = rebuilt.clock;
         let last_recorded_at = last_recorded_at(&log)?;
         Ok((
             Node {
@@ -403,12 +432,8 @@ impl Node {
 
     /// Rebuilds the engine from the log alone, ignoring snapshots, with its clock at `clock`.
     pub fn replay_log_only(&self, clock: Timestamp) -> Result<Engine> {
-        let mut engine = Engine::new(self.model.clone(), clock);
-        engine.start_bulk();
-        replay(&self.log, &self.model, &mut engine, 0)?;
-        engine.finish_bulk();
-        engine.advance_clock(clock);
-        Ok(engine)
+        let engine = Engine::new(self.model.clone(), clock);
+        Ok(rebuild(&self.log, &self.model, engine, 0, true, clock)?.0)
     }
 
     /// A score with its explanation, reason texts filled from the events in the log.
@@ -673,17 +698,8 @@ impl Node {
             });
         };
         let model = Arc::new(model);
-        let mut engine = Engine::new(model.clone(), clock);
-        engine.start_bulk();
-        replay(&self.log, &model, &mut engine, 0)?;
-        engine.finish_bulk();
-        if engine.event_count() as u64 != self.log.next_seq() {
-            return Err(NodeError::Inconsistent {
-                log: self.log.next_seq(),
-                engine: engine.event_count() as u64,
-            });
-        }
-        engine.advance_clock(clock);
+        let engine = Engine::new(model.clone(), clock);
+        let (engine, _) = rebuild(&self.log, &model, engine, 0, true, clock)?;
         Ok(Candidate {
             fingerprint: fingerprint(text),
             text: text.to_owned(),
@@ -809,12 +825,8 @@ impl Node {
         let (log, _) = Log::open(backend, LogOptions::default())?;
         self.log = log;
         let clock = self.engine.clock();
-        let mut engine = Engine::new(self.model.clone(), clock);
-        engine.start_bulk();
-        replay(&self.log, &self.model, &mut engine, 0)?;
-        engine.finish_bulk();
-        engine.advance_clock(clock);
-        self.engine = engine;
+        let engine = Engine::new(self.model.clone(), clock);
+        self.engine = rebuild(&self.log, &self.model, engine, 0, true, clock)?.0;
         self.poisoned = false;
         // The old snapshots are gone with the old log.
         self.stored = None;

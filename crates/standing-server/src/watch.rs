@@ -136,7 +136,7 @@ fn sorted_difference(a: &[u32], b: &[u32]) -> Vec<u32> {
 const LOOK_STEP: usize = 16_384;
 
 /// Looks at the engine once: keeps the overview and sends the changes since the last look.
-/// Reads the engine in steps of [`LOOK_STEP`] subjects; a subject's score is compared with its
+/// Reads the engine in steps of `LOOK_STEP` (16,384) subjects; a subject's score is compared with its
 /// own score at the last look, so steps seeing slightly different moments change nothing.
 pub fn look(state: &AppState) {
     let started = std::time::Instant::now();
