@@ -211,13 +211,11 @@ fn open_reader<'m>(
                 .iter()
                 .map(|h| h.trim().to_owned())
                 .collect::<Vec<_>>();
-            for required in ["id", "source", "subject", "type", "occurred_at"] {
-                if !header.iter().any(|h| h == required) {
-                    bail!(
-                        "{}:1: the CSV header has no `{required}` column",
-                        path.display()
-                    );
-                }
+            if let Some(required) = standing_ingest::missing_csv_column(&header, false) {
+                bail!(
+                    "{}:1: the CSV header has no `{required}` column",
+                    path.display()
+                );
             }
             Box::new(CsvReader {
                 model,

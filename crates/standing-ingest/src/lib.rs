@@ -586,6 +586,17 @@ use std::io::Read as _;
 /// an empty cell leaves the field out (so one file can hold several event types). Cells of
 /// fields declared numeric or boolean are written as JSON numbers or booleans when they read as
 /// such; intake then checks them like any record.
+/// The first column a CSV header must name and does not: `id`, `subject`, `type`,
+/// `occurred_at`, and `source` unless the sender speaks for one source (`source_given`).
+pub fn missing_csv_column(header: &[String], source_given: bool) -> Option<&'static str> {
+    let required = ["id", "source", "subject", "type", "occurred_at"];
+    required
+        .into_iter()
+        .filter(|column| !(source_given && *column == "source"))
+        .find(|column| !header.iter().any(|h| h == column))
+}
+
+/// One CSV row under `header` as a wire record (see [`missing_csv_column`] for the header).
 pub fn csv_row_to_wire(
     model: &Model,
     header: &[String],

@@ -33,10 +33,20 @@ mod calls {
 pub(crate) struct PurposeQuery {
     /// The purpose of the request (a consumer must name one of its key's purposes).
     purpose: Option<String>,
-    /// The score at this occurred-time instead of now (RFC 3339).
+    /// The score at this occurred-time instead of now (an RFC 3339 date-time, or a date).
+    #[param(schema_with = crate::openapi::instant)]
     at: Option<String>,
-    /// Counting only what was recorded by this instant (RFC 3339).
+    /// Counting only what was recorded by this instant (an RFC 3339 date-time, or a date).
+    #[param(schema_with = crate::openapi::instant)]
     known_at: Option<String>,
+}
+
+/// A list membership's query: it is answered now, at the engine's clock.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// The purpose of the request (a consumer must name one of its key's purposes).
+    purpose: Option<String>,
 }
 
 pub(crate) fn instant(
@@ -333,7 +343,7 @@ pub(crate) async fn post_decision(
 /// Whether a subject is on a list now, since when and until when.
 #[utoipa::path(get, path = "/v1/subjects/{subject}/lists/{list}", tag = "consumers",
     params(("subject" = String, Path, description = "The subject's id"),
-        ("list" = String, Path, description = "The list's name"), PurposeQuery),
+        ("list" = String, Path, description = "The list's name"), ListQuery),
     responses((status = 200, description = "The membership", body = Object),
         (status = 400, description = "Bad request", body = crate::openapi::ErrorBody),
         (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
@@ -344,7 +354,7 @@ pub(crate) async fn get_list_membership(
     State(state): State<Arc<AppState>>,
     caller: Caller<calls::List>,
     Path((subject, list)): Path<(String, String)>,
-    query: Deferred<Query<PurposeQuery>>,
+    query: Deferred<Query<ListQuery>>,
 ) -> ApiResult {
     let key = &*caller.key;
     let asked = caller.asked();
@@ -482,7 +492,8 @@ pub(crate) async fn post_rank(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
-    /// Monthly points back from now (at most 120, default 24).
+    /// Monthly points back from now (default 24; more than 120 count as 120).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     months: Option<u32>,
 }
 
@@ -605,8 +616,9 @@ pub(crate) async fn get_contacts(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
-    /// At most this many records, newest first (default 50, at most 500).
-    limit: Option<usize>,
+    /// At most this many records, newest first (default 50; more than 500 count as 500).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
+    limit: Option<u32>,
 }
 
 /// Who read a subject's data recently, and what they were told (from the audit log).
@@ -625,7 +637,7 @@ pub(crate) async fn get_subject_audit(
     let key = &*caller.key;
     let request = caller.asked();
     let Query(query) = query.open(&state, key, &request)?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    let limit = query.limit.unwrap_or(50).clamp(1, 500) as usize;
     let entries = state.house.audit.recent(&subject, limit);
     audit(
         &state,

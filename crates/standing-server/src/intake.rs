@@ -75,7 +75,7 @@ fn records(
             .headers()
             .map_err(|error| malformed(format!("the CSV header cannot be read: {error}")))?
             .iter()
-            .map(str::to_owned)
+            .map(|h| h.trim().to_owned())
             .collect();
         return Ok(reader
             .records()
@@ -110,7 +110,9 @@ fn records(
 /// Answers per record (accepted, duplicate, conflict, rejected with a code and the reason) once
 /// the accepted ones are durable.
 #[utoipa::path(post, path = "/v1/events", tag = "sources",
-    request_body(content = String, description = "NDJSON events, a JSON array of events (`application/json`), or CSV rows under a header (`text/csv`)", content_type = "application/x-ndjson"),
+    request_body(description = "NDJSON events, a JSON array of events (`application/json`), or CSV rows under a header (`text/csv`); an empty body is an empty batch", content(
+        (crate::openapi::Records = "application/x-ndjson"),
+        (crate::openapi::Records = "text/csv"))),
     responses(
         (status = 200, description = "Per-record results; every accepted record is on stable storage", body = Object),
         (status = 400, description = "The body is not NDJSON, a JSON array or CSV", body = crate::openapi::ErrorBody),

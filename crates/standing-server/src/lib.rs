@@ -235,7 +235,8 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
 pub fn openapi_document() -> &'static str {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let (_, api) = routes().split_for_parts();
+        let (_, mut api) = routes().split_for_parts();
+        openapi::complete(&mut api);
         api.to_pretty_json()
             .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
     })
@@ -355,6 +356,16 @@ pub(crate) mod assets {
     use axum::response::{IntoResponse, Response};
 
     const INDEX: &str = include_str!("../assets/index.html");
+
+    /// The dashboard's files.
+    #[derive(utoipa::ToSchema)]
+    #[allow(dead_code)]
+    pub(crate) enum Asset {
+        #[schema(rename = "app.js")]
+        App,
+        #[schema(rename = "style.css")]
+        Style,
+    }
     const APP: &str = include_str!("../assets/app.js");
     const STYLE: &str = include_str!("../assets/style.css");
 
@@ -367,14 +378,24 @@ pub(crate) mod assets {
 
     /// The dashboard's script and style sheet.
     #[utoipa::path(get, path = "/assets/{file}", tag = "operators",
-        params(("file" = String, Path, description = "`app.js` or `style.css`")),
-        responses((status = 200, description = "The file", body = String),
-            (status = 404, description = "No such asset", body = String)))]
+        params(("file" = inline(Asset), Path, description = "`app.js` or `style.css`")),
+        responses((status = 200, description = "The file", content(
+                (String = "text/javascript"),
+                (String = "text/css"))),
+            (status = 401, description = "A path that does not decode, sent without a key", body = crate::openapi::ErrorBody),
+            (status = 404, description = "No such asset", body = crate::openapi::ErrorBody)))]
     pub(crate) async fn asset(Path(file): Path<String>) -> Response {
         let (kind, body) = match file.as_str() {
             "app.js" => ("text/javascript; charset=utf-8", APP),
             "style.css" => ("text/css; charset=utf-8", STYLE),
-            _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+            _ => {
+                let error = crate::ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no_such_asset",
+                    format!("no asset `{file}`: the dashboard has app.js and style.css"),
+                );
+                return error.into_response();
+            }
         };
         ([(header::CONTENT_TYPE, kind)], body).into_response()
     }

@@ -24,7 +24,7 @@ mod calls {
     crate::endpoint!(Keys, "keys", Operator);
     crate::endpoint!(KeyRevoke, "key.revoke", Operator);
     crate::endpoint!(Event, "event", Operator);
-    crate::endpoint!(Model, "model", Source, Consumer, Operator);
+    crate::endpoint!(Model, "model", Source, Consumer, Operator, Subject);
     crate::endpoint!(Models, "models", Operator);
 }
 
@@ -411,7 +411,7 @@ pub(crate) async fn post_activate(
 
 /// Counters and gauges in Prometheus' text format (no key: scrape it from a trusted network).
 #[utoipa::path(get, path = "/metrics", tag = "operators",
-    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
+    responses((status = 200, description = "OpenMetrics text (Prometheus' exposition format)", body = String, content_type = "application/openmetrics-text")))]
 pub(crate) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
     {
         let node = read_node(&state);

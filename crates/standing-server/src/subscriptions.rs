@@ -30,11 +30,23 @@ pub(crate) struct ChangesQuery {
     purpose: Option<String>,
     /// Comma-separated: `grade`, `threshold`, `list`, `dispute` (sources and operators); default:
     /// every kind the key may read.
+    #[param(value_type = Option<Vec<ChangeKind>>, inline, style = Form, explode = false)]
     kinds: Option<String>,
     /// The score whose crossings are sent (needed for `threshold`).
     threshold: Option<f64>,
     /// Comma-separated subject ids to watch; default: everyone.
     subjects: Option<String>,
+}
+
+/// The kinds of change a subscription may ask for.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub(crate) enum ChangeKind {
+    Grade,
+    Threshold,
+    List,
+    Dispute,
 }
 
 /// What one subscription is sent.
@@ -59,7 +71,8 @@ fn refusal(code: &'static str, message: String) -> ApiError {
         (status = 200, description = "An event stream (text/event-stream)", body = String, content_type = "text/event-stream"),
         (status = 400, description = "A kind unknown, or `threshold` missing", body = crate::openapi::ErrorBody),
         (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
-        (status = 403, description = "Wrong role, purpose not granted, or a kind beyond the purpose's binding", body = crate::openapi::ErrorBody)),
+        (status = 403, description = "Wrong role, purpose not granted, or a kind beyond the purpose's binding", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown purpose", body = crate::openapi::ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn get_changes(
     State(state): State<Arc<AppState>>,
