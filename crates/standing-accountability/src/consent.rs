@@ -217,9 +217,7 @@ mod tests {
     fn each_basis_decides_with_the_choice_in_force() {
         let checked = standing_rules::check_model("city.toml", standing_rules::SAMPLE_CITY_MODEL);
         let model = checked.model.unwrap();
-        let directory =
-            std::env::temp_dir().join(format!("standing-consent-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&directory);
+        let directory = standing_devkit::TempDir::new("consent");
         let consents = Consents::open(&directory).unwrap();
         let purpose = |name| model.purpose(name).unwrap();
         let at = Timestamp(1_000);
@@ -288,6 +286,5 @@ mod tests {
         assert_eq!(state("rail.highspeed.booking"), ConsentState::RequiredByLaw);
         let other = consents.overview(&model, "p-2");
         assert!(other.iter().all(|c| c.state != ConsentState::OptedIn));
-        std::fs::remove_dir_all(&directory).unwrap();
     }
 }

@@ -197,11 +197,8 @@ mod tests {
         }
     }
 
-    fn directory(name: &str) -> PathBuf {
-        let directory =
-            std::env::temp_dir().join(format!("standing-ledger-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&directory);
-        directory
+    fn directory(name: &str) -> standing_devkit::TempDir {
+        standing_devkit::TempDir::new(&format!("ledger-{name}"))
     }
 
     fn open(path: &Path) -> LedgerMap<String, Note> {
@@ -236,7 +233,6 @@ mod tests {
         reader.join().unwrap().unwrap();
         assert_eq!(read, Ok(true), "the reader waited for the writer's sync");
         assert!(map.get("n-2").is_some());
-        std::fs::remove_dir_all(&directory).unwrap();
     }
 
     /// What was written is read back after a reopen, the latest record of a key in force; a
@@ -273,7 +269,6 @@ mod tests {
         assert_eq!(map.read().len(), 1);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 2, "the torn line is cut: {text}");
-        std::fs::remove_dir_all(&directory).unwrap();
     }
 
     /// A line that is not a record is an error naming the file and the line, not skipped.
@@ -281,7 +276,6 @@ mod tests {
     fn a_corrupt_line_is_an_error_naming_its_place() {
         let directory = directory("corrupt");
         let path = directory.join("notes.jsonl");
-        std::fs::create_dir_all(&directory).unwrap();
         std::fs::write(&path, "{\"id\":\"n-1\",\"text\":\"a\"}\nnot json\n").unwrap();
         let error = LedgerMap::open(&path, |n: &Note| n.id.clone()).unwrap_err();
         assert!(
@@ -289,6 +283,5 @@ mod tests {
             "{error}"
         );
         assert!(error.to_string().contains("notes.jsonl:2"), "{error}");
-        std::fs::remove_dir_all(&directory).unwrap();
     }
 }

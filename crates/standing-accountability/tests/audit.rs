@@ -1,7 +1,8 @@
 //! The audit log's hash chain finds an edited, dropped, reordered or cut record.
 
 use standing_accountability::audit::{Audit, AuditEntry, AuditError, verify};
-use std::path::{Path, PathBuf};
+use standing_devkit::TempDir;
+use std::path::Path;
 
 fn entry(index: usize) -> AuditEntry {
     AuditEntry {
@@ -15,11 +16,8 @@ fn entry(index: usize) -> AuditEntry {
     }
 }
 
-fn written(name: &str) -> PathBuf {
-    let directory =
-        std::env::temp_dir().join(format!("standing-audit-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).unwrap();
+fn written(name: &str) -> TempDir {
+    let directory = TempDir::new(&format!("audit-{name}"));
     let audit = Audit::open(&directory).unwrap();
     for index in 1..=5 {
         audit.record(&entry(index)).unwrap();
@@ -56,7 +54,6 @@ fn an_intact_log_verifies_and_reopening_continues_the_chain() {
     audit.record(&entry(6)).unwrap();
     audit.sync().unwrap();
     assert_eq!(verify(&directory).unwrap().0, 6);
-    std::fs::remove_dir_all(&directory).unwrap();
 }
 
 #[test]
@@ -92,9 +89,4 @@ fn edited_dropped_reordered_and_cut_records_are_found() {
     let (line, reason) = broken_at(&directory);
     assert_eq!(line, 5);
     assert!(reason.contains("cut"), "{reason}");
-    for name in ["edit", "drop", "reorder", "cut"] {
-        let _ = std::fs::remove_dir_all(
-            std::env::temp_dir().join(format!("standing-audit-{name}-{}", std::process::id())),
-        );
-    }
 }

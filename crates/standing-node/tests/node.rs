@@ -1,15 +1,12 @@
 //! A data directory opened through the node: one process at a time.
 
 use standing_core::Timestamp;
+use standing_devkit::TempDir;
 use standing_node::{Node, NodeError};
-use standing_rules::SAMPLE_CITY_MODEL;
 
 #[test]
 fn a_data_directory_is_opened_by_one_owner_at_a_time() {
-    let dir = std::env::temp_dir().join(format!("standing-node-lock-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("model.toml"), SAMPLE_CITY_MODEL).unwrap();
+    let dir = TempDir::with_city_model("node-lock");
     let clock = Timestamp::parse("2026-11-25").unwrap();
 
     let (first, _) = Node::open(&dir, clock).expect("the first opener owns the directory");
@@ -29,17 +26,13 @@ fn a_data_directory_is_opened_by_one_owner_at_a_time() {
         Node::open(&dir, clock).is_ok(),
         "the lock goes with its owner"
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A purge interrupted by a crash: before its log was complete it is abandoned (the old log
 /// stands); once complete (the marker written) it is finished on the next open.
 #[test]
 fn a_purge_cut_short_is_abandoned_before_its_marker_and_finished_after() {
-    let dir = std::env::temp_dir().join(format!("standing-node-purge-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("model.toml"), SAMPLE_CITY_MODEL).unwrap();
+    let dir = TempDir::with_city_model("node-purge");
     let clock = Timestamp::parse("2026-11-25").unwrap();
     let (mut node, _) = Node::open(&dir, clock).unwrap();
     let model = node.model().clone();
@@ -74,7 +67,6 @@ fn a_purge_cut_short_is_abandoned_before_its_marker_and_finished_after() {
     );
     let replayed = node.replay_log_only(clock).unwrap();
     assert_eq!(node.engine().first_difference(&replayed), None);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Traffic tickets for `p-1` on `days`, as events and their wire bodies.
@@ -124,10 +116,7 @@ fn snapshot_files(dir: &std::path::Path) -> Vec<(String, u64)> {
 
 #[test]
 fn a_restore_reads_the_snapshot_in_place_and_an_unchanged_state_is_not_snapshotted_again() {
-    let dir = std::env::temp_dir().join(format!("standing-node-snap-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("model.toml"), SAMPLE_CITY_MODEL).unwrap();
+    let dir = TempDir::with_city_model("node-snap");
     let clock = Timestamp::parse("2026-11-25").unwrap();
     let (mut node, _) = Node::open(&dir, clock).unwrap();
     let model = node.model().clone();
@@ -169,7 +158,6 @@ fn a_restore_reads_the_snapshot_in_place_and_an_unchanged_state_is_not_snapshott
     let (node, report) = Node::open(&dir, clock).unwrap();
     assert_eq!((report.snapshot, report.replayed), (Some(3), 0));
     assert_eq!(node.engine().first_difference(&replayed), None);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Every accepted record keeps, in the log, who sent it; an id sent again with other content is
@@ -177,10 +165,7 @@ fn a_restore_reads_the_snapshot_in_place_and_an_unchanged_state_is_not_snapshott
 /// time is known again after a reopen.
 #[test]
 fn records_keep_their_origin_and_a_reused_id_with_other_content_is_a_conflict() {
-    let dir = std::env::temp_dir().join(format!("standing-node-origin-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("model.toml"), SAMPLE_CITY_MODEL).unwrap();
+    let dir = TempDir::with_city_model("node-origin");
     let clock = Timestamp::parse("2026-11-25").unwrap();
     let (mut node, _) = Node::open(&dir, clock).unwrap();
     assert_eq!(node.last_recorded_at(), Timestamp::MIN);
@@ -222,17 +207,13 @@ fn records_keep_their_origin_and_a_reused_id_with_other_content_is_a_conflict() 
     assert_eq!(record.body, first.as_bytes(), "the first is kept");
     assert_eq!(node.log_records(), 1);
     assert!(node.find_event("police", "t-2").unwrap().is_none());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A batch sent again with some records changed: each changed one is a conflict, the others
 /// duplicates, whatever their order in the batch; nothing of it reaches the log.
 #[test]
 fn a_batch_sent_again_tells_each_changed_record_from_the_unchanged_ones() {
-    let dir = std::env::temp_dir().join(format!("standing-node-resend-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("model.toml"), SAMPLE_CITY_MODEL).unwrap();
+    let dir = TempDir::with_city_model("node-resend");
     let clock = Timestamp::parse("2026-11-25").unwrap();
     let (mut node, _) = Node::open(&dir, clock).unwrap();
     let model = node.model().clone();
@@ -272,5 +253,4 @@ fn a_batch_sent_again_tells_each_changed_record_from_the_unchanged_ones() {
         assert_eq!(outcome, &expected, "{}", event.id);
     }
     assert_eq!(node.log_records(), 40);
-    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -3,6 +3,7 @@
 //! once and in order, and what survives is a prefix of what was appended.
 
 use proptest::prelude::*;
+use standing_devkit::TempDir;
 use standing_store::{Backend, FileBackend, Log, LogOptions, MemBackend, StoreError};
 
 #[derive(Clone, Debug)]
@@ -184,9 +185,7 @@ fn compaction_removes_refused_records_from_sealed_segments_and_keeps_sequence_nu
 
 #[test]
 fn snapshots_round_trip_keep_the_newest_and_skip_damaged_ones() {
-    let directory =
-        std::env::temp_dir().join(format!("standing-store-snap-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
+    let directory = TempDir::new("store-snap");
     let (mut log, _) = Log::open(
         FileBackend::open(&directory).unwrap(),
         LogOptions::default(),
@@ -234,7 +233,6 @@ fn snapshots_round_trip_keep_the_newest_and_skip_damaged_ones() {
     bytes[last] ^= 1;
     std::fs::write(&older, bytes).unwrap();
     assert_eq!(log.latest_snapshot(|covers, _| Some(covers)).unwrap(), None);
-    std::fs::remove_dir_all(&directory).unwrap();
 }
 
 #[test]

@@ -4,7 +4,8 @@
 
 mod ingest;
 
-use std::path::{Path, PathBuf};
+use standing_devkit::TempDir;
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn standing(args: &[&str]) -> Output {
@@ -18,9 +19,8 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).unwrap()
 }
 
-fn data_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("standing-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+fn data_dir(name: &str) -> TempDir {
+    let dir = TempDir::new(&format!("cli-{name}"));
     let output = standing(&["init", dir.to_str().unwrap()]);
     assert!(
         output.status.success(),
@@ -56,10 +56,7 @@ fn explain_shows_key_factors_contributions_and_lists() {
 #[test]
 fn score_as_known_at_leaves_out_what_was_recorded_later() {
     // A data directory with a model and an empty log: history is imported before it is added to.
-    let dir = std::env::temp_dir().join(format!("standing-cli-known-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("model.toml"), standing_rules::SAMPLE_CITY_MODEL).unwrap();
+    let dir = TempDir::with_city_model("cli-known");
     // A late payment recorded on 2026-10-01 for an event that occurred on 2026-09-01.
     let file = dir.join("late.ndjson");
     std::fs::write(
@@ -167,8 +164,7 @@ fn decide_top_and_bottom() {
 
 #[test]
 fn check_reports_every_problem_and_fails() {
-    let dir = std::env::temp_dir().join(format!("standing-cli-check-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("cli-check");
     let model = dir.join("model.toml");
     std::fs::write(
         &model,
@@ -192,8 +188,9 @@ fn check_reports_every_problem_and_fails() {
 
 #[test]
 fn the_demo_builds_a_country_once_and_reopens_it() {
-    let dir = std::env::temp_dir().join(format!("standing-cli-demo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // The demo makes its directory itself.
+    let root = TempDir::new("cli-demo");
+    let dir = root.join("demo");
     let args = [
         "demo",
         "-d",
@@ -257,5 +254,4 @@ fn the_demo_builds_a_country_once_and_reopens_it() {
     let output = standing(&["demo", "-d", path(&other), "--exit-when-ready"]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("not made by `standing demo`"));
-    let _ = std::fs::remove_dir_all(&dir);
 }

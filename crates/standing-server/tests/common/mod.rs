@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use standing_accountability::keys::{KeySpec, KeyStore, RoleKind};
 use standing_core::Timestamp;
+use standing_devkit::TempDir;
 use standing_node::Node;
 use standing_server::{AppState, router};
 use std::sync::Arc;
@@ -29,13 +30,7 @@ pub struct Fixture {
     pub operator: String,
     /// p-9's own key.
     pub subject: String,
-    pub directory: std::path::PathBuf,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.directory);
-    }
+    pub directory: TempDir,
 }
 
 pub fn fixture(name: &str) -> Fixture {
@@ -44,15 +39,7 @@ pub fn fixture(name: &str) -> Fixture {
 
 /// [`fixture`] with the server's clock given.
 pub fn fixture_with_clock(name: &str, now: fn() -> Timestamp) -> Fixture {
-    let directory =
-        std::env::temp_dir().join(format!("standing-api-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).unwrap();
-    std::fs::write(
-        directory.join("model.toml"),
-        standing_rules::SAMPLE_CITY_MODEL,
-    )
-    .unwrap();
+    let directory = TempDir::with_city_model(&format!("api-{name}"));
     let mut keys = KeyStore::open(&directory).unwrap();
     let mut create = |spec: KeySpec| keys.create(spec, now()).unwrap().1;
     let source = create(KeySpec::source("payments"));
