@@ -16,9 +16,9 @@ use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::endpoint!(Report, "report", Operator, Subject);
-    crate::endpoint!(MyReport, "report", Subject);
-    crate::endpoint!(Counterfactuals, "counterfactuals", Operator, Subject);
+    crate::extract::endpoint!(Report, "report", Operator, Subject);
+    crate::extract::endpoint!(MyReport, "report", Subject);
+    crate::extract::endpoint!(Counterfactuals, "counterfactuals", Operator, Subject);
 }
 
 impl From<AccessError> for ApiError {

@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::endpoint!(Consent, "consent", Operator, Subject);
-    crate::endpoint!(ConsentChange, "consent.change", Operator, Subject);
+    crate::extract::endpoint!(Consent, "consent", Operator, Subject);
+    crate::extract::endpoint!(ConsentChange, "consent.change", Operator, Subject);
 }
 
 impl From<ConsentError> for ApiError {

@@ -18,14 +18,14 @@ use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::endpoint!(Score, "score", Consumer, Operator);
-    crate::endpoint!(Explanation, "explanation", Operator);
-    crate::endpoint!(Decision, "decision", Consumer, Operator);
-    crate::endpoint!(List, "list", Consumer, Operator);
-    crate::endpoint!(Rank, "rank", Consumer, Operator);
-    crate::endpoint!(History, "history", Operator);
-    crate::endpoint!(Contacts, "contacts", Operator);
-    crate::endpoint!(Audit, "audit", Operator);
+    crate::extract::endpoint!(Score, "score", Consumer, Operator);
+    crate::extract::endpoint!(Explanation, "explanation", Operator);
+    crate::extract::endpoint!(Decision, "decision", Consumer, Operator);
+    crate::extract::endpoint!(List, "list", Consumer, Operator);
+    crate::extract::endpoint!(Rank, "rank", Consumer, Operator);
+    crate::extract::endpoint!(History, "history", Operator);
+    crate::extract::endpoint!(Contacts, "contacts", Operator);
+    crate::extract::endpoint!(Audit, "audit", Operator);
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::endpoint!(DisputeOpen, "dispute.open", Operator, Subject);
-    crate::endpoint!(Disputes, "disputes", Operator, Subject);
+    crate::extract::endpoint!(DisputeOpen, "dispute.open", Operator, Subject);
+    crate::extract::endpoint!(Disputes, "disputes", Operator, Subject);
 }
 
 impl From<DisputeError> for ApiError {

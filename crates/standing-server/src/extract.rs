@@ -136,7 +136,7 @@ where
 }
 
 /// Who may call an endpoint, and what its calls are named in the audit log: declared with
-/// [`endpoint!`](crate::endpoint) beside the handler.
+/// [`endpoint!`] beside the handler.
 pub(crate) trait Endpoint: Send + Sync + 'static {
     /// The action audited: `score`, `consent.change`, …
     const ACTION: &'static str;
@@ -145,8 +145,6 @@ pub(crate) trait Endpoint: Send + Sync + 'static {
 }
 
 /// Declares an endpoint's marker type: `endpoint!(Score, "score", Consumer, Operator);`.
-#[macro_export]
-#[doc(hidden)]
 macro_rules! endpoint {
     ($name:ident, $action:literal, $($role:ident),+) => {
         #[derive(Debug)]
@@ -158,6 +156,7 @@ macro_rules! endpoint {
         }
     };
 }
+pub(crate) use endpoint;
 
 /// The caller of endpoint `E`, checked before the handler runs: its key is known, usable and
 /// of one of `E`'s roles, and a subject key acts for the subject its path names only. Every

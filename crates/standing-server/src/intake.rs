@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::endpoint!(Events, "events", Source, Operator);
+    crate::extract::endpoint!(Events, "events", Source, Operator);
 }
 
 /// How a request body holds its records, from its `Content-Type`.

@@ -16,16 +16,16 @@ use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::endpoint!(Overview, "overview", Operator);
-    crate::endpoint!(ModelUpload, "model.upload", Operator);
-    crate::endpoint!(ModelImpact, "model.impact", Operator);
-    crate::endpoint!(ModelActivate, "model.activate", Operator);
-    crate::endpoint!(Purge, "purge", Operator);
-    crate::endpoint!(Keys, "keys", Operator);
-    crate::endpoint!(KeyRevoke, "key.revoke", Operator);
-    crate::endpoint!(Event, "event", Operator);
-    crate::endpoint!(Model, "model", Source, Consumer, Operator, Subject);
-    crate::endpoint!(Models, "models", Operator);
+    crate::extract::endpoint!(Overview, "overview", Operator);
+    crate::extract::endpoint!(ModelUpload, "model.upload", Operator);
+    crate::extract::endpoint!(ModelImpact, "model.impact", Operator);
+    crate::extract::endpoint!(ModelActivate, "model.activate", Operator);
+    crate::extract::endpoint!(Purge, "purge", Operator);
+    crate::extract::endpoint!(Keys, "keys", Operator);
+    crate::extract::endpoint!(KeyRevoke, "key.revoke", Operator);
+    crate::extract::endpoint!(Event, "event", Operator);
+    crate::extract::endpoint!(Model, "model", Source, Consumer, Operator, Subject);
+    crate::extract::endpoint!(Models, "models", Operator);
 }
 
 /// The population at a glance: score histogram, grades, lists, events by source, decisions.

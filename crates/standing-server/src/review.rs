@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::endpoint!(Reviews, "reviews", Operator);
+    crate::extract::endpoint!(Reviews, "reviews", Operator);
 }
 
 impl From<ReviewError> for ApiError {

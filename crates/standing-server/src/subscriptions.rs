@@ -20,7 +20,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::endpoint!(Subscribe, "subscribe", Consumer, Operator, Source);
+    crate::extract::endpoint!(Subscribe, "subscribe", Consumer, Operator, Source);
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
