@@ -2,7 +2,7 @@
 //! entries move to the heap the first time an event changes them.
 
 use crate::column::{Column, Region};
-use crate::state::Entry;
+use crate::entry::Entry;
 use thin_vec::ThinVec;
 
 #[derive(Default)]

@@ -10,11 +10,19 @@
 //! whatever the thread count. Sums run in event order within a subject; parallel work is split
 //! by subject and never merges floating-point values across threads.
 
+mod apply;
 mod column;
 pub mod country;
+mod decide;
 mod entries;
+mod entry;
+mod explain;
 mod intern;
+mod kernel;
+mod live;
 mod network;
+mod query;
+mod score;
 mod snapshot;
 mod state;
 mod stepped;

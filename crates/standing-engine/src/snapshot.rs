@@ -8,9 +8,10 @@
 
 use crate::column::{Column, Region};
 use crate::entries::SubjectEntries;
+use crate::entry::{Entry, EntryKind};
 use crate::intern::Interner;
-use crate::network::is_relation;
-use crate::state::{Engine, Entry, EntryKind};
+use crate::live::is_relation;
+use crate::state::Engine;
 use bytemuck::Pod;
 use rayon::prelude::*;
 use standing_core::{Aligned, SharedBytes, Timestamp};

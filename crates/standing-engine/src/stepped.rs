@@ -11,9 +11,11 @@
 //! again on the solved copy. The end state is the one [`Engine::advance_clock`] reaches, the
 //! network scores within ε of the same fixed point.
 
+use crate::entry::NEVER;
 use crate::intern::{BuiltIndex, IndexJob};
-use crate::network::apply_change;
-use crate::state::{Engine, NEVER, Scratch, behaviour};
+use crate::kernel::{Scratch, behaviour};
+use crate::live::apply_change;
+use crate::state::Engine;
 use standing_graph::Network;
 use std::ops::Range;
 
