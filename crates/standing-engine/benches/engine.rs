@@ -5,8 +5,8 @@
 //! memory run; `STANDING_BENCH_EVENTS` (default 2,000,000) the events of the throughput runs.
 
 use standing_core::{EventBody, Timestamp};
+use standing_devkit::synthetic::{SplitMix, city_events};
 use standing_engine::Engine;
-use standing_engine::synthetic::{SplitMix, city_events};
 use standing_rules::{SAMPLE_CITY_MODEL, check_model};
 use std::hint::black_box;
 use std::sync::Arc;

@@ -12,7 +12,6 @@
 
 mod apply;
 mod column;
-pub mod country;
 mod decide;
 mod entries;
 mod entry;
@@ -26,7 +25,6 @@ mod score;
 mod snapshot;
 mod state;
 mod stepped;
-pub mod synthetic;
 pub mod whatif;
 
 pub use snapshot::SnapshotError;

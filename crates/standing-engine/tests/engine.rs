@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use standing_core::{Event, EventBody, FieldValue, Timestamp};
-use standing_engine::synthetic::city_events;
+use standing_devkit::synthetic::city_events;
 use standing_engine::{ApplyOutcome, Engine, NoEventFields};
 use standing_rules::{Model, SAMPLE_CITY_MODEL, check_model};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! and explanations, history, retractions, snapshots and determinism.
 
 use standing_core::{Event, EventBody, FieldValue, Timestamp};
-use standing_engine::synthetic::{city_events, city_relations};
+use standing_devkit::synthetic::{city_events, city_relations};
 use standing_engine::{Engine, NoEventFields};
 use standing_rules::{Model, SAMPLE_CITY_MODEL, check_model};
 use std::sync::Arc;
@@ -362,7 +362,7 @@ fn the_models_relation_weights_are_exactly_what_the_graph_stores() {
 
 #[test]
 fn the_synthetic_country_is_reproducible_and_fits_the_city_model() {
-    use standing_engine::country::Country;
+    use standing_devkit::country::Country;
     let model = city();
     let end = t("2026-11-25");
     let country = Country::new(&model, 2_000, 7, end).unwrap();
@@ -404,7 +404,7 @@ fn the_synthetic_country_is_reproducible_and_fits_the_city_model() {
     assert!(grades.len() >= 3, "{grades:?}");
     assert!(!engine.list_members()[0].is_empty());
     // Live events are new (unique ids) and dated now.
-    let mut random = standing_engine::synthetic::SplitMix::new(1);
+    let mut random = standing_devkit::synthetic::SplitMix::new(1);
     let live: Vec<Event> = (0..100)
         .map(|i| country.live_event(&mut random, end, i))
         .collect();
