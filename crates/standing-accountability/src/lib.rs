@@ -10,6 +10,7 @@ pub mod access;
 pub mod audit;
 pub mod consent;
 pub mod disputes;
+pub mod intake;
 pub mod json;
 pub mod keys;
 pub mod ledger;

@@ -4,15 +4,13 @@
 
 use crate::extract::Caller;
 use crate::extract::DeferredBody;
-use crate::{ApiError, ApiResult, AppState, Asked, audit, read_node, refuse};
+use crate::{ApiError, ApiResult, AppState, refuse};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use standing_accountability::keys::Key;
-use standing_core::Timestamp;
-use standing_engine::ApplyOutcome;
-use standing_ingest::{Admission, admit, csv_row_to_wire};
+use standing_accountability::intake::{IntakeError, Outcome, RecordResult, Sender, Slot};
+use standing_ingest::csv_row_to_wire;
 use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
@@ -57,9 +55,6 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
         )),
     }
 }
-
-/// A record of the body: its bytes, or why it could not even be read.
-type Slot = Result<Vec<u8>, standing_ingest::RecordError>;
 
 /// The records of a body: a JSON array, or one JSON object per line (NDJSON), or CSV rows.
 fn records(
@@ -134,199 +129,63 @@ pub(crate) async fn post_events(
         format_of(&headers).map_err(|error| refuse(&state, Some(&key), &request, error))?;
     let worker = Arc::clone(&state);
     // Intake syncs the log: off the async workers.
-    tokio::task::spawn_blocking(move || {
-        let sender = Sender {
-            key: Some(&key),
-            origin: &key.id,
-            source: key.role.source(),
-            history: key.role.history(),
-        };
-        ingest(&worker, &sender, |model| records(&body, format, model))
+    let taken = tokio::task::spawn_blocking(move || {
+        let sender = Sender { key: &key };
+        let intake = worker
+            .house
+            .ingest(sender, |model| records(&body, format, model));
+        (intake, key)
     })
     .await
-    .map_err(|error| ApiError::failed("stopping", "the server is stopping", error))?
-}
-
-/// One record's place in the answer and, once parsed, in the batch.
-struct Pending {
-    result: Value,
-    event: Option<usize>,
-}
-
-/// Who sends a batch, and what they may say.
-struct Sender<'a> {
-    /// The key of the request (none for records the server writes itself).
-    key: Option<&'a Key>,
-    /// What the log keeps as the records' origin.
-    origin: &'a str,
-    /// The source the sender speaks for, if bound to one.
-    source: Option<&'a str>,
-    /// Whether records may carry their own `recorded_at`.
-    history: bool,
-}
-
-/// Checks every record, applies and syncs the good ones, audits the batch and answers per
-/// record.
-fn ingest(
-    state: &AppState,
-    sender: &Sender<'_>,
-    read: impl Fn(&standing_rules::Model) -> Result<Vec<Slot>, ApiError>,
-) -> ApiResult {
-    let key = sender.key;
-    let request = Asked {
-        action: "events",
-        subject: None,
-        purpose: None,
-    };
-    // Records are parsed under no lock; only applying and syncing hold the node alone. A model
-    // activated in between means parsing again under the new one.
-    let (mut model, mut floor) = {
-        let node = read_node(state);
-        (node.model().clone(), node.last_recorded_at())
-    };
-    let (mut node, mut pending, events, bodies) = loop {
-        let records = read(&model).map_err(|error| refuse(state, key, &request, error))?;
-        // History may not be recorded before what the log holds nor before the latest answer
-        // given (which it would change); live records are stamped with the clock.
-        let history_floor = floor.max(state.house.audit.latest().unwrap_or(Timestamp::MIN));
-        let admission = Admission {
-            now: (state.house.now)(),
-            source: sender.source,
-            history_from: sender.history.then_some(history_floor),
-            system: sender.key.is_none(),
-        };
-        let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
-        let mut latest = history_floor;
-        let mut events = Vec::new();
-        let mut bodies: Vec<Vec<u8>> = Vec::new();
-        for (index, record) in records.into_iter().enumerate() {
-            let admitted = record.and_then(|record| {
-                admit(&model, &record, &admission).map(|admitted| (admitted, record))
-            });
-            // An imported history comes in recorded order: what is accepted never lies
-            // before what was accepted ahead of it.
-            let admitted = admitted.and_then(|(admitted, record)| {
-                let at = admitted.event.recorded_at;
-                if sender.history {
-                    if at < latest {
-                        return Err(standing_ingest::RecordError::RecordedBeforeLog {
-                            at,
-                            floor: latest,
-                        });
-                    }
-                    latest = at;
-                }
-                Ok((admitted, record))
-            });
-            match admitted {
-                Ok((admitted, record)) => {
-                    let event = admitted.event;
-                    pending.push(Pending {
-                        result: json!({"index": index, "id": &*event.id, "source": &*event.source}),
-                        event: Some(events.len()),
-                    });
-                    bodies.push(admitted.body.unwrap_or(record));
-                    events.push(event);
-                }
-                Err(error) => pending.push(Pending {
-                    result: json!({
-                        "index": index, "status": "rejected", "code": error.code(), "reason": error.to_string(),
-                    }),
-                    event: None,
-                }),
-            }
-        }
-        let node = crate::write_node(state);
-        if Arc::ptr_eq(node.model(), &model) && node.last_recorded_at() == floor {
-            break (node, pending, events, bodies);
-        }
-        model = node.model().clone();
-        floor = node.last_recorded_at();
-    };
-    let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
-    let report = node
-        .ingest(&events, &slices, sender.origin)
-        .map_err(|error| {
+    .map_err(|error| ApiError::failed("stopping", "the server is stopping", error))?;
+    let (intake, key) = taken;
+    let intake = intake.map_err(|error| match error {
+        IntakeError::Read(error) => refuse(&state, Some(&key), &request, error),
+        IntakeError::NotDurable(error) => {
             let error = ApiError::failed(
                 "not_durable",
                 "the log could not be written: nothing of this request was acknowledged",
                 error,
             );
-            refuse(state, key, &request, error)
-        })?;
-    drop(node);
-    let (mut accepted, mut duplicate, mut conflict) = (0u64, 0u64, 0u64);
-    let mut rejected = (pending.len() - events.len()) as u64;
-    let mut by_source: Vec<(&str, u64)> = Vec::new();
-    let (mut first, mut last): (Option<&str>, Option<&str>) = (None, None);
-    for slot in &mut pending {
-        let Some(index) = slot.event else { continue };
-        let (event, outcome) = (&events[index], &report.outcomes[index]);
-        let result = &mut slot.result;
-        match outcome {
-            ApplyOutcome::Accepted => {
-                accepted += 1;
-                first.get_or_insert(&event.id);
-                last = Some(&event.id);
-                match by_source
-                    .iter_mut()
-                    .find(|(source, _)| *source == &*event.source)
-                {
-                    Some((_, count)) => *count += 1,
-                    None => by_source.push((&event.source, 1)),
-                }
-                result["status"] = json!("accepted");
-            }
-            ApplyOutcome::Duplicate => {
-                duplicate += 1;
-                result["status"] = json!("duplicate");
-            }
-            ApplyOutcome::Conflict => {
-                conflict += 1;
-                result["status"] = json!("conflict");
-                result["code"] = json!("conflict");
-                result["reason"] = json!(outcome.to_string());
-            }
-            refused => {
-                rejected += 1;
-                result["status"] = json!("rejected");
-                result["code"] = json!(refused_code(refused));
-                result["reason"] = json!(refused.to_string());
-            }
+            refuse(&state, Some(&key), &request, error)
         }
-    }
+        IntakeError::Audit(error) => error.into(),
+    })?;
+    let by_source: Vec<(&str, u64)> = intake.by_source.iter().map(|(s, n)| (&**s, *n)).collect();
+    let (duplicate, conflict) = (intake.duplicate(), intake.conflict());
+    let rejected = intake.rejected();
     state
         .activity
         .accepted(&by_source, duplicate + conflict, rejected as usize);
-    let sources: Vec<&str> = by_source.iter().map(|(source, _)| *source).collect();
-    let summary = format!(
-        "origin {} source {} accepted {accepted} duplicate {duplicate} conflict {conflict} rejected {rejected} first {} last {}",
-        sender.origin,
-        if sources.is_empty() {
-            sender.source.unwrap_or("-").to_owned()
-        } else {
-            sources.join(",")
-        },
-        first.unwrap_or("-"),
-        last.unwrap_or("-"),
-    );
-    audit(state, key, &request, "intake", summary)?;
+    let results: Vec<Value> = intake.results.iter().map(result_json).collect();
     Ok(Json(json!({
-        "accepted": accepted,
+        "accepted": intake.accepted(),
         "duplicate": duplicate,
         "conflict": conflict,
         "rejected": rejected,
         "durable": true,
-        "results": pending.into_iter().map(|slot| slot.result).collect::<Vec<_>>(),
+        "results": results,
     })))
 }
 
-/// The code of a refusal the engine decided.
-fn refused_code(outcome: &ApplyOutcome) -> &'static str {
-    match outcome {
-        ApplyOutcome::UnknownRetractionTarget => "unknown_retraction_target",
-        ApplyOutcome::RetractionSubjectMismatch => "retraction_subject_mismatch",
-        ApplyOutcome::CapacityExceeded => "capacity_exceeded",
-        _ => "refused",
+/// One record's answer, as the API gives it.
+fn result_json(result: &RecordResult) -> Value {
+    let mut answer = json!({"index": result.index});
+    if let Some((id, source)) = &result.event {
+        answer["id"] = json!(&**id);
+        answer["source"] = json!(&**source);
     }
+    answer["status"] = json!(result.outcome.status());
+    match &result.outcome {
+        Outcome::Conflict(reason) => {
+            answer["code"] = json!("conflict");
+            answer["reason"] = json!(reason);
+        }
+        Outcome::Rejected { code, reason } => {
+            answer["code"] = json!(code);
+            answer["reason"] = json!(reason);
+        }
+        Outcome::Accepted | Outcome::Duplicate => {}
+    }
+    answer
 }
