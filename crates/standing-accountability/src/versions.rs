@@ -2,6 +2,11 @@
 //! never overwritten with other text. The active one is `model.toml` (which the node reads); a
 //! version is uploaded and checked first, its impact seen, then activated.
 
+use crate::House;
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use standing_engine::Engine;
+use standing_node::NodeError;
 use standing_rules::{Diagnostic, check_model};
 use std::path::{Path, PathBuf};
 
@@ -145,4 +150,107 @@ impl Versions {
     fn path(&self, version: &str) -> PathBuf {
         self.directory.join(format!("{version}.toml"))
     }
+}
+
+/// Why a stored version's impact, or its activation, could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelChangeError {
+    #[error(transparent)]
+    Version(#[from] VersionError),
+    /// The log's events do not check under the version.
+    #[error("{0}")]
+    DoesNotFit(NodeError),
+    #[error(transparent)]
+    Node(NodeError),
+}
+
+impl From<NodeError> for ModelChangeError {
+    fn from(error: NodeError) -> ModelChangeError {
+        match error {
+            NodeError::Model { .. } | NodeError::Replay { .. } => {
+                ModelChangeError::DoesNotFit(error)
+            }
+            error => ModelChangeError::Node(error),
+        }
+    }
+}
+
+impl House {
+    /// What stored `version` would change: grade changes and decisions flipped per purpose,
+    /// from the whole log replayed under it. Changes nothing; holds the node for reading
+    /// meanwhile (intake waits: seconds per ten million events).
+    pub fn model_impact(&self, version: &str) -> Result<Value, ModelChangeError> {
+        let text = self.versions.text(version)?;
+        let node = self.read_node();
+        let clock = node.engine().clock();
+        let candidate = node.candidate(&format!("models/{version}.toml"), &text, clock)?;
+        Ok(impact(node.engine(), &candidate.engine))
+    }
+
+    /// Makes stored `version` the active model (the engine rebuilt from the log under it, the
+    /// node held alone meanwhile); returns what it changed.
+    pub fn activate_model(&self, version: &str) -> Result<Value, ModelChangeError> {
+        let text = self.versions.text(version)?;
+        let mut node = self.write_node();
+        let clock = node.engine().clock();
+        let candidate = node.candidate(&format!("models/{version}.toml"), &text, clock)?;
+        let answer = impact(node.engine(), &candidate.engine);
+        node.activate(candidate)?;
+        Ok(answer)
+    }
+}
+
+/// What `candidate` (the same log under another model) changes from `current`.
+pub fn impact(current: &Engine, candidate: &Engine) -> Value {
+    let (now, next) = (current.model(), candidate.model());
+    let subjects = current.subject_count();
+    // Both engines replayed the same log: subject `i` is the same person in each.
+    let grades = |engine: &Engine| -> Vec<usize> {
+        engine
+            .served_scores()
+            .into_iter()
+            .map(|score| engine.grade_index(score))
+            .collect()
+    };
+    let (before, after) = (grades(current), grades(candidate));
+    let mut transitions: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for (&from, &to) in before.iter().zip(&after).filter(|(from, to)| from != to) {
+        let key = (
+            now.scale.grades[from].name.as_str(),
+            next.scale.grades[to].name.as_str(),
+        );
+        *transitions.entry(key).or_default() += 1;
+    }
+    let grade_changes: u64 = transitions.values().sum();
+    let purposes: Vec<Value> = next
+        .purposes
+        .iter()
+        .map(|purpose| {
+            let existed = now.purpose(&purpose.name).is_some();
+            let (to_deny, to_allow) = (0..subjects as u32)
+                .into_par_iter()
+                .with_min_len(1024)
+                .map(|index| {
+                    let subject = current.subject_name(index);
+                    let before = current.decide(&purpose.name, subject).map(|d| d.verdict);
+                    let after = candidate.decide(&purpose.name, subject).map(|d| d.verdict);
+                    match (before, after) {
+                        (Some(b), Some(a)) if b != a && a == standing_core::Verdict::Deny => (1u64, 0u64),
+                        (Some(b), Some(a)) if b != a => (0, 1),
+                        _ => (0, 0),
+                    }
+                })
+                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            json!({"purpose": purpose.name, "new": !existed, "allow_to_deny": to_deny, "deny_to_allow": to_allow})
+        })
+        .collect();
+    json!({
+        "from": now.version_label(),
+        "to": next.version_label(),
+        "subjects": subjects,
+        "grade_changes": grade_changes,
+        "transitions": transitions.iter().map(|((from, to), count)| json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
+        "purposes": purposes,
+        "dropped_purposes": now.purposes.iter().filter(|p| next.purpose(&p.name).is_none()).map(|p| p.name.clone()).collect::<Vec<_>>(),
+    })
 }

@@ -7,10 +7,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rayon::prelude::*;
 use serde_json::{Value, json};
-use standing_accountability::versions::VersionError;
-use standing_engine::Engine;
+use standing_accountability::versions::{ModelChangeError, VersionError};
 use standing_rules::Model;
 use std::sync::Arc;
 
@@ -258,70 +256,15 @@ pub(crate) async fn get_models(
 }
 
 /// What activating a candidate would change: grade moves, and decisions flipped per purpose.
-fn impact(current: &Engine, candidate: &Engine) -> Value {
-    let (now, next) = (current.model(), candidate.model());
-    let subjects = current.subject_count();
-    // Both engines replayed the same log: subject `i` is the same person in each.
-    let grades = |engine: &Engine| -> Vec<usize> {
-        engine
-            .served_scores()
-            .into_iter()
-            .map(|score| engine.grade_index(score))
-            .collect()
-    };
-    let (before, after) = (grades(current), grades(candidate));
-    let mut transitions: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
-    for (&from, &to) in before.iter().zip(&after).filter(|(from, to)| from != to) {
-        let key = (
-            now.scale.grades[from].name.as_str(),
-            next.scale.grades[to].name.as_str(),
-        );
-        *transitions.entry(key).or_default() += 1;
-    }
-    let grade_changes: u64 = transitions.values().sum();
-    let purposes: Vec<Value> = next
-        .purposes
-        .iter()
-        .map(|purpose| {
-            let existed = now.purpose(&purpose.name).is_some();
-            let (to_deny, to_allow) = (0..subjects as u32)
-                .into_par_iter()
-                .with_min_len(1024)
-                .map(|index| {
-                    let subject = current.subject_name(index);
-                    let before = current.decide(&purpose.name, subject).map(|d| d.verdict);
-                    let after = candidate.decide(&purpose.name, subject).map(|d| d.verdict);
-                    match (before, after) {
-                        (Some(b), Some(a)) if b != a && a == standing_core::Verdict::Deny => (1u64, 0u64),
-                        (Some(b), Some(a)) if b != a => (0, 1),
-                        _ => (0, 0),
-                    }
-                })
-                .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-            json!({"purpose": purpose.name, "new": !existed, "allow_to_deny": to_deny, "deny_to_allow": to_allow})
-        })
-        .collect();
-    json!({
-        "from": now.version_label(),
-        "to": next.version_label(),
-        "subjects": subjects,
-        "grade_changes": grade_changes,
-        "transitions": transitions.iter().map(|((from, to), count)| json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
-        "purposes": purposes,
-        "dropped_purposes": now.purposes.iter().filter(|p| next.purpose(&p.name).is_none()).map(|p| p.name.clone()).collect::<Vec<_>>(),
-    })
-}
-
-fn node_error(error: standing_node::NodeError) -> ApiError {
+fn model_change_error(error: ModelChangeError) -> ApiError {
     match error {
-        standing_node::NodeError::Model { .. } | standing_node::NodeError::Replay { .. } => {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "model_does_not_fit",
-                error.to_string(),
-            )
-        }
-        error => error.into(),
+        ModelChangeError::Version(error) => version_error(error),
+        ModelChangeError::DoesNotFit(error) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "model_does_not_fit",
+            error.to_string(),
+        ),
+        ModelChangeError::Node(error) => error.into(),
     }
 }
 
@@ -343,22 +286,11 @@ pub(crate) async fn get_impact(
 ) -> ApiResult {
     let key = &*caller.key;
     let request = caller.asked();
-    let text = state
-        .house
-        .versions
-        .text(&version)
-        .map_err(|error| crate::refuse(&state, Some(key), &request, version_error(error)))?;
     let worker = Arc::clone(&state);
-    let answer = tokio::task::spawn_blocking(move || {
-        let node = read_node(&worker);
-        let clock = node.engine().clock();
-        let candidate = node
-            .candidate(&format!("models/{version}.toml"), &text, clock)
-            .map_err(node_error)?;
-        Ok::<_, ApiError>(impact(node.engine(), &candidate.engine))
-    })
-    .await
-    .map_err(internal)??;
+    let answer = tokio::task::spawn_blocking(move || worker.house.model_impact(&version))
+        .await
+        .map_err(internal)?
+        .map_err(|error| crate::refuse(&state, Some(key), &request, model_change_error(error)))?;
     let summary = format!("{} grade changes", answer["grade_changes"]);
     audit(&state, Some(key), &request, request.action, summary)?;
     Ok(Json(answer))
@@ -380,25 +312,17 @@ pub(crate) async fn post_activate(
 ) -> ApiResult {
     let key = &*caller.key;
     let request = caller.asked();
-    let text = state
-        .house
-        .versions
-        .text(&version)
-        .map_err(|error| crate::refuse(&state, Some(key), &request, version_error(error)))?;
     let worker = Arc::clone(&state);
     let answer = tokio::task::spawn_blocking(move || {
-        let mut node = crate::write_node(&worker);
-        let clock = node.engine().clock();
-        let candidate = node
-            .candidate(&format!("models/{version}.toml"), &text, clock)
-            .map_err(node_error)?;
-        let answer = impact(node.engine(), &candidate.engine);
-        node.activate(candidate).map_err(node_error)?;
-        worker.watch.reset();
-        Ok::<_, ApiError>(answer)
+        let activated = worker.house.activate_model(&version);
+        if activated.is_ok() {
+            worker.watch.reset();
+        }
+        activated
     })
     .await
-    .map_err(internal)??;
+    .map_err(internal)?
+    .map_err(|error| crate::refuse(&state, Some(key), &request, model_change_error(error)))?;
     audit(
         &state,
         Some(key),
