@@ -88,27 +88,26 @@ impl House {
 
         // From the audit log: decisions, and who received the subject's data in the last year.
         let now = (self.now)();
-        let since = Timestamp(now.0 - RECIPIENTS_SPAN).to_string();
-        let audited = self.audit.about(subject, &since)?;
+        let since = Timestamp(now.0 - RECIPIENTS_SPAN);
+        let audited = self.audit.about(subject, since)?;
         let mut decisions = Vec::new();
         let mut recipients: BTreeMap<(String, String, String), (u64, String, String)> =
             BTreeMap::new();
         for record in &audited {
-            let action = record["action"].as_str().unwrap_or("");
-            let role = record["role"].as_str().unwrap_or("");
+            let (action, role) = (record.action.as_str(), record.role.as_str());
             if action.starts_with("refused") || role == RoleKind::Subject.name() {
                 continue;
             }
+            let at = record.at.to_string();
             if action == "decision" || action == "review" {
                 decisions.push(json!({
-                    "at": record["at"], "purpose": record["purpose"], "outcome": record["answer"], "by": record["key"],
+                    "at": at, "purpose": record.purpose, "outcome": record.answer, "by": record.key,
                 }));
             }
-            let at = record["at"].as_str().unwrap_or("").to_owned();
             let who = (
-                record["key"].as_str().unwrap_or("-").to_owned(),
+                record.key.clone(),
                 role.to_owned(),
-                record["purpose"].as_str().unwrap_or("").to_owned(),
+                record.purpose.clone().unwrap_or_default(),
             );
             let entry = recipients.entry(who).or_insert((0, at.clone(), at.clone()));
             entry.0 += 1;
@@ -151,7 +150,7 @@ impl House {
             "consent": consent,
             "decisions": decisions,
             "recipients": recipients,
-            "recipients_since": since,
+            "recipients_since": since.to_string(),
         }))
     }
 

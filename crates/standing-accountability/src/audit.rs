@@ -61,6 +61,23 @@ pub struct AuditEntry {
     pub answer: String,
 }
 
+/// An audit record as the file holds it, read back: what was recorded, its place in the chain
+/// (`seq`), and the hashes that chain it (`prev`, `hash`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AuditRecord {
+    pub seq: u64,
+    #[serde(with = "crate::instant")]
+    pub at: Timestamp,
+    pub key: String,
+    pub role: String,
+    pub purpose: Option<String>,
+    pub action: String,
+    pub subject: Option<String>,
+    pub answer: String,
+    pub prev: String,
+    pub hash: String,
+}
+
 #[derive(Serialize)]
 struct Line<'a> {
     seq: u64,
@@ -470,7 +487,7 @@ impl Audit {
 
     /// The latest records (at most `limit`) about `subject` since the server started, newest
     /// first, each with its sequence number.
-    pub fn recent(&self, subject: &str, limit: usize) -> Vec<serde_json::Value> {
+    pub fn recent(&self, subject: &str, limit: usize) -> Vec<AuditRecord> {
         let hash = subject_hash(subject);
         let lines: Vec<Box<[u8]>> = {
             let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -486,15 +503,15 @@ impl Audit {
         };
         lines
             .iter()
-            .filter_map(|line| serde_json::from_slice::<serde_json::Value>(line).ok())
-            .filter(|value| value["subject"] == subject)
+            .filter_map(|line| serde_json::from_slice::<AuditRecord>(line).ok())
+            .filter(|record| record.subject.as_deref() == Some(subject))
             .take(limit)
             .collect()
     }
 
     /// Every record about `subject` at or after `since` (RFC 3339, compared as text), oldest
     /// first, read from the file after a sync: for access reports. Reads the whole file.
-    pub fn about(&self, subject: &str, since: &str) -> Result<Vec<serde_json::Value>, AuditError> {
+    pub fn about(&self, subject: &str, since: Timestamp) -> Result<Vec<AuditRecord>, AuditError> {
         self.sync()?;
         let path = self.directory.join("audit.jsonl");
         let file = match File::open(&path) {
@@ -509,10 +526,10 @@ impl Audit {
             if !line.contains(&needle) {
                 continue;
             }
-            let Ok(record) = serde_json::from_str::<serde_json::Value>(&line) else {
+            let Ok(record) = serde_json::from_str::<AuditRecord>(&line) else {
                 continue;
             };
-            if record["subject"] == subject && record["at"].as_str().is_some_and(|at| at >= since) {
+            if record.subject.as_deref() == Some(subject) && record.at >= since {
                 found.push(record);
             }
         }
