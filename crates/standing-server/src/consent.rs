@@ -2,7 +2,7 @@
 //! subject's own key (what consent decides: `standing_accountability::consent`).
 
 use crate::extract::Caller;
-use crate::{ApiError, ApiResult, AppState, audit, off_worker, read_node, refuse};
+use crate::{ApiError, ApiResult, AppState, audit, off_worker, refuse};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -47,7 +47,7 @@ pub(crate) async fn get_consent(
 ) -> ApiResult {
     let key = &*caller.key;
     let request = caller.asked();
-    let model = read_node(&state).model().clone();
+    let model = state.house.read_node().model().clone();
     let purposes: Vec<_> = state
         .house
         .consents
@@ -113,7 +113,7 @@ pub(crate) async fn put_consent(
         return Err(refuse(&state, Some(key), &request, error.into()));
     }
     let Json(change) = change.open(&state, key, &request)?;
-    let model = read_node(&state).model().clone();
+    let model = state.house.read_node().model().clone();
     let at = (state.house.now)();
     let choice = match change.choice {
         ChoiceBody::OptedIn => Choice::OptedIn,

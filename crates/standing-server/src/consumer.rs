@@ -6,7 +6,7 @@
 use crate::extract::Caller;
 use crate::extract::{Deferred, DeferredBody};
 use crate::json as forms;
-use crate::{ApiError, ApiResult, AppState, Asked, audit, purpose_of, read_node, refuse};
+use crate::{ApiError, ApiResult, AppState, Asked, audit, purpose_of, refuse};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -109,7 +109,7 @@ pub(crate) async fn get_score(
         purpose: query.purpose.as_deref(),
         ..asked
     };
-    let node = read_node(&state);
+    let node = state.house.read_node();
     let purpose = purpose_of(&state, key, node.model(), &request)?;
     let refused = |error| refuse(&state, Some(key), &request, error);
     let at = instant("at", query.at.as_deref()).map_err(refused)?;
@@ -216,7 +216,7 @@ pub(crate) async fn get_explanation(
 ) -> ApiResult {
     let key = &*caller.key;
     let request = caller.asked();
-    let node = read_node(&state);
+    let node = state.house.read_node();
     if node.engine().subject_index_of(&subject).is_none() {
         return Err(refuse(
             &state,
@@ -270,7 +270,7 @@ pub(crate) async fn post_decision(
     // No lock is held over the review's disk sync below: an intake waiting for the write lock
     // would hold up every reader behind it.
     let (review_adverse, decided) = {
-        let node = read_node(&state);
+        let node = state.house.read_node();
         let purpose = purpose_of(&state, key, node.model(), &asked)?;
         if let Some(purpose) = purpose {
             consented(&state, key, &asked, &request.subject, purpose)?;
@@ -363,7 +363,7 @@ pub(crate) async fn get_list_membership(
         purpose: query.purpose.as_deref(),
         ..asked
     };
-    let node = read_node(&state);
+    let node = state.house.read_node();
     let purpose = purpose_of(&state, key, node.model(), &request)?;
     if node.model().lists.iter().all(|l| l.name != list) {
         let error = ApiError::new(
@@ -435,7 +435,7 @@ pub(crate) async fn post_rank(
         purpose: Some(&request.purpose),
         ..unread
     };
-    let node = read_node(&state);
+    let node = state.house.read_node();
     let purpose =
         purpose_of(&state, key, node.model(), &asked)?.filter(|purpose| purpose.rank_by_score);
     let Some(purpose) = purpose else {
@@ -514,7 +514,7 @@ pub(crate) async fn get_history(
     let key = &*caller.key;
     let request = caller.asked();
     let Query(query) = query.open(&state, key, &request)?;
-    let node = read_node(&state);
+    let node = state.house.read_node();
     let engine = node.engine();
     let Some(current) = engine.score(&subject) else {
         return Err(refuse(
@@ -571,7 +571,7 @@ pub(crate) async fn get_contacts(
 ) -> ApiResult {
     let key = &*caller.key;
     let request = caller.asked();
-    let node = read_node(&state);
+    let node = state.house.read_node();
     let engine = node.engine();
     if engine.subject_index_of(&subject).is_none() {
         return Err(refuse(

@@ -608,19 +608,11 @@ pub(crate) async fn off_worker<T: Send + 'static>(
     })
 }
 
-pub(crate) fn read_node(state: &AppState) -> std::sync::RwLockReadGuard<'_, Node> {
-    state.house.read_node()
-}
-
-pub(crate) fn write_node(state: &AppState) -> std::sync::RwLockWriteGuard<'_, Node> {
-    state.house.write_node()
-}
-
 /// Whether the server is up, with its model version and sizes (no key needed).
 #[utoipa::path(get, path = "/healthz", tag = "operators",
     responses((status = 200, description = "Up", body = Object)))]
 async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let node = read_node(&state);
+    let node = state.house.read_node();
     Json(json!({
         "status": "ok",
         "model_version": node.model().version_label(),
@@ -784,18 +776,18 @@ pub fn serve_node(
     })?;
     state.house.audit.sync_head()?;
     state.house.keys.save_last_used()?;
-    let mut node = write_node(&state);
+    let mut node = state.house.write_node();
     node.snapshot()?;
     Ok(())
 }
 
 /// Builds a restored engine's event index under the read lock and installs it.
 fn build_event_index(state: &AppState) {
-    let Some(job) = read_node(state).engine().event_index_job() else {
+    let Some(job) = state.house.read_node().engine().event_index_job() else {
         return;
     };
     let index = job.build();
-    write_node(state).install_event_index(index);
+    state.house.write_node().install_event_index(index);
 }
 
 /// Subjects rescored per piece when the clock moves.
@@ -806,18 +798,20 @@ const CLOCK_STEP: usize = 2_048;
 /// network solved with no lock at all) and the write lock is taken only to install each result,
 /// which is a copy. A move rescores every subject: about a second per million.
 pub fn advance_clock(state: &AppState) {
-    let write = || write_node(state);
+    let write = || state.house.write_node();
     write().start_clock((state.house.now)());
     let mut start = 0;
-    while start < read_node(state).engine().subject_count() {
-        let computed = read_node(state)
+    while start < state.house.read_node().engine().subject_count() {
+        let computed = state
+            .house
+            .read_node()
             .engine()
             .behaviours_at_clock(start..start + CLOCK_STEP);
         write().install_behaviours(computed);
         start += CLOCK_STEP;
     }
     let copy = write().start_network_copy();
-    let solve = copy.and_then(|copy| read_node(state).engine().network_copy(copy));
+    let solve = copy.and_then(|copy| state.house.read_node().engine().network_copy(copy));
     let installed = solve.is_some_and(|mut solve| {
         solve.solve();
         write().install_network(solve)

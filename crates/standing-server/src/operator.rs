@@ -2,7 +2,7 @@
 //! check, impact on current scores and decisions, activation), and `/metrics`.
 
 use crate::extract::Caller;
-use crate::{ApiError, ApiResult, AppState, audit, read_node};
+use crate::{ApiError, ApiResult, AppState, audit};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -161,7 +161,7 @@ pub(crate) async fn get_model(
     _caller: Caller<calls::Model>,
 ) -> ApiResult {
     // Any key may read the model: it is the published rulebook.
-    let model = read_node(&state).model().clone();
+    let model = state.house.read_node().model().clone();
     let mut answer = model_json(&model);
     answer["versions"] = versions_json(&state, &model.version)?;
     Ok(Json(answer))
@@ -251,7 +251,7 @@ pub(crate) async fn get_models(
     State(state): State<Arc<AppState>>,
     _caller: Caller<calls::Models>,
 ) -> ApiResult {
-    let active = read_node(&state).model().version.clone();
+    let active = state.house.read_node().model().version.clone();
     Ok(Json(json!({"versions": versions_json(&state, &active)?})))
 }
 
@@ -338,7 +338,7 @@ pub(crate) async fn post_activate(
     responses((status = 200, description = "OpenMetrics text (Prometheus' exposition format)", body = String, content_type = "application/openmetrics-text")))]
 pub(crate) async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
     {
-        let node = read_node(&state);
+        let node = state.house.read_node();
         state
             .activity
             .subjects
@@ -375,7 +375,7 @@ pub(crate) async fn post_purge(
     let request = caller.asked();
     let worker = Arc::clone(&state);
     let purge = tokio::task::spawn_blocking(move || {
-        let mut node = crate::write_node(&worker);
+        let mut node = worker.house.write_node();
         let purge = node.purge((worker.house.now)());
         // Subjects were renumbered (some are gone): the watcher starts over.
         worker.watch.reset();
@@ -515,7 +515,7 @@ pub(crate) async fn get_event(
     let key = std::sync::Arc::clone(&caller.key);
     let request = caller.asked();
     let found = {
-        let node = read_node(&state);
+        let node = state.house.read_node();
         if !node.engine().events_indexed() {
             let error = ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -5,7 +5,7 @@
 
 use crate::extract::Caller;
 use crate::watch::Change;
-use crate::{ApiError, AppState, Asked, purpose_of, read_node, refuse};
+use crate::{ApiError, AppState, Asked, purpose_of, refuse};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -87,7 +87,7 @@ pub(crate) async fn get_changes(
         ..asked
     };
     let filter = {
-        let node = read_node(&state);
+        let node = state.house.read_node();
         let model = node.model();
         let purpose = if key.is(RoleKind::Source) {
             None
@@ -249,7 +249,7 @@ fn deliver(
 ) -> Vec<Event> {
     let at = changes.at.to_string();
     let mut events = Vec::new();
-    let model = read_node(state).model().clone();
+    let model = state.house.read_node().model().clone();
     let declared = purpose.and_then(|name| model.purpose(name));
     if purpose.is_some() && declared.is_none() {
         // The purpose left the model (a new version): nothing more for it.

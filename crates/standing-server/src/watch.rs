@@ -141,7 +141,7 @@ const LOOK_STEP: usize = 16_384;
 pub fn look(state: &AppState) {
     let started = std::time::Instant::now();
     let (model, looked_at, lists_at, subjects, clock, events) = {
-        let node = crate::read_node(state);
+        let node = state.house.read_node();
         (
             node.model().clone(),
             node.engine().mutations(),
@@ -168,7 +168,7 @@ pub fn look(state: &AppState) {
         kept_lists.unwrap_or_else(|| vec![Vec::new(); model.lists.len()]);
     let mut start = 0;
     while start < subjects {
-        let node = crate::read_node(state);
+        let node = state.house.read_node();
         if node.model().version_label() != version {
             // A new model was activated meanwhile: the next look starts over.
             return;
@@ -240,7 +240,7 @@ pub fn look(state: &AppState) {
     }
     // Names, under the lock once more.
     let (changes, named) = {
-        let node = crate::read_node(state);
+        let node = state.house.read_node();
         let engine = node.engine();
         let name = |index: u32| -> Box<str> { engine.subject_name(index).into() };
         let grade_name = |score: f64| -> Box<str> { grades[grade_of(score)].name.as_str().into() };
@@ -275,7 +275,7 @@ pub fn look(state: &AppState) {
         (changes, (named(&lowest), named(&highest)))
     };
     let network = model.network.is_active().then(|| {
-        let relations = crate::read_node(state).engine().relation_count();
+        let relations = state.house.read_node().engine().relation_count();
         json!({"alpha": model.network.alpha, "relations": relations})
     });
     let overview = json!({
