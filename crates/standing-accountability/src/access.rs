@@ -93,7 +93,7 @@ impl House {
         let mut decisions = Vec::new();
         let mut recipients: BTreeMap<(String, String, String), (u64, String, String)> =
             BTreeMap::new();
-        for record in &audited {
+        for record in audited.iter().map(|record| &record.entry) {
             let (action, role) = (record.action.as_str(), record.role.as_str());
             if action.starts_with("refused") || role == RoleKind::Subject.name() {
                 continue;

@@ -45,7 +45,7 @@ impl Asked<'_> {
 }
 
 /// What one audit record says.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     /// When (the clock of the node that answered; RFC 3339 in the file).
     #[serde(with = "crate::instant")]
@@ -66,29 +66,18 @@ pub struct AuditEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AuditRecord {
     pub seq: u64,
-    #[serde(with = "crate::instant")]
-    pub at: Timestamp,
-    pub key: String,
-    pub role: String,
-    pub purpose: Option<String>,
-    pub action: String,
-    pub subject: Option<String>,
-    pub answer: String,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
     pub prev: String,
     pub hash: String,
 }
 
+/// A record as written, before its hash: the same fields in the same order as [`AuditRecord`].
 #[derive(Serialize)]
 struct Line<'a> {
     seq: u64,
-    #[serde(with = "crate::instant")]
-    at: Timestamp,
-    key: &'a str,
-    role: &'a str,
-    purpose: &'a Option<String>,
-    action: &'a str,
-    subject: &'a Option<String>,
-    answer: &'a str,
+    #[serde(flatten)]
+    entry: &'a AuditEntry,
     prev: &'a str,
 }
 
@@ -384,13 +373,7 @@ impl Audit {
         let seq = inner.count + 1;
         let line = Line {
             seq,
-            at: entry.at,
-            key: &entry.key,
-            role: &entry.role,
-            purpose: &entry.purpose,
-            action: &entry.action,
-            subject: &entry.subject,
-            answer: &entry.answer,
+            entry,
             prev: &inner.last,
         };
         // Written straight into the pending buffer; the hash covers the record as written.
@@ -504,7 +487,7 @@ impl Audit {
         lines
             .iter()
             .filter_map(|line| serde_json::from_slice::<AuditRecord>(line).ok())
-            .filter(|record| record.subject.as_deref() == Some(subject))
+            .filter(|record| record.entry.subject.as_deref() == Some(subject))
             .take(limit)
             .collect()
     }
@@ -529,7 +512,7 @@ impl Audit {
             let Ok(record) = serde_json::from_str::<AuditRecord>(&line) else {
                 continue;
             };
-            if record.subject.as_deref() == Some(subject) && record.at >= since {
+            if record.entry.subject.as_deref() == Some(subject) && record.entry.at >= since {
                 found.push(record);
             }
         }
