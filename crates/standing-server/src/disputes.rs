@@ -43,21 +43,9 @@ impl From<DisputeError> for ApiError {
     }
 }
 
+/// A dispute as the API shows it: its stored form.
 fn dispute_json(dispute: &Dispute) -> Value {
-    json!({
-        "id": dispute.id,
-        "subject": dispute.subject,
-        "source": dispute.source,
-        "event": dispute.event,
-        "reason": dispute.reason,
-        "opened_by": dispute.opened_by,
-        "opened_at": dispute.opened_at.to_string(),
-        "due": dispute.due.to_string(),
-        "status": dispute.status,
-        "resolved_at": dispute.resolved_at.map(|at| at.to_string()),
-        "resolved_by": dispute.resolved_by,
-        "note": dispute.note,
-    })
+    json!(dispute)
 }
 
 /// Upholds every open dispute past its deadline and tells the change stream; how many.
