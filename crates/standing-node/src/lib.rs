@@ -3,16 +3,22 @@
 //! the same model text and replays the records after it. Intake applies a batch to the engine,
 //! appends the accepted records to the log and makes them durable with one sync before anything
 //! is acknowledged.
+//!
+//! What the node keeps besides its log is behind [`Home`]: a data directory on disk
+//! ([`Directory`]), or memory ([`MemHome`]), where tests crash a node at every step of
+//! poisoning, purge and activation.
+
+mod home;
+
+pub use home::{Directory, Fault, Home, MemHome};
 
 use rayon::prelude::*;
 use standing_core::{Event, EventBody, Explanation, FieldValue, StableHasher, Timestamp};
 use standing_engine::{ApplyOutcome, ApplyReport, Engine, EventFields};
 use standing_ingest::{RecordedAt, parse_record};
 use standing_rules::{Model, check_model};
-use standing_store::{FileBackend, Log, LogOptions, Recovery, StoreError};
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use standing_store::{Backend, Log, LogOptions, Recovery, StoreError};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Why a data directory could not be opened or fed.
@@ -57,7 +63,7 @@ pub enum NodeError {
 }
 
 /// The latest `recorded_at` of the log.
-fn last_recorded_at(log: &Log<FileBackend>) -> Result<Timestamp> {
+fn last_recorded_at(log: &Log<impl Backend>) -> Result<Timestamp> {
     let Some(last) = log.next_seq().checked_sub(1) else {
         return Ok(Timestamp::MIN);
     };
@@ -128,13 +134,13 @@ pub struct LoggedRecord {
 /// ingest`), which needs no key: it owns the directory.
 pub const LOCAL_ORIGIN: &str = "local";
 
-/// A data directory opened: model, log and engine.
+/// A data directory opened — model, log and engine — or another [`Home`].
 #[derive(Debug)]
-pub struct Node {
-    directory: PathBuf,
+pub struct Node<H: Home = Directory> {
+    home: H,
     model: Arc<Model>,
     model_fingerprint: u64,
-    log: Log<FileBackend>,
+    log: Log<H::Backend>,
     engine: Engine,
     poisoned: bool,
     /// The `recorded_at` of the log's last record, or a later one accepted since it was opened
@@ -144,8 +150,6 @@ pub struct Node {
     /// What the newest snapshot in the directory covers and the model it was taken under, when
     /// this node restored or stored it: a snapshot of the same would be written for nothing.
     stored: Option<(u64, u64)>,
-    /// Held while the node is open: one process at a time owns a data directory.
-    _lock: File,
 }
 
 fn fingerprint(text: &str) -> u64 {
@@ -159,11 +163,16 @@ pub fn load_model(directory: &Path) -> Result<(Arc<Model>, u64)> {
         path: path.display().to_string(),
         source,
     })?;
-    let checked = check_model(&path.display().to_string(), &text);
+    checked(&path.display().to_string(), &text)
+}
+
+/// Checks a model text; errors name it `label`.
+fn checked(label: &str, text: &str) -> Result<(Arc<Model>, u64)> {
+    let checked = check_model(label, text);
     match checked.model {
-        Some(model) => Ok((Arc::new(model), fingerprint(&text))),
+        Some(model) => Ok((Arc::new(model), fingerprint(text))),
         None => Err(NodeError::Model {
-            path: path.display().to_string(),
+            path: label.to_owned(),
             diagnostics: checked
                 .diagnostics
                 .iter()
@@ -202,7 +211,7 @@ fn parse_batch(model: &Model, bodies: &[u8], records: &Pending) -> Result<Vec<Ev
 
 /// Applies every record of the log with `seq >= from` to `engine`, in order. A batch is parsed
 /// while the one before it is applied.
-fn replay(log: &Log<FileBackend>, model: &Model, engine: &mut Engine, from: u64) -> Result<u64> {
+fn replay(log: &Log<impl Backend>, model: &Model, engine: &mut Engine, from: u64) -> Result<u64> {
     const BATCH: usize = 65_536;
     // Records of a batch, back to back: (seq, recorded_at, body range).
     let mut bodies = Vec::with_capacity(BATCH * 200);
@@ -247,7 +256,7 @@ fn replay(log: &Log<FileBackend>, model: &Model, engine: &mut Engine, from: u64)
 /// the social graph built once at the end when `bulk` — checked to hold one event per record
 /// (event `n` is record `n`: explanations read bodies by it) and its clock moved to `clock`.
 fn rebuild(
-    log: &Log<FileBackend>,
+    log: &Log<impl Backend>,
     model: &Model,
     mut engine: Engine,
     from: u64,
@@ -286,30 +295,6 @@ struct Rebuilt {
     clock: std::time::Duration,
 }
 
-/// Takes the data directory's lock file (`LOCK`), without waiting. Opening repairs a torn log
-/// tail and appends to the log, so a second process must never open the same directory: it
-/// could take an ingest's unsynced write for a torn tail and cut it.
-fn lock_directory(directory: &Path) -> Result<File> {
-    let path = directory.join("LOCK");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| NodeError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(NodeError::Busy(directory.display().to_string())),
-        Err(TryLockError::Error(source)) => Err(NodeError::Read {
-            path: path.display().to_string(),
-            source,
-        }),
-    }
-}
-
 /// What a purge removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Purge {
@@ -319,56 +304,24 @@ pub struct Purge {
     pub kept: u64,
 }
 
-/// The purge's staging directory, and the marker that says its log is complete.
-const PURGE_STAGING: &str = "purge.staging";
-const PURGE_COMMITTED: &str = "PURGE-COMMITTED";
-
-/// Finishes or abandons a purge a crash interrupted: with the marker, the staged log is
-/// complete and replaces the old one; without it, the staging is removed.
-fn recover_purge(directory: &Path) -> std::io::Result<()> {
-    let staging = directory.join(PURGE_STAGING);
-    let marker = directory.join(PURGE_COMMITTED);
-    if marker.exists() {
-        let snapshots = directory.join("snapshots");
-        if snapshots.exists() {
-            std::fs::remove_dir_all(&snapshots)?;
-        }
-        if staging.join("log").exists() {
-            let old = directory.join("log.old");
-            if old.exists() {
-                std::fs::remove_dir_all(&old)?;
-            }
-            if directory.join("log").exists() {
-                std::fs::rename(directory.join("log"), &old)?;
-            }
-            std::fs::rename(staging.join("log"), directory.join("log"))?;
-            File::open(directory)?.sync_all()?;
-            std::fs::remove_dir_all(&old)?;
-        }
-        std::fs::remove_file(&marker)?;
-    }
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)?;
-    }
-    Ok(())
-}
-
 impl Node {
     /// Opens a data directory with the engine's clock at `clock`.
     pub fn open(directory: &Path, clock: Timestamp) -> Result<(Node, OpenReport)> {
-        if !directory.join("model.toml").exists() {
-            return Err(NodeError::Missing(directory.display().to_string()));
-        }
-        let lock = lock_directory(directory)?;
-        recover_purge(directory).map_err(|source| NodeError::Read {
-            path: directory.join(PURGE_STAGING).display().to_string(),
-            source,
-        })?;
-        let (model, model_fingerprint) = load_model(directory)?;
-        let backend = FileBackend::open(directory).map_err(|source| NodeError::Read {
-            path: directory.display().to_string(),
-            source,
-        })?;
+        Node::open_home(Directory::open(directory)?, clock)
+    }
+
+    pub fn directory(&self) -> &Path {
+        self.home.path()
+    }
+}
+
+impl<H: Home> Node<H> {
+    /// Opens a node in `home` with the engine's clock at `clock`, first finishing or abandoning
+    /// a purge a crash interrupted.
+    pub fn open_home(mut home: H, clock: Timestamp) -> Result<(Node<H>, OpenReport)> {
+        home.recover_purge()?;
+        let (model, model_fingerprint) = checked(&home.model_label(), &home.read_model()?)?;
+        let backend = home.open_log()?;
         let started = std::time::Instant::now();
         let (log, recovery) = Log::open(backend, LogOptions::default())?;
         let mut report = OpenReport {
@@ -416,7 +369,7 @@ impl Node {
         let last_recorded_at = last_recorded_at(&log)?;
         Ok((
             Node {
-                directory: directory.to_owned(),
+                home,
                 model,
                 model_fingerprint,
                 log,
@@ -424,7 +377,6 @@ impl Node {
                 poisoned: false,
                 last_recorded_at,
                 stored: report.snapshot.map(|covers| (covers, model_fingerprint)),
-                _lock: lock,
             },
             report,
         ))
@@ -569,8 +521,9 @@ impl Node {
         &self.model
     }
 
-    pub fn directory(&self) -> &Path {
-        &self.directory
+    /// The node's home.
+    pub fn home(&self) -> &H {
+        &self.home
     }
 
     /// Records in the log.
@@ -685,23 +638,11 @@ impl Node {
     /// Rebuilds the engine from the whole log under another model text (checked first), with
     /// its clock at `clock`: what the node would serve under it. Changes nothing.
     pub fn candidate(&self, label: &str, text: &str, clock: Timestamp) -> Result<Candidate> {
-        let checked = check_model(label, text);
-        let Some(model) = checked.model else {
-            return Err(NodeError::Model {
-                path: label.to_owned(),
-                diagnostics: checked
-                    .diagnostics
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            });
-        };
-        let model = Arc::new(model);
+        let (model, fingerprint) = checked(label, text)?;
         let engine = Engine::new(model.clone(), clock);
         let (engine, _) = rebuild(&self.log, &model, engine, 0, true, clock)?;
         Ok(Candidate {
-            fingerprint: fingerprint(text),
+            fingerprint,
             text: text.to_owned(),
             model,
             engine,
@@ -709,25 +650,14 @@ impl Node {
     }
 
     /// Makes a candidate the node's model: `model.toml` is replaced (atomically, by rename) and
-    /// the engine swapped, then a snapshot is stored under the new model.
+    /// the engine swapped, then a snapshot is stored under the new model. If the model cannot
+    /// be replaced, nothing changes.
     pub fn activate(&mut self, candidate: Candidate) -> Result<()> {
         // Records accepted since the candidate was built.
         let mut engine = candidate.engine;
         let from = engine.event_count() as u64;
         replay(&self.log, &candidate.model, &mut engine, from)?;
-        let path = self.directory.join("model.toml");
-        let staged = self.directory.join("model.toml.new");
-        let write = || -> std::io::Result<()> {
-            let mut file = File::create(&staged)?;
-            file.write_all(candidate.text.as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&staged, &path)?;
-            File::open(&self.directory)?.sync_all()
-        };
-        write().map_err(|source| NodeError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        self.home.write_model(&candidate.text)?;
         engine.advance_clock(self.engine.clock());
         self.model = candidate.model;
         self.model_fingerprint = candidate.fingerprint;
@@ -755,15 +685,7 @@ impl Node {
         if self.poisoned {
             return Err(NodeError::Poisoned("an earlier failure".into()));
         }
-        let io = |path: &Path| {
-            let path = path.display().to_string();
-            move |source| NodeError::Read { path, source }
-        };
-        let staging = self.directory.join(PURGE_STAGING);
-        if staging.exists() {
-            std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
-        }
-        let backend = FileBackend::open(&staging).map_err(io(&staging))?;
+        let backend = self.home.open_staging()?;
         let (mut fresh, _) = Log::open(backend, LogOptions::default())?;
         let mut report = Purge::default();
         let mut removed_ids: std::collections::HashSet<(Box<str>, Box<str>)> = Default::default();
@@ -809,19 +731,16 @@ impl Node {
         fresh.commit()?;
         drop(fresh);
         if report.removed.is_empty() {
-            std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+            self.home.discard_staging()?;
             return Ok(report);
         }
         // The staged log is complete: from here a crash finishes the purge on the next open, and
-        // a failure leaves the node poisoned (to be reopened, which finishes it).
+        // a failure leaves the node poisoned (to be reopened, which finishes it, or not if the
+        // marker did not reach the disk).
         self.poisoned = true;
-        let marker = self.directory.join(PURGE_COMMITTED);
-        File::create(&marker)
-            .and_then(|f| f.sync_all())
-            .and_then(|()| File::open(&self.directory)?.sync_all())
-            .map_err(io(&marker))?;
-        recover_purge(&self.directory).map_err(io(&staging))?;
-        let backend = FileBackend::open(&self.directory).map_err(io(&self.directory))?;
+        self.home.commit_staging()?;
+        self.home.recover_purge()?;
+        let backend = self.home.open_log()?;
         let (log, _) = Log::open(backend, LogOptions::default())?;
         self.log = log;
         let clock = self.engine.clock();
@@ -864,12 +783,12 @@ pub struct Candidate {
 }
 
 /// Event bodies read back from the log: event `n` is record `n`.
-struct LogFields<'a> {
-    log: &'a Log<FileBackend>,
+struct LogFields<'a, B: Backend> {
+    log: &'a Log<B>,
     model: &'a Model,
 }
 
-impl EventFields for LogFields<'_> {
+impl<B: Backend> EventFields for LogFields<'_, B> {
     fn fields(&self, event: u32) -> Option<Box<[FieldValue]>> {
         let record = self.log.read(event as u64).ok()??;
         match parse_record(

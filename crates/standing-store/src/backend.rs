@@ -263,9 +263,22 @@ impl MemBackend {
         }
     }
 
-    /// Lets `count` more syncs succeed, then fails every one after them, as a failing disk.
+    /// Lets `count` more syncs succeed, then fails every one after them, as a failing disk
+    /// (storing a snapshot counts as a sync).
     pub fn fail_sync_after(&mut self, count: usize) {
         self.syncs_before_failure = Some(count);
+    }
+
+    /// Takes one sync from what [`MemBackend::fail_sync_after`] allows.
+    fn spend_sync(&mut self) -> io::Result<()> {
+        match &mut self.syncs_before_failure {
+            Some(0) => Err(io::Error::other("injected sync failure")),
+            Some(left) => {
+                *left -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Flips a bit at `offset` of a segment, as a bad disk would.
@@ -321,11 +334,7 @@ impl Backend for MemBackend {
     }
 
     fn sync(&mut self, segment: u64) -> io::Result<()> {
-        match &mut self.syncs_before_failure {
-            Some(0) => return Err(io::Error::other("injected sync failure")),
-            Some(left) => *left -= 1,
-            None => {}
-        }
+        self.spend_sync()?;
         let file = self.segment(segment)?;
         file.durable = file.bytes.len();
         Ok(())
@@ -354,6 +363,7 @@ impl Backend for MemBackend {
         name: u64,
         write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     ) -> io::Result<()> {
+        self.spend_sync()?;
         let mut bytes = Vec::new();
         write(&mut bytes)?;
         self.snapshots.insert(name, bytes);
@@ -374,5 +384,89 @@ impl Backend for MemBackend {
     fn remove_snapshot(&mut self, name: u64) -> io::Result<()> {
         self.snapshots.remove(&name);
         Ok(())
+    }
+}
+
+/// A backend behind a handle its clones share, as processes that open a disk in turn share it:
+/// a test keeps one handle, gives another to a log, and after the log is dropped crashes the
+/// backend (see [`MemBackend::crash`]) and opens a new log on what is left.
+#[derive(Debug, Default)]
+pub struct Shared<B>(Arc<std::sync::Mutex<B>>);
+
+impl<B> Clone for Shared<B> {
+    fn clone(&self) -> Self {
+        Shared(self.0.clone())
+    }
+}
+
+impl<B: Backend> Shared<B> {
+    pub fn new(backend: B) -> Self {
+        Shared(Arc::new(std::sync::Mutex::new(backend)))
+    }
+
+    /// The backend itself, for as long as the guard is held.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, B> {
+        // A backend is left consistent by each call: one that panicked changed nothing after it.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<B: Backend> Backend for Shared<B> {
+    fn segments(&self) -> io::Result<Vec<u64>> {
+        self.lock().segments()
+    }
+
+    fn read_segment(&self, segment: u64) -> io::Result<Vec<u8>> {
+        self.lock().read_segment(segment)
+    }
+
+    fn read_range(&self, segment: u64, offset: u64, length: usize) -> io::Result<Vec<u8>> {
+        self.lock().read_range(segment, offset, length)
+    }
+
+    fn read_segment_header(&self, segment: u64) -> io::Result<Vec<u8>> {
+        self.lock().read_segment_header(segment)
+    }
+
+    fn create_segment(&mut self, segment: u64) -> io::Result<()> {
+        self.lock().create_segment(segment)
+    }
+
+    fn append(&mut self, segment: u64, bytes: &[u8]) -> io::Result<()> {
+        self.lock().append(segment, bytes)
+    }
+
+    fn sync(&mut self, segment: u64) -> io::Result<()> {
+        self.lock().sync(segment)
+    }
+
+    fn truncate(&mut self, segment: u64, len: u64) -> io::Result<()> {
+        self.lock().truncate(segment, len)
+    }
+
+    fn replace_segment(&mut self, segment: u64, bytes: &[u8]) -> io::Result<()> {
+        self.lock().replace_segment(segment, bytes)
+    }
+
+    fn put_snapshot(
+        &mut self,
+        name: u64,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.lock().put_snapshot(name, write)
+    }
+
+    fn snapshots(&self) -> io::Result<Vec<u64>> {
+        self.lock().snapshots()
+    }
+
+    fn map_snapshot(&self, name: u64) -> io::Result<SharedBytes> {
+        self.lock().map_snapshot(name)
+    }
+
+    fn remove_snapshot(&mut self, name: u64) -> io::Result<()> {
+        self.lock().remove_snapshot(name)
     }
 }

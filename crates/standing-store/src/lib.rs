@@ -8,7 +8,7 @@
 mod backend;
 mod log;
 
-pub use backend::{Aligned, Backend, FileBackend, MemBackend, SharedBytes};
+pub use backend::{Aligned, Backend, FileBackend, MemBackend, Shared, SharedBytes};
 pub use log::{
     Compaction, Log, LogOptions, MAX_ORIGIN_BYTES, MAX_RECORD_BYTES, Record, Recovery,
     SnapshotState, StoredRecord,
