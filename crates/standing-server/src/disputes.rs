@@ -4,22 +4,30 @@
 
 use crate::extract::Caller;
 use crate::watch::{Change, Changes};
-use crate::{ApiError, ApiResult, AppState, audit, authenticate, refuse};
+use crate::{ApiError, ApiResult, AppState, audit, refuse};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use standing_accountability::audit::Asked;
 use standing_accountability::disputes::{Dispute, DisputeError, Outcome};
-use standing_accountability::keys::RoleKind;
 use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::extract::endpoint!(DisputeOpen, "dispute.open", Operator, Subject);
-    crate::extract::endpoint!(Disputes, "disputes", Operator, Subject);
+    use crate::extract::{About, endpoint, record_endpoint};
+    endpoint!(DisputeOpen, "dispute.open", Operator, Subject);
+    endpoint!(Disputes, "disputes", Operator, Subject);
+    record_endpoint!(DisputeResolve, "dispute.resolve", Operator; "dispute_id" => dispute);
+
+    /// The subject of a dispute.
+    fn dispute(state: &crate::AppState, id: &str) -> About {
+        About {
+            subject: state.house.disputes.get(id).map(|dispute| dispute.subject),
+            purpose: None,
+        }
+    }
 }
 
 impl From<DisputeError> for ApiError {
@@ -144,19 +152,13 @@ pub(crate) struct DisputeResolution {
     security(("api_key" = [])))]
 pub(crate) async fn post_resolution(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::DisputeResolve>,
     Path(dispute_id): Path<String>,
     resolution: crate::extract::DeferredBody<Json<DisputeResolution>>,
 ) -> ApiResult {
-    let found = state.house.disputes.get(&dispute_id);
-    let request = Asked {
-        action: "dispute.resolve",
-        subject: found.as_ref().map(|d| d.subject.as_str()),
-        purpose: None,
-    };
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
+    let (key, request) = (Arc::clone(&caller.key), caller.asked());
     let Json(resolution) = resolution.open(&state, &key, &request)?;
-    let Some(dispute) = found.clone() else {
+    let Some(dispute) = state.house.disputes.get(&dispute_id) else {
         let error = DisputeError::Unknown(dispute_id);
         return Err(refuse(&state, Some(&key), &request, error.into()));
     };

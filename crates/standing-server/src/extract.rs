@@ -142,7 +142,41 @@ pub(crate) trait Endpoint: Send + Sync + 'static {
     const ACTION: &'static str;
     /// The roles whose keys may call it.
     const ROLES: &'static [RoleKind];
+    /// The path parameter naming the stored record the request is about, when it names no
+    /// subject (a decision held for review, a dispute): see [`Endpoint::about`].
+    const RECORD: Option<&'static str> = None;
+    /// The subject and purpose of the stored record `id`, which the audit names (nothing when
+    /// there is no such record: the handler refuses it, audited).
+    fn about(_state: &AppState, _id: &str) -> About {
+        About::default()
+    }
 }
+
+/// What a request is about, for the audit log.
+#[derive(Debug, Default)]
+pub(crate) struct About {
+    pub(crate) subject: Option<String>,
+    pub(crate) purpose: Option<String>,
+}
+
+/// Declares an endpoint about a stored record, named by path parameter `$record`, whose subject
+/// and purpose `$about` finds: `record_endpoint!(Review, "review", Operator; "decision_id" => about)`.
+macro_rules! record_endpoint {
+    ($name:ident, $action:literal, $($role:ident),+; $record:literal => $about:path) => {
+        #[derive(Debug)]
+        pub(crate) struct $name;
+        impl $crate::extract::Endpoint for $name {
+            const ACTION: &'static str = $action;
+            const ROLES: &'static [standing_accountability::keys::RoleKind] =
+                &[$(standing_accountability::keys::RoleKind::$role),+];
+            const RECORD: Option<&'static str> = Some($record);
+            fn about(state: &$crate::AppState, id: &str) -> $crate::extract::About {
+                $about(state, id)
+            }
+        }
+    };
+}
+pub(crate) use record_endpoint;
 
 /// Declares an endpoint's marker type: `endpoint!(Score, "score", Consumer, Operator);`.
 macro_rules! endpoint {
@@ -164,8 +198,10 @@ pub(crate) use endpoint;
 #[derive(Debug)]
 pub(crate) struct Caller<E> {
     pub(crate) key: std::sync::Arc<Key>,
-    /// The subject the path names (`/v1/subjects/{subject}/…`).
+    /// The subject the path names (`/v1/subjects/{subject}/…`), or that of the record it names.
     subject: Option<String>,
+    /// The purpose of the record the path names.
+    purpose: Option<String>,
     endpoint: std::marker::PhantomData<E>,
 }
 
@@ -175,7 +211,7 @@ impl<E: Endpoint> Caller<E> {
         Asked {
             action: E::ACTION,
             subject: self.subject.as_deref(),
-            purpose: None,
+            purpose: self.purpose.as_deref(),
         }
     }
 }
@@ -189,14 +225,20 @@ impl<E: Endpoint> FromRequestParts<std::sync::Arc<AppState>> for Caller<E> {
     ) -> Result<Self, ApiError> {
         // A path that does not decode was refused before (see `keyed_first`).
         let params = axum::extract::RawPathParams::from_request_parts(parts, state).await;
-        let subject = params.ok().and_then(|params| {
-            let mut named = params.iter().filter(|(name, _)| *name == "subject");
+        let param = |wanted: &str| {
+            let params = params.as_ref().ok()?;
+            let mut named = params.iter().filter(|(name, _)| *name == wanted);
             named.next().map(|(_, value)| value.to_owned())
-        });
+        };
+        let subject = param("subject");
+        let about = match E::RECORD.and_then(param) {
+            Some(id) => E::about(state, &id),
+            None => About::default(),
+        };
         let asked = Asked {
             action: E::ACTION,
-            subject: subject.as_deref(),
-            purpose: None,
+            subject: subject.as_deref().or(about.subject.as_deref()),
+            purpose: about.purpose.as_deref(),
         };
         let key = crate::authenticate(state, &parts.headers, E::ROLES, &asked)?;
         if let Some(subject) = &subject {
@@ -204,7 +246,8 @@ impl<E: Endpoint> FromRequestParts<std::sync::Arc<AppState>> for Caller<E> {
         }
         Ok(Caller {
             key,
-            subject,
+            subject: subject.or(about.subject),
+            purpose: about.purpose,
             endpoint: std::marker::PhantomData,
         })
     }

@@ -3,20 +3,31 @@
 //! `standing_accountability::review`).
 
 use crate::extract::Caller;
-use crate::{ApiError, ApiResult, AppState, audit, authenticate, refuse};
+use crate::{ApiError, ApiResult, AppState, audit, refuse};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use standing_accountability::audit::Asked;
 use standing_accountability::keys::RoleKind;
 use standing_accountability::review::{ReviewError, ReviewVerdict};
 use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    crate::extract::endpoint!(Reviews, "reviews", Operator);
+    use crate::extract::{About, endpoint, record_endpoint};
+    endpoint!(Reviews, "reviews", Operator);
+    record_endpoint!(Review, "review", Operator; "decision_id" => decision);
+    record_endpoint!(Decision, "decision.status", Consumer, Operator; "decision_id" => decision);
+
+    /// The subject and purpose of a decision held for review.
+    fn decision(state: &crate::AppState, id: &str) -> About {
+        let review = state.house.reviews.get(id);
+        About {
+            subject: review.as_ref().map(|review| review.subject.clone()),
+            purpose: review.map(|review| review.purpose),
+        }
+    }
 }
 
 impl From<ReviewError> for ApiError {
@@ -83,28 +94,15 @@ pub(crate) struct Resolution {
     security(("api_key" = [])))]
 pub(crate) async fn post_review(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Review>,
     Path(decision_id): Path<String>,
     resolution: crate::extract::DeferredBody<Json<Resolution>>,
 ) -> ApiResult {
+    let (key, request) = (&*caller.key, caller.asked());
     let Some(review) = state.house.reviews.get(&decision_id) else {
-        let request = Asked {
-            action: "review",
-            subject: None,
-            purpose: None,
-        };
-        let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-        let key = &*key;
         let error = ReviewError::Unknown(decision_id);
         return Err(refuse(&state, Some(key), &request, error.into()));
     };
-    let request = Asked {
-        action: "review",
-        subject: Some(&review.subject),
-        purpose: Some(&review.purpose),
-    };
-    let key = authenticate(&state, &headers, &[RoleKind::Operator], &request)?;
-    let key = &*key;
     let Json(resolution) = resolution.open(&state, key, &request)?;
     if !review.is_pending() {
         let error = ReviewError::AlreadyReviewed {
@@ -149,22 +147,11 @@ pub(crate) async fn post_review(
     security(("api_key" = [])))]
 pub(crate) async fn get_decision(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    caller: Caller<calls::Decision>,
     Path(decision_id): Path<String>,
 ) -> ApiResult {
+    let (key, request) = (&*caller.key, caller.asked());
     let found = state.house.reviews.get(&decision_id);
-    let request = Asked {
-        action: "decision.status",
-        subject: found.as_ref().map(|r| r.subject.as_str()),
-        purpose: found.as_ref().map(|r| r.purpose.as_str()),
-    };
-    let key = authenticate(
-        &state,
-        &headers,
-        &[RoleKind::Consumer, RoleKind::Operator],
-        &request,
-    )?;
-    let key = &*key;
     let Some(review) = &found else {
         let error = ApiError::new(
             StatusCode::NOT_FOUND,

@@ -3,6 +3,7 @@
 //! adverse decisions.
 
 use axum::http::StatusCode;
+use serde_json::Value;
 use standing_accountability::consent::Consents;
 use standing_accountability::review::Reviews;
 
@@ -229,6 +230,29 @@ async fn an_adverse_decision_waits_for_a_person_and_the_consumer_reads_the_outco
     fixture.state.house.audit.sync().unwrap();
     let log = std::fs::read_to_string(fixture.directory.join("audit/audit.jsonl")).unwrap();
     assert!(log.contains("\"action\":\"review\"") && log.contains("pending_review"));
+    // A review and a decision's status name the decision's subject and purpose, refusals too.
+    let records: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let about_decision =
+        |record: &&Value| record["subject"] == "p-9" && record["purpose"] == "lending.consumer";
+    let named = |action: &str| {
+        let of: Vec<&Value> = records.iter().filter(|r| r["action"] == action).collect();
+        assert!(!of.is_empty(), "no {action} audited");
+        assert!(of.iter().all(about_decision), "{action}: {of:?}");
+    };
+    named("review");
+    named("decision.status");
+    let refused = records
+        .iter()
+        .filter(|r| r["action"].as_str().unwrap().starts_with("refused:"))
+        .filter(about_decision)
+        .count();
+    assert!(
+        refused >= 3,
+        "the refused review, status read and second review: {refused}"
+    );
 }
 
 #[tokio::test]
