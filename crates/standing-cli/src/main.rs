@@ -27,6 +27,7 @@ macro_rules! outln {
     }};
 }
 
+mod cluster;
 mod demo;
 mod ingest;
 mod output;
@@ -108,6 +109,11 @@ enum Command {
     },
     /// Create a data directory with the sample city model and a few sample events.
     Init { dir: PathBuf },
+    /// The social network solved on timely dataflow workers, across processes and machines.
+    Cluster {
+        #[command(subcommand)]
+        action: cluster::ClusterAction,
+    },
     /// Add events from NDJSON or CSV files (`-` for stdin) to the data directory's log, durably.
     Ingest {
         /// Files to ingest; `.csv` files are read as CSV with a header, others as NDJSON.
@@ -745,6 +751,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { action } => keys(action),
+        Command::Cluster { action } => cluster::run(action),
         Command::Audit {
             action: AuditAction::Verify { data },
         } => match standing_accountability::audit::verify(&data) {

@@ -556,6 +556,29 @@ impl Graph {
         }
     }
 
+    /// The rows of `rows`, in that order, as a graph of their own whose targets are renamed by
+    /// `label` (row `i` is subject `rows[i]`): a worker's part, its targets numbered in its own
+    /// score vector. Entries keep their order within a row; the overlay is read after the
+    /// compact part, as a sweep reads it.
+    pub fn relabelled(&self, rows: &[u32], mut label: impl FnMut(u32) -> u32) -> Graph {
+        let mut offsets = Vec::with_capacity(rows.len() + 1);
+        offsets.push(0u64);
+        let mut part = Graph {
+            forward_units: Vec::with_capacity(rows.len()),
+            ..Graph::default()
+        };
+        for &s in rows {
+            for entry in self.entries_of(s) {
+                part.targets.push(label(entry.target));
+                part.words.push(word_of(&entry));
+            }
+            offsets.push(part.targets.len() as u64);
+            part.forward_units.push(self.forward_units[s as usize]);
+        }
+        part.offsets = Offsets::from_wide(offsets);
+        part
+    }
+
     /// The rows of subjects `first..end` as a graph of their own (row `i` is subject
     /// `first + i`; targets keep their global numbers), for a [`crate::Shard`].
     pub fn rows_of(&self, first: u32, end: u32) -> Graph {

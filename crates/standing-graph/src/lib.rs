@@ -32,5 +32,5 @@ mod shard;
 pub mod synthetic;
 
 pub use graph::{Changed, Direction, Entry, Graph, Weight};
-pub use network::{Contact, Network, NetworkExplanation, Params, PushReport, SolveReport};
+pub use network::{Contact, Network, NetworkExplanation, Params, PushReport, SolveReport, sweep};
 pub use shard::{Message, Shard, settle_shards};

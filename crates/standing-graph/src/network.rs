@@ -133,6 +133,49 @@ fn target(graph: &Graph, behaviour: &[f64], score: &[f64], s: u32, alpha: f64) -
     (1.0 - alpha) * b + alpha * (sum / units as f64)
 }
 
+/// The residuals `r = T(f) − f` of rows `first..first + out.len()` into `out`; returns the
+/// largest |r| (infinite over a NaN: a solve never reports convergence over it).
+fn residuals_of(
+    graph: &Graph,
+    behaviour: &[f64],
+    score: &[f64],
+    alpha: f64,
+    first: u32,
+    out: &mut [f64],
+) -> f64 {
+    let mut max = 0.0f64;
+    for (offset, r) in out.iter_mut().enumerate() {
+        let s = first + offset as u32;
+        *r = target(graph, behaviour, score, s, alpha) - score[s as usize];
+        if r.is_nan() {
+            max = f64::INFINITY;
+        } else if r.abs() > max {
+            max = r.abs();
+        }
+    }
+    max
+}
+
+/// One Jacobi sweep's residuals over every row of `graph`, on this thread: `residual[s] =
+/// T(f)(s) − f(s)`, where `behaviour` and `residual` are per row and `score` is indexed by the
+/// rows' targets — the rows' own scores first (row `s` is `score[s]`), then any others the
+/// rows read (a worker's copies of other workers' subjects). Each row is summed as
+/// [`Network::solve`] sums it, so the same rows give the same residuals bit for bit. Returns
+/// the largest |r| (infinite over a NaN).
+pub fn sweep(
+    graph: &Graph,
+    behaviour: &[f64],
+    score: &[f64],
+    residual: &mut [f64],
+    alpha: f64,
+) -> f64 {
+    assert!(
+        behaviour.len() == graph.len() as usize && residual.len() == graph.len() as usize,
+        "one behaviour score and one residual per row"
+    );
+    residuals_of(graph, behaviour, score, alpha, 0, residual)
+}
+
 impl Network {
     /// A network over `graph` with behaviour scores `behaviour` (one per subject). Scores start
     /// at the behaviour scores; call [`Network::solve`] to reach the fixed point.
@@ -359,19 +402,8 @@ impl Network {
             .par_chunks_mut(ROWS_PER_TASK)
             .enumerate()
             .map(|(task, out)| {
-                let first = task * ROWS_PER_TASK;
-                let mut max = 0.0f64;
-                for (offset, r) in out.iter_mut().enumerate() {
-                    let s = (first + offset) as u32;
-                    *r = target(graph, behaviour, score, s, alpha) - score[s as usize];
-                    // NaN counts as infinitely far: a solve never reports convergence over it.
-                    if r.is_nan() {
-                        max = f64::INFINITY;
-                    } else if r.abs() > max {
-                        max = r.abs();
-                    }
-                }
-                max
+                let first = (task * ROWS_PER_TASK) as u32;
+                residuals_of(graph, behaviour, score, alpha, first, out)
             })
             .reduce(|| 0.0, f64::max)
     }

@@ -1,0 +1,201 @@
+//! A worker's share of the network: the rows of the subjects it owns, their targets renumbered
+//! into one score vector — its own subjects first, then a copy (a mirror) of every other
+//! worker's subject its rows read — and the plan of which scores go where each sweep.
+
+use crate::partition::Owners;
+use standing_graph::Graph;
+use std::ops::Range;
+
+/// The subjects a worker owns and the state of their part of the fixed point.
+#[derive(Clone, Debug)]
+pub struct Part {
+    worker: u32,
+    /// The subjects owned, ascending: row `i` is `subjects[i]`.
+    subjects: Vec<u32>,
+    /// Row `i`'s targets are slots of `score`.
+    graph: Graph,
+    behaviour: Vec<f64>,
+    /// Own scores (`0..subjects.len()`), then the mirrors, grouped by owner, each group by
+    /// subject ascending.
+    score: Vec<f64>,
+    residual: Vec<f64>,
+    /// For each worker: the own slots whose scores it mirrors, in its mirror order.
+    send: Vec<Vec<u32>>,
+    /// For each worker: the slots of `score` that mirror its subjects.
+    receive: Vec<Range<usize>>,
+}
+
+const UNPLACED: u32 = u32::MAX;
+
+impl Part {
+    /// Worker `worker`'s part of `graph` with behaviour and starting scores (one per subject),
+    /// subjects placed by `owners`.
+    pub fn new(
+        graph: &Graph,
+        behaviour: &[f64],
+        score: &[f64],
+        owners: &Owners,
+        worker: u32,
+    ) -> Part {
+        let n = graph.len() as usize;
+        assert!(
+            behaviour.len() == n && score.len() == n,
+            "one behaviour and score per subject"
+        );
+        let workers = owners.workers() as usize;
+        let subjects: Vec<u32> = (0..graph.len())
+            .filter(|&s| owners.of(s) == worker)
+            .collect();
+        // Slot of every subject this part reads: own ones first, then mirrors.
+        let mut slot = vec![UNPLACED; n];
+        for (index, &s) in subjects.iter().enumerate() {
+            slot[s as usize] = index as u32;
+        }
+        let mut mirrored: Vec<(u32, u32)> = Vec::new();
+        for &s in &subjects {
+            for entry in graph.entries_of(s) {
+                let t = entry.target;
+                if owners.of(t) != worker && slot[t as usize] == UNPLACED {
+                    slot[t as usize] = UNPLACED - 1; // seen
+                    mirrored.push((owners.of(t), t));
+                }
+            }
+        }
+        mirrored.sort_unstable();
+        let own = subjects.len();
+        for (index, &(_, t)) in mirrored.iter().enumerate() {
+            slot[t as usize] = (own + index) as u32;
+        }
+        let receive = (0..workers as u32)
+            .map(|q| {
+                let start = mirrored.partition_point(|&(owner, _)| owner < q);
+                let end = mirrored.partition_point(|&(owner, _)| owner <= q);
+                own + start..own + end
+            })
+            .collect();
+        // What each other worker mirrors of ours: every own subject in one of its rows. Rows
+        // are symmetric (a relation is an entry in both ends' rows), so that is every own
+        // subject with a contact it owns, and ascending subjects give its mirror order.
+        let mut send = vec![Vec::new(); workers];
+        let mut to: Vec<u32> = Vec::new();
+        for (index, &s) in subjects.iter().enumerate() {
+            to.clear();
+            to.extend(
+                graph
+                    .entries_of(s)
+                    .map(|e| owners.of(e.target))
+                    .filter(|&q| q != worker),
+            );
+            to.sort_unstable();
+            to.dedup();
+            for &q in &to {
+                send[q as usize].push(index as u32);
+            }
+        }
+        let local = graph.relabelled(&subjects, |t| slot[t as usize]);
+        let mut scores: Vec<f64> = subjects.iter().map(|&s| score[s as usize]).collect();
+        scores.extend(mirrored.iter().map(|&(_, t)| score[t as usize]));
+        Part {
+            worker,
+            behaviour: subjects.iter().map(|&s| behaviour[s as usize]).collect(),
+            residual: vec![0.0; own],
+            score: scores,
+            graph: local,
+            subjects,
+            send,
+            receive,
+        }
+    }
+
+    pub fn worker(&self) -> u32 {
+        self.worker
+    }
+
+    /// The subjects owned, ascending.
+    pub fn subjects(&self) -> &[u32] {
+        &self.subjects
+    }
+
+    /// The own subjects' scores, in [`Part::subjects`]' order.
+    pub fn scores(&self) -> &[f64] {
+        &self.score[..self.subjects.len()]
+    }
+
+    /// Row entries held.
+    pub fn entries(&self) -> u64 {
+        self.graph.entries()
+    }
+
+    /// Copies of other workers' subjects held.
+    pub fn mirrors(&self) -> usize {
+        self.score.len() - self.subjects.len()
+    }
+
+    /// Scores sent to other workers per sweep.
+    pub fn sent_per_sweep(&self) -> usize {
+        self.send.iter().map(Vec::len).sum()
+    }
+
+    /// Heap bytes: `(the rows' entries, everything else)`.
+    pub fn heap_bytes(&self) -> (u64, u64) {
+        let rest = self.graph.subject_bytes()
+            + (self.subjects.capacity() * 4) as u64
+            + ((self.behaviour.capacity() + self.score.capacity() + self.residual.capacity()) * 8)
+                as u64
+            + self
+                .send
+                .iter()
+                .map(|s| s.capacity() as u64 * 4)
+                .sum::<u64>();
+        (self.graph.entry_bytes(), rest)
+    }
+
+    /// One sweep: every own row's residual; returns the largest |r|.
+    pub(crate) fn sweep(&mut self, alpha: f64) -> f64 {
+        standing_graph::sweep(
+            &self.graph,
+            &self.behaviour,
+            &self.score,
+            &mut self.residual,
+            alpha,
+        )
+    }
+
+    /// The scores after this sweep that worker `to` mirrors, in its order.
+    pub(crate) fn boundary(&self, to: u32, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(self.send[to as usize].iter().map(|&slot| {
+            let slot = slot as usize;
+            self.score[slot] + self.residual[slot]
+        }));
+    }
+
+    /// The current scores worker `to` mirrors (before any sweep).
+    pub(crate) fn current(&self, to: u32, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(
+            self.send[to as usize]
+                .iter()
+                .map(|&slot| self.score[slot as usize]),
+        );
+    }
+
+    /// Takes the sweep: `f ← f + r` for the own rows.
+    pub(crate) fn advance(&mut self) {
+        let own = self.subjects.len();
+        for (f, r) in self.score[..own].iter_mut().zip(&self.residual) {
+            *f += r;
+        }
+    }
+
+    /// Installs worker `from`'s scores into their mirrors. `Err` with the two counts when they
+    /// do not match the plan.
+    pub(crate) fn mirror(&mut self, from: u32, values: &[f64]) -> Result<(), (usize, usize)> {
+        let range = self.receive[from as usize].clone();
+        if range.len() != values.len() {
+            return Err((range.len(), values.len()));
+        }
+        self.score[range].copy_from_slice(values);
+        Ok(())
+    }
+}

@@ -1,0 +1,325 @@
+//! The full solve on timely dataflow: Jacobi sweeps over every worker's part, in lockstep.
+//!
+//! One operator in a feedback loop, its timestamp the sweep. At each sweep every worker sends
+//! every worker (itself included) one [`Word`]: the largest residual of its sweep and the new
+//! scores of the subjects the receiver mirrors, once each — not once per entry. When the
+//! frontier says a sweep's words are all in, each worker knows the exact largest residual of
+//! the whole network, so every worker makes the same decision: stop (every residual is at most
+//! `(1 − α)·ε`, the bound the single-process solve proves), or take the sweep and do the next.
+//! Each row is summed as `standing_graph::Network::solve` sums it, so the scores are the same
+//! bit for bit at any number of processes and workers.
+
+use crate::ClusterError;
+use crate::part::Part;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::{ConnectLoop, Feedback};
+use timely::worker::Worker;
+
+/// What one worker tells another after a sweep.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Word {
+    to: u32,
+    from: u32,
+    /// The sender's largest residual of the sweep; `None` before the first sweep, when the
+    /// word only carries the starting scores.
+    max: Option<f64>,
+    /// What the sender sent in this sweep, in all (bytes).
+    sent: u64,
+    /// The receiver's mirrors of the sender's subjects, in the receiver's order.
+    values: Vec<f64>,
+}
+
+/// The bytes a word takes on the wire (bincode: its fixed fields and the values' length, then
+/// the values), besides timely's own framing.
+fn word_bytes(values: usize) -> u64 {
+    (4 + 4 + 9 + 8 + 8 + 8 * values) as u64
+}
+
+/// A sweep finished, as every worker sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sweep {
+    /// 1 for the first.
+    pub sweep: u32,
+    /// The largest residual of the whole network after it.
+    pub max_residual: f64,
+    /// Bytes all workers sent one another for it (values and word headers).
+    pub bytes: u64,
+    /// Since the solve started.
+    pub elapsed: Duration,
+}
+
+/// What is told of each sweep.
+pub type Progress = std::sync::Arc<dyn Fn(&Sweep) + Send + Sync>;
+
+/// How to run a solve.
+#[derive(Clone)]
+pub struct Run {
+    pub alpha: f64,
+    /// `(1 − α)·ε`.
+    pub threshold: f64,
+    pub max_sweeps: u32,
+    /// A worker that hears nothing for this long gives up, naming the workers it waits for.
+    pub timeout: Duration,
+    /// Called by worker 0 after every sweep.
+    pub progress: Option<Progress>,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run")
+            .field("alpha", &self.alpha)
+            .field("threshold", &self.threshold)
+            .field("max_sweeps", &self.max_sweeps)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one worker's solve ended with.
+#[derive(Clone, Debug)]
+pub struct Solved {
+    pub part: Part,
+    /// Sweeps over every row (the last only measures the residual), as `SolveReport` counts.
+    pub sweeps: u32,
+    pub max_residual: f64,
+    /// Bytes sent among all workers per sweep, the first sweep's starting scores included.
+    pub bytes: Vec<u64>,
+    /// From the start of the dataflow to the decision to stop.
+    pub elapsed: Duration,
+}
+
+/// A worker's state, shared by the operator and the loop that steps the worker.
+struct Local {
+    part: Part,
+    sweeps: u32,
+    bytes: Vec<u64>,
+    done: Option<f64>,
+    /// The workers heard from for the sweep under way, and when anything last arrived.
+    heard: Vec<bool>,
+    last_heard: Instant,
+    failure: Option<ClusterError>,
+}
+
+/// Runs the solve on `worker` over `part`; every worker of the computation must call it.
+pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Solved, ClusterError> {
+    let me = worker.index() as u32;
+    let peers = worker.peers() as u32;
+    let started = Instant::now();
+    let local = Rc::new(RefCell::new(Local {
+        part,
+        sweeps: 0,
+        bytes: Vec::new(),
+        done: None,
+        heard: vec![false; peers as usize],
+        last_heard: Instant::now(),
+        failure: None,
+    }));
+    let shared = Rc::clone(&local);
+    let logic = run.clone();
+    worker.dataflow::<u32, _, _>(move |scope| {
+        let (handle, words) = scope.feedback::<Vec<Word>>(1);
+        words
+            .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Word>>, _, _, _>(
+                Exchange::new(|word: &Word| u64::from(word.to)),
+                "Sweep",
+                move |capability, _info| {
+                    let mut start = Some(capability);
+                    let mut stash: BTreeMap<
+                        u32,
+                        (timely::dataflow::operators::Capability<u32>, Vec<Word>),
+                    > = BTreeMap::new();
+                    let mut buffer = Vec::new();
+                    move |(input, frontier), output| {
+                        let mut local = shared.borrow_mut();
+                        let local = &mut *local;
+                        if let Some(capability) = start.take() {
+                            // The starting scores, before any sweep.
+                            let words =
+                                say(&local.part, me, peers, None, &mut buffer, Part::current);
+                            output.session(&capability).give_iterator(words.into_iter());
+                        }
+                        input.for_each_stamp(|capability, data| {
+                            if let Some(capability) = capability.retain_least(output.output_index())
+                            {
+                                let time = *capability.time();
+                                let entry = stash
+                                    .entry(time)
+                                    .or_insert_with(|| (capability, Vec::new()));
+                                for words in data {
+                                    entry.1.append(words);
+                                }
+                                local.last_heard = Instant::now();
+                            }
+                        });
+                        while let Some((&time, _)) = stash.first_key_value() {
+                            if frontier.frontier().less_equal(&time) {
+                                break;
+                            }
+                            let (_, (capability, words)) =
+                                stash.pop_first().expect("a first entry");
+                            if let Some(next) =
+                                step(local, &logic, me, peers, words, started, &mut buffer)
+                            {
+                                output.session(&capability).give_iterator(next.into_iter());
+                            }
+                        }
+                        // Who has been heard from for the next sweep due.
+                        local.heard.fill(false);
+                        if let Some((_, (_, words))) = stash.first_key_value() {
+                            for word in words {
+                                local.heard[word.from as usize] = true;
+                            }
+                        }
+                    }
+                },
+            )
+            .connect_loop(handle);
+    });
+    let ids = worker.installed_dataflows();
+    loop {
+        worker.step_or_park(Some(Duration::from_millis(50)));
+        let mut local = local.borrow_mut();
+        if local.failure.is_some() || local.done.is_some() {
+            break;
+        }
+        if local.last_heard.elapsed() > run.timeout {
+            let silent: Vec<u32> = (0..peers)
+                .filter(|&w| w != me && !local.heard[w as usize])
+                .collect();
+            local.failure = Some(ClusterError::Silent {
+                // Worker numbers; `crate::solve` names them.
+                peers: silent.iter().map(u32::to_string).collect(),
+                waited: run.timeout,
+                sweep: local.sweeps,
+            });
+            break;
+        }
+    }
+    let failed = local.borrow_mut().failure.take();
+    if let Some(error) = failed {
+        for id in ids {
+            worker.drop_dataflow(id);
+        }
+        return Err(error);
+    }
+    // The others stop at the same sweep; let the dataflow wind down.
+    while worker.has_dataflows() {
+        worker.step_or_park(Some(Duration::from_millis(50)));
+    }
+    let local = Rc::try_unwrap(local)
+        .map_err(|_| ClusterError::Internal("the dataflow kept the worker's state".into()))?
+        .into_inner();
+    Ok(Solved {
+        max_residual: local.done.unwrap_or(f64::INFINITY),
+        part: local.part,
+        sweeps: local.sweeps,
+        bytes: local.bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The words of one worker for every worker, values taken by `values`.
+fn say(
+    part: &Part,
+    me: u32,
+    peers: u32,
+    max: Option<f64>,
+    buffer: &mut Vec<f64>,
+    values: fn(&Part, u32, &mut Vec<f64>),
+) -> Vec<Word> {
+    let mut words: Vec<Word> = (0..peers)
+        .map(|to| {
+            if to == me {
+                buffer.clear();
+            } else {
+                values(part, to, buffer);
+            }
+            Word {
+                to,
+                from: me,
+                max,
+                sent: 0,
+                values: buffer.clone(),
+            }
+        })
+        .collect();
+    let sent: u64 = words
+        .iter()
+        .filter(|word| word.to != me)
+        .map(|word| word_bytes(word.values.len()))
+        .sum();
+    for word in &mut words {
+        word.sent = sent;
+    }
+    words
+}
+
+/// A sweep's words are all in: decide, and if the solve goes on, take the sweep, do the next
+/// and return its words.
+fn step(
+    local: &mut Local,
+    run: &Run,
+    me: u32,
+    peers: u32,
+    words: Vec<Word>,
+    started: Instant,
+    buffer: &mut Vec<f64>,
+) -> Option<Vec<Word>> {
+    if words.len() != peers as usize {
+        local.failure = Some(ClusterError::Internal(format!(
+            "worker {me} got {} words for a sweep from {peers} workers",
+            words.len()
+        )));
+        return None;
+    }
+    let first = words.iter().any(|word| word.max.is_none());
+    // Each word carries its sender's total; they are the same in all its words.
+    let bytes: u64 = words.iter().map(|word| word.sent).sum();
+    local.bytes.push(bytes);
+    if !first {
+        let max = words
+            .iter()
+            .filter_map(|word| word.max)
+            .fold(0.0f64, f64::max);
+        if me == 0
+            && let Some(progress) = &run.progress
+        {
+            progress(&Sweep {
+                sweep: local.sweeps,
+                max_residual: max,
+                bytes,
+                elapsed: started.elapsed(),
+            });
+        }
+        if max <= run.threshold || local.sweeps >= run.max_sweeps {
+            local.done = Some(max);
+            return None;
+        }
+        local.part.advance();
+    }
+    for word in &words {
+        if let Err((expected, got)) = local.part.mirror(word.from, &word.values) {
+            local.failure = Some(ClusterError::Internal(format!(
+                "worker {} sent {got} scores where worker {me} mirrors {expected}",
+                word.from
+            )));
+            return None;
+        }
+    }
+    let max = local.part.sweep(run.alpha);
+    local.sweeps += 1;
+    Some(say(
+        &local.part,
+        me,
+        peers,
+        Some(max),
+        buffer,
+        Part::boundary,
+    ))
+}
