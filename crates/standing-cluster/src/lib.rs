@@ -19,12 +19,14 @@ mod connect;
 mod input;
 mod part;
 mod partition;
+mod push;
 mod solve;
 mod watch;
 
 pub use input::{EdgeError, Edges, read_edges};
 pub use part::Part;
 pub use partition::{Owners, Placement};
+pub use push::{Change, Updated};
 pub use solve::{Progress, Run, Solved, Sweep};
 
 use standing_graph::Graph;
@@ -135,7 +137,29 @@ pub fn solve(
     owners: Arc<Owners>,
     run: Run,
 ) -> Result<Vec<Solved>, ClusterError> {
+    let solved = solve_and_update(layout, graph, behaviour, owners, run, Arc::default())?;
+    Ok(solved.into_iter().map(|(solved, _)| solved).collect())
+}
+
+/// [`solve`], then `changes` of behaviour scores applied one by one by residual pushes across
+/// the workers, each until every score is within ε of the fixed point again. The parts'
+/// scores are the updated ones.
+pub fn solve_and_update(
+    layout: &Layout,
+    graph: Arc<Graph>,
+    behaviour: Arc<Vec<f64>>,
+    owners: Arc<Owners>,
+    run: Run,
+    changes: Arc<Vec<Change>>,
+) -> Result<Vec<(Solved, Updated)>, ClusterError> {
     layout.check()?;
+    if let Some(change) = changes.iter().find(|change| change.subject >= graph.len()) {
+        return Err(ClusterError::Layout(format!(
+            "a change of subject {}, of {} subjects",
+            change.subject,
+            graph.len()
+        )));
+    }
     if owners.workers() as usize != layout.workers() || owners.subjects() != graph.len() {
         return Err(ClusterError::Layout(format!(
             "subjects are placed on {} workers, the layout has {}",
@@ -185,7 +209,16 @@ pub fn solve(
         move |worker| {
             let index = worker.index() as u32;
             let part = Part::new(&graph, &behaviour, &behaviour, &owners, index);
-            solve::solve_on(worker, part, &run).map_err(|error| match error {
+            let work = |worker: &mut timely::worker::Worker| {
+                let mut solved = solve::solve_on(worker, part, &run)?;
+                let mut updated = Updated::default();
+                if !changes.is_empty() {
+                    let (part, pushed) = push::update_on(worker, solved.part, &run, &changes)?;
+                    (solved.part, updated) = (part, pushed);
+                }
+                Ok((solved, updated))
+            };
+            work(worker).map_err(|error| match error {
                 ClusterError::Silent {
                     peers,
                     waited,
@@ -208,7 +241,7 @@ pub fn solve(
     .map_err(ClusterError::Layout);
     let joined = guards.map(|guards| guards.join());
     let seen = faults.seen();
-    let results: Result<Vec<Solved>, ClusterError> = joined.and_then(|joined| {
+    let results: Result<Vec<(Solved, Updated)>, ClusterError> = joined.and_then(|joined| {
         joined
             .into_iter()
             .map(|joined| {

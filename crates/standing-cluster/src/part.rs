@@ -3,7 +3,7 @@
 //! worker's subject its rows read — and the plan of which scores go where each sweep.
 
 use crate::partition::Owners;
-use standing_graph::Graph;
+use standing_graph::{Graph, Shard};
 use std::ops::Range;
 
 /// The subjects a worker owns and the state of their part of the fixed point.
@@ -23,6 +23,8 @@ pub struct Part {
     send: Vec<Vec<u32>>,
     /// For each worker: the slots of `score` that mirror its subjects.
     receive: Vec<Range<usize>>,
+    /// The owner and subject of each mirror, in slot order.
+    mirrored: Vec<(u32, u32)>,
 }
 
 const UNPLACED: u32 = u32::MAX;
@@ -104,6 +106,7 @@ impl Part {
             subjects,
             send,
             receive,
+            mirrored,
         }
     }
 
@@ -178,6 +181,39 @@ impl Part {
                 .iter()
                 .map(|&slot| self.score[slot as usize]),
         );
+    }
+
+    /// The own row of `subject`, if this part owns it.
+    pub(crate) fn local(&self, subject: u32) -> Option<u32> {
+        self.subjects.binary_search(&subject).ok().map(|i| i as u32)
+    }
+
+    /// The owner and subject a mirror slot stands for.
+    pub(crate) fn mirror_of(&self, slot: u32) -> (u32, u32) {
+        self.mirrored[slot as usize - self.subjects.len()]
+    }
+
+    /// The own rows as a push kernel's shard (rows numbered from 0; a target at or past
+    /// [`Part::subjects`]' length is a mirror slot, its pushes go out as messages). Until it
+    /// is put back ([`Part::put_shard`]) the part holds no rows.
+    pub(crate) fn take_shard(&mut self) -> Shard {
+        let own = self.subjects.len();
+        let score = self.score[..own].to_vec();
+        Shard::new(
+            0,
+            std::mem::take(&mut self.graph),
+            std::mem::take(&mut self.behaviour),
+            score,
+            std::mem::take(&mut self.residual),
+        )
+    }
+
+    /// Puts the shard's rows and state back. The mirrors keep the scores of the last sweep; a
+    /// full solve starts by refreshing them.
+    pub(crate) fn put_shard(&mut self, shard: Shard) {
+        let (graph, behaviour, score, residual) = shard.into_parts();
+        self.score[..score.len()].copy_from_slice(&score);
+        (self.graph, self.behaviour, self.residual) = (graph, behaviour, residual);
     }
 
     /// Takes the sweep: `f ← f + r` for the own rows.

@@ -563,7 +563,10 @@ impl Graph {
     pub fn relabelled(&self, rows: &[u32], mut label: impl FnMut(u32) -> u32) -> Graph {
         let mut offsets = Vec::with_capacity(rows.len() + 1);
         offsets.push(0u64);
+        let total: usize = rows.iter().map(|&s| self.entries_of(s).count()).sum();
         let mut part = Graph {
+            targets: Vec::with_capacity(total),
+            words: Vec::with_capacity(total),
             forward_units: Vec::with_capacity(rows.len()),
             ..Graph::default()
         };

@@ -52,6 +52,12 @@ impl Shard {
         }
     }
 
+    /// The shard's graph, behaviour scores, scores and residuals, back (its queue is dropped:
+    /// every residual is above the threshold or not, as the numbers say).
+    pub fn into_parts(self) -> (Graph, Vec<f64>, Vec<f64>, Vec<f64>) {
+        (self.graph, self.behaviour, self.score, self.residual)
+    }
+
     pub fn owns(&self, subject: u32) -> bool {
         subject >= self.first && subject - self.first < self.graph.len()
     }

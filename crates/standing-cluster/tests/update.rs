@@ -1,0 +1,196 @@
+//! Behaviour changes after a full solve, pushed across timely workers: every score ends within
+//! ε of the exact fixed point of the changed behaviour — against a direct dense solve on
+//! random graphs, and against the single process on the real graphs in ../shared/data.
+
+use proptest::prelude::*;
+use standing_cluster::{Change, Layout, Owners, Placement, Run, Solved, Updated};
+use standing_devkit::oracle::{Relation, dense_solve};
+use standing_graph::{Direction, Graph, Network, Params, Weight};
+use std::sync::Arc;
+use std::time::Duration;
+
+const EPSILON: f64 = 0.01;
+/// Rounding allowance on top of ε when comparing with an oracle computed in floating point.
+const SLACK: f64 = 1e-7;
+
+fn run(alpha: f64) -> Run {
+    Run {
+        alpha,
+        threshold: (1.0 - alpha) * EPSILON,
+        max_sweeps: 10_000,
+        timeout: Duration::from_secs(60),
+        progress: None,
+    }
+}
+
+fn to_graph(n: u32, relations: &[Relation]) -> Graph {
+    let relations: Vec<_> = relations
+        .iter()
+        .map(|&(a, b, units, mutual)| {
+            let direction = if mutual {
+                Direction::Mutual
+            } else {
+                Direction::OneWay
+            };
+            (a, b, Weight::from_units(units).unwrap(), direction)
+        })
+        .collect();
+    Graph::from_relations(n, &relations)
+}
+
+/// Solves on `workers` threads, applies `changes`; the scores by subject, and what the changes
+/// took on each worker.
+fn solve_and_update(
+    graph: Graph,
+    behaviour: Vec<f64>,
+    workers: u32,
+    placement: Placement,
+    alpha: f64,
+    changes: Vec<Change>,
+) -> (Vec<f64>, Vec<Updated>) {
+    let n = graph.len();
+    let owners = Arc::new(Owners::place(&graph, workers, placement));
+    let layout = Layout::Threads {
+        workers: workers as usize,
+    };
+    let results = standing_cluster::solve_and_update(
+        &layout,
+        Arc::new(graph),
+        Arc::new(behaviour),
+        owners,
+        run(alpha),
+        Arc::new(changes),
+    )
+    .unwrap();
+    let mut scores = vec![f64::NAN; n as usize];
+    for (Solved { part, .. }, _) in &results {
+        for (&s, &f) in part.subjects().iter().zip(part.scores()) {
+            scores[s as usize] = f;
+        }
+    }
+    (
+        scores,
+        results.into_iter().map(|(_, updated)| updated).collect(),
+    )
+}
+
+fn worst(scores: &[f64], exact: &[f64]) -> f64 {
+    scores
+        .iter()
+        .zip(exact)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+}
+
+fn small_graph() -> impl Strategy<Value = (u32, Vec<Relation>, Vec<f64>)> {
+    (2u32..40).prop_flat_map(|n| {
+        (
+            Just(n),
+            prop::collection::vec(
+                (0..n, 0..n, 1u16..4096, any::<bool>()).prop_filter("no loops", |r| r.0 != r.1),
+                0..(3 * n as usize),
+            ),
+            prop::collection::vec(300.0f64..1300.0, n as usize),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn pushed_changes_keep_every_score_within_epsilon_of_the_exact_fixed_point(
+        ((n, relations, behaviour), changes) in small_graph().prop_flat_map(|graph| {
+            let n = graph.0;
+            (Just(graph), prop::collection::vec((0..n, 300.0f64..1300.0), 1..12))
+        }),
+        alpha in 0.0f64..0.9,
+        workers in 1u32..4,
+        communities in any::<bool>(),
+    ) {
+        let placement = if communities { Placement::Communities { rounds: 3 } } else { Placement::Hash };
+        let mut changed = behaviour.clone();
+        let changes: Vec<Change> = changes
+            .iter()
+            .map(|&(subject, value)| {
+                changed[subject as usize] = value;
+                Change { subject, behaviour: value }
+            })
+            .collect();
+        let (scores, updated) =
+            solve_and_update(to_graph(n, &relations), behaviour, workers, placement, alpha, changes.clone());
+        let exact = dense_solve(n as usize, &relations, &changed, alpha);
+        let off = worst(&scores, &exact);
+        prop_assert!(off <= EPSILON + SLACK, "off by {off}");
+        for worker in &updated {
+            prop_assert_eq!(worker.latencies.len(), changes.len());
+            prop_assert!(worker.rounds.iter().all(|&r| r >= 1));
+        }
+    }
+}
+
+fn shared_data(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A real graph: 200 behaviour changes pushed across 2 and 3 workers end within ε of the
+/// fixed point a single process solves afresh for the changed behaviour (to 1e-9).
+fn check_real(name: &str, one_way: bool, alpha: f64) {
+    let edges = standing_cluster::read_edges(name, &shared_data(name), one_way).unwrap();
+    let n = edges.graph.len();
+    let behaviour = standing_graph::synthetic::behaviour(n, 5);
+    let mut rng = standing_graph::synthetic::Rng::new(9);
+    let mut changed = behaviour.clone();
+    let changes: Vec<Change> = (0..200)
+        .map(|_| {
+            let subject = rng.below(u64::from(n)) as u32;
+            let value = 300.0 + 1000.0 * rng.unit();
+            changed[subject as usize] = value;
+            Change {
+                subject,
+                behaviour: value,
+            }
+        })
+        .collect();
+    let tight = Params {
+        alpha,
+        epsilon: 1e-9,
+        push_budget: u64::MAX,
+    };
+    let mut fresh = Network::new(edges.graph.clone(), changed, tight);
+    fresh.solve();
+    let exact = fresh.scores();
+    for (workers, placement) in [
+        (2, Placement::Hash),
+        (3, Placement::Communities { rounds: 8 }),
+    ] {
+        let (scores, updated) = solve_and_update(
+            edges.graph.clone(),
+            behaviour.clone(),
+            workers,
+            placement,
+            alpha,
+            changes.clone(),
+        );
+        let off = worst(&scores, &exact);
+        assert!(
+            off <= EPSILON + 1e-9,
+            "{name}, {workers} workers: off by {off}"
+        );
+        let sent: u64 = updated.iter().map(|u| u.messages).sum();
+        assert!(sent > 0, "{name}: changes crossed no worker");
+    }
+}
+
+#[test]
+fn ego_facebook_changes_pushed_across_workers_match_a_fresh_solve() {
+    check_real("facebook_combined.txt", false, 0.5);
+}
+
+#[test]
+fn bitcoin_otc_changes_pushed_across_workers_match_a_fresh_solve() {
+    check_real("soc-sign-bitcoinotc.csv", true, 0.6);
+}
