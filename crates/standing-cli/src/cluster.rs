@@ -63,7 +63,7 @@ pub struct SolveArgs {
     #[arg(long, default_value_t = 0.01)]
     epsilon: f64,
     /// Seconds to wait for a peer, at start-up and at every sweep, before naming it.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
     /// Write this process's subjects' scores as CSV (`subject,score`); with several
     /// processes, process P writes FILE.P.
@@ -244,7 +244,7 @@ fn solve(args: &SolveArgs) -> Result<ExitCode> {
     if args.workers == 0 || args.processes == 0 {
         bail!("--processes and --workers are at least 1");
     }
-    let timeout = Duration::from_secs(args.timeout.max(1));
+    let timeout = Duration::from_secs(args.timeout);
     let mut children = Children(Vec::new());
     let (layout, process) = if let Some(hosts) = &args.hosts {
         let addresses = read_hosts(hosts)?;

@@ -50,7 +50,7 @@ pub struct Sweep {
     pub max_residual: f64,
     /// Bytes all workers sent one another for it (values and word headers).
     pub bytes: u64,
-    /// Since the solve started.
+    /// Since the starting scores were all in.
     pub elapsed: Duration,
 }
 
@@ -90,16 +90,25 @@ pub struct Solved {
     pub max_residual: f64,
     /// Bytes sent among all workers per sweep, the first sweep's starting scores included.
     pub bytes: Vec<u64>,
-    /// From the start of the dataflow to the decision to stop.
+    /// From the moment every worker's starting scores were in (all parts built, the mirrors
+    /// filled) to the decision to stop.
     pub elapsed: Duration,
+    /// Of that, the time this worker spent sweeping its rows and preparing and taking in the
+    /// scores exchanged; the rest it waited for the other workers' words.
+    pub working: Duration,
 }
 
 /// A worker's state, shared by the operator and the loop that steps the worker.
 struct Local {
     part: Part,
+    /// When the starting scores were all in.
+    started: Instant,
     sweeps: u32,
     bytes: Vec<u64>,
     done: Option<f64>,
+    /// When the decision to stop was made.
+    stopped: Instant,
+    working: Duration,
     /// The workers heard from for the sweep under way, and when anything last arrived.
     heard: Vec<bool>,
     last_heard: Instant,
@@ -113,9 +122,12 @@ pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Sol
     let started = Instant::now();
     let local = Rc::new(RefCell::new(Local {
         part,
+        started,
         sweeps: 0,
         bytes: Vec::new(),
         done: None,
+        stopped: started,
+        working: Duration::ZERO,
         heard: vec![false; peers as usize],
         last_heard: Instant::now(),
         failure: None,
@@ -163,9 +175,7 @@ pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Sol
                             }
                             let (_, (capability, words)) =
                                 stash.pop_first().expect("a first entry");
-                            if let Some(next) =
-                                step(local, &logic, me, peers, words, started, &mut buffer)
-                            {
+                            if let Some(next) = step(local, &logic, me, peers, words, &mut buffer) {
                                 output.session(&capability).give_iterator(next.into_iter());
                             }
                         }
@@ -220,7 +230,8 @@ pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Sol
         part: local.part,
         sweeps: local.sweeps,
         bytes: local.bytes,
-        elapsed: started.elapsed(),
+        elapsed: local.stopped.saturating_duration_since(local.started),
+        working: local.working,
     })
 }
 
@@ -268,7 +279,6 @@ fn step(
     me: u32,
     peers: u32,
     words: Vec<Word>,
-    started: Instant,
     buffer: &mut Vec<f64>,
 ) -> Option<Vec<Word>> {
     if words.len() != peers as usize {
@@ -278,6 +288,7 @@ fn step(
         )));
         return None;
     }
+    let began = Instant::now();
     let first = words.iter().any(|word| word.max.is_none());
     // Each word carries its sender's total; they are the same in all its words.
     let bytes: u64 = words.iter().map(|word| word.sent).sum();
@@ -294,14 +305,17 @@ fn step(
                 sweep: local.sweeps,
                 max_residual: max,
                 bytes,
-                elapsed: started.elapsed(),
+                elapsed: local.started.elapsed(),
             });
         }
         if max <= run.threshold || local.sweeps >= run.max_sweeps {
             local.done = Some(max);
+            local.stopped = Instant::now();
             return None;
         }
         local.part.advance();
+    } else {
+        local.started = Instant::now();
     }
     for word in &words {
         if let Err((expected, got)) = local.part.mirror(word.from, &word.values) {
@@ -314,12 +328,7 @@ fn step(
     }
     let max = local.part.sweep(run.alpha);
     local.sweeps += 1;
-    Some(say(
-        &local.part,
-        me,
-        peers,
-        Some(max),
-        buffer,
-        Part::boundary,
-    ))
+    let words = say(&local.part, me, peers, Some(max), buffer, Part::boundary);
+    local.working += began.elapsed();
+    Some(words)
 }
