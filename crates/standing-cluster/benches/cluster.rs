@@ -130,6 +130,12 @@ fn child(spec: &str) {
         placement(fields[2]),
         fields[3].parse().expect("a count of changes"),
     );
+    let solved = &results[0].0;
+    println!(
+        "process {process} worked {:.2} s, waited {:.2} s",
+        solved.working.as_secs_f64(),
+        (solved.elapsed - solved.working).as_secs_f64()
+    );
     println!("{}", memory(process, &results));
 }
 
@@ -163,7 +169,7 @@ fn cluster(
     name: &str,
     changes: usize,
     single: f64,
-) {
+) -> f64 {
     let placement = placement(name);
     let addresses = free_addresses(processes);
     let program = std::env::current_exe().expect("this benchmark's path");
@@ -237,6 +243,28 @@ fn cluster(
             wall / at(0.5).as_secs_f64()
         );
     }
+    per_entry / single
+}
+
+/// `Network::solve` on all cores; its ns per entry per sweep.
+fn single_process(graph: &Arc<Graph>, behaviour: &Arc<Vec<f64>>) -> f64 {
+    let params = Params {
+        alpha: ALPHA,
+        epsilon: EPSILON,
+        push_budget: u64::MAX,
+    };
+    let mut network = Network::new(Graph::clone(graph), behaviour.to_vec(), params);
+    let started = Instant::now();
+    let report = network.solve();
+    let wall = started.elapsed().as_secs_f64();
+    let single = wall * 1e9 / (f64::from(report.iterations) * graph.entries() as f64);
+    println!(
+        "1 process × {} threads (Network::solve): {} sweeps in {wall:.2} s: {single:.3} ns per entry per sweep, {:.3} core-ns",
+        rayon::current_num_threads(),
+        report.iterations,
+        single * rayon::current_num_threads() as f64
+    );
+    single
 }
 
 fn main() {
@@ -261,31 +289,41 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let params = Params {
-        alpha: ALPHA,
-        epsilon: EPSILON,
-        push_budget: u64::MAX,
-    };
-    let mut network = Network::new(Graph::clone(&graph), behaviour.to_vec(), params);
-    let started = Instant::now();
-    let report = network.solve();
-    let wall = started.elapsed().as_secs_f64();
-    let single = wall * 1e9 / (f64::from(report.iterations) * entries as f64);
-    println!(
-        "1 process × {} threads (Network::solve): {} sweeps in {wall:.2} s: {single:.3} ns per entry per sweep, {:.3} core-ns",
-        rayon::current_num_threads(),
-        report.iterations,
-        single * rayon::current_num_threads() as f64
-    );
-    drop(network);
-
+    // Rounds of: the single process, then each placement on 2 processes, side by side.
+    let repeat: usize = env_or("CLUSTER_REPEAT", 3);
+    let mut ratios: Vec<(String, f64)> = Vec::new();
+    let mut single = 0.0;
+    for round in 0..repeat {
+        single = single_process(&graph, &behaviour);
+        for name in ["hash", "communities"] {
+            let pushed = if name == "communities" && round == repeat - 1 {
+                changes
+            } else {
+                0
+            };
+            let ratio = cluster(&graph, &behaviour, 2, name, pushed, single);
+            ratios.push((name.to_owned(), ratio));
+        }
+    }
     for name in ["hash", "communities"] {
-        let pushed = if name == "communities" { changes } else { 0 };
-        cluster(&graph, &behaviour, 2, name, pushed, single);
+        let mut of: Vec<f64> = ratios
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, r)| *r)
+            .collect();
+        of.sort_by(f64::total_cmp);
+        println!(
+            "2 processes, {name}: ns per entry against the single process of the same round: {} (median {:.2}×)",
+            of.iter()
+                .map(|r| format!("{r:.2}×"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            of[of.len() / 2]
+        );
     }
     if env_or::<u8>("CLUSTER_FOUR", 1) == 1 {
         for name in ["hash", "communities"] {
-            cluster(&graph, &behaviour, 4, name, 0, single);
+            let _ = cluster(&graph, &behaviour, 4, name, 0, single);
         }
     }
 }

@@ -20,6 +20,7 @@ mod input;
 mod part;
 mod partition;
 mod push;
+mod scores;
 mod solve;
 mod watch;
 

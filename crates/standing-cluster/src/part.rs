@@ -224,14 +224,20 @@ impl Part {
         }
     }
 
-    /// Installs worker `from`'s scores into their mirrors. `Err` with the two counts when they
-    /// do not match the plan.
-    pub(crate) fn mirror(&mut self, from: u32, values: &[f64]) -> Result<(), (usize, usize)> {
-        let range = self.receive[from as usize].clone();
-        if range.len() != values.len() {
-            return Err((range.len(), values.len()));
+    /// Installs scores of worker `from` into its mirrors from the `offset`-th on; `Err` when
+    /// they would run past them.
+    pub(crate) fn mirror(&mut self, from: u32, offset: usize, values: &[f64]) -> Result<(), ()> {
+        let range = &self.receive[from as usize];
+        let start = range.start + offset;
+        if start + values.len() > range.end {
+            return Err(());
         }
-        self.score[range].copy_from_slice(values);
+        self.score[start..start + values.len()].copy_from_slice(values);
         Ok(())
+    }
+
+    /// How many mirrors of each worker's subjects this part holds.
+    pub(crate) fn mirrored_from(&self) -> impl Iterator<Item = usize> + '_ {
+        self.receive.iter().map(ExactSizeIterator::len)
     }
 }

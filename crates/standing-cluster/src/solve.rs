@@ -11,6 +11,7 @@
 
 use crate::ClusterError;
 use crate::part::Part;
+use crate::scores::Scores;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -26,19 +27,21 @@ use timely::worker::Worker;
 pub(crate) struct Word {
     to: u32,
     from: u32,
+    /// Where in the receiver's mirrors of the sender's subjects `values` go.
+    offset: u32,
     /// The sender's largest residual of the sweep; `None` before the first sweep, when the
     /// word only carries the starting scores.
     max: Option<f64>,
     /// What the sender sent in this sweep, in all (bytes).
     sent: u64,
     /// The receiver's mirrors of the sender's subjects, in the receiver's order.
-    values: Vec<f64>,
+    values: Scores,
 }
 
 /// The bytes a word takes on the wire (bincode: its fixed fields and the values' length, then
 /// the values), besides timely's own framing.
 fn word_bytes(values: usize) -> u64 {
-    (4 + 4 + 9 + 8 + 8 + 8 * values) as u64
+    (4 + 4 + 4 + 9 + 8 + 8 + 8 * values) as u64
 }
 
 /// A sweep finished, as every worker sees it.
@@ -235,7 +238,13 @@ pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Sol
     })
 }
 
-/// The words of one worker for every worker, values taken by `values`.
+/// Scores a word carries at most: a worker's scores for another go in many words, which timely
+/// sends in messages of about 4 MB, so one is on the wire while the next is being written and
+/// the receiver takes in the first while the last is on its way.
+const CHUNK: usize = 4096;
+
+/// The words of one worker for every worker, values taken by `values`: for each, the scores it
+/// mirrors in runs of [`CHUNK`] (at least one word, so every worker hears from every worker).
 fn say(
     part: &Part,
     me: u32,
@@ -244,26 +253,34 @@ fn say(
     buffer: &mut Vec<f64>,
     values: fn(&Part, u32, &mut Vec<f64>),
 ) -> Vec<Word> {
-    let mut words: Vec<Word> = (0..peers)
-        .map(|to| {
-            if to == me {
-                buffer.clear();
-            } else {
-                values(part, to, buffer);
-            }
-            Word {
+    let mut words: Vec<Word> = Vec::new();
+    for to in 0..peers {
+        if to == me {
+            buffer.clear();
+        } else {
+            values(part, to, buffer);
+        }
+        let mut offset = 0;
+        loop {
+            let end = (offset + CHUNK).min(buffer.len());
+            words.push(Word {
                 to,
                 from: me,
+                offset: offset as u32,
                 max,
                 sent: 0,
-                values: buffer.clone(),
+                values: Scores(buffer[offset..end].to_vec()),
+            });
+            offset = end;
+            if offset == buffer.len() {
+                break;
             }
-        })
-        .collect();
+        }
+    }
     let sent: u64 = words
         .iter()
         .filter(|word| word.to != me)
-        .map(|word| word_bytes(word.values.len()))
+        .map(|word| word_bytes(word.values.0.len()))
         .sum();
     for word in &mut words {
         word.sent = sent;
@@ -281,20 +298,24 @@ fn step(
     words: Vec<Word>,
     buffer: &mut Vec<f64>,
 ) -> Option<Vec<Word>> {
-    if words.len() != peers as usize {
+    let began = Instant::now();
+    // The first word of each sender: every word of a sender carries its largest residual and
+    // what it sent in all.
+    let mut firsts: Vec<Option<&Word>> = vec![None; peers as usize];
+    for word in &words {
+        firsts[word.from as usize].get_or_insert(word);
+    }
+    let Some(firsts) = firsts.into_iter().collect::<Option<Vec<&Word>>>() else {
         local.failure = Some(ClusterError::Internal(format!(
-            "worker {me} got {} words for a sweep from {peers} workers",
-            words.len()
+            "worker {me} did not hear from every worker in a sweep"
         )));
         return None;
-    }
-    let began = Instant::now();
-    let first = words.iter().any(|word| word.max.is_none());
-    // Each word carries its sender's total; they are the same in all its words.
-    let bytes: u64 = words.iter().map(|word| word.sent).sum();
+    };
+    let first = firsts.iter().any(|word| word.max.is_none());
+    let bytes: u64 = firsts.iter().map(|word| word.sent).sum();
     local.bytes.push(bytes);
     if !first {
-        let max = words
+        let max = firsts
             .iter()
             .filter_map(|word| word.max)
             .fold(0.0f64, f64::max);
@@ -317,14 +338,31 @@ fn step(
     } else {
         local.started = Instant::now();
     }
+    let mut got = vec![0usize; peers as usize];
     for word in &words {
-        if let Err((expected, got)) = local.part.mirror(word.from, &word.values) {
+        got[word.from as usize] += word.values.0.len();
+        if local
+            .part
+            .mirror(word.from, word.offset as usize, &word.values.0)
+            .is_err()
+        {
             local.failure = Some(ClusterError::Internal(format!(
-                "worker {} sent {got} scores where worker {me} mirrors {expected}",
+                "worker {} sent scores past those worker {me} mirrors",
                 word.from
             )));
             return None;
         }
+    }
+    if let Some((from, (&got, expected))) = got
+        .iter()
+        .zip(local.part.mirrored_from())
+        .enumerate()
+        .find(|(_, (got, expected))| *got != expected)
+    {
+        local.failure = Some(ClusterError::Internal(format!(
+            "worker {from} sent {got} scores where worker {me} mirrors {expected}"
+        )));
+        return None;
     }
     let max = local.part.sweep(run.alpha);
     local.sweeps += 1;
