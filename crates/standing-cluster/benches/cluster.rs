@@ -71,7 +71,7 @@ fn changes(subjects: u32, behaviour: &[f64], count: usize) -> Vec<Change> {
         .map(|_| {
             let subject = rng.below(u64::from(subjects)) as u32;
             behaviour[subject as usize] += steps[rng.below(steps.len() as u64) as usize];
-            Change {
+            Change::Behaviour {
                 subject,
                 behaviour: behaviour[subject as usize],
             }

@@ -5,7 +5,9 @@
 //! subjects it owns ([`Part`]) and a copy (a mirror) of every other worker's subject those rows
 //! read, and runs the network's fixed point over them: the full solve, Jacobi sweeps in
 //! lockstep that send each boundary score once per sweep to each worker that mirrors it
-//! ([`solve`]), bit-identical to `standing_graph::Network::solve` on one machine.
+//! ([`solve`]), bit-identical to `standing_graph::Network::solve` on one machine; and the
+//! changes that follow — behaviour scores, relations — by residual pushes across workers
+//! ([`solve_and_update`]).
 //!
 //! Subjects are placed by a stable hash of their id, or by communities of the graph so far
 //! fewer entries cross workers ([`Placement`], [`Owners`]).
@@ -142,9 +144,11 @@ pub fn solve(
     Ok(solved.into_iter().map(|(solved, _)| solved).collect())
 }
 
-/// [`solve`], then `changes` of behaviour scores applied one by one by residual pushes across
-/// the workers, each until every score is within ε of the fixed point again. The parts'
-/// scores are the updated ones.
+/// [`solve`], then `changes` — behaviour scores, relations added and removed — applied one
+/// by one by residual pushes across the workers, each until every score is within ε of the
+/// fixed point again. The parts' scores are the updated ones. After a relation change a part
+/// no longer sweeps (its mirrors outgrew the exchange plan): build the parts anew to solve in
+/// full again.
 pub fn solve_and_update(
     layout: &Layout,
     graph: Arc<Graph>,
@@ -154,12 +158,19 @@ pub fn solve_and_update(
     changes: Arc<Vec<Change>>,
 ) -> Result<Vec<(Solved, Updated)>, ClusterError> {
     layout.check()?;
-    if let Some(change) = changes.iter().find(|change| change.subject >= graph.len()) {
-        return Err(ClusterError::Layout(format!(
-            "a change of subject {}, of {} subjects",
-            change.subject,
-            graph.len()
-        )));
+    for change in changes.iter() {
+        let [a, b] = change.subjects();
+        if a >= graph.len() || b >= graph.len() {
+            return Err(ClusterError::Layout(format!(
+                "{change:?} names a subject past the graph's {}",
+                graph.len()
+            )));
+        }
+        if a == b && !matches!(change, Change::Behaviour { .. }) {
+            return Err(ClusterError::Layout(format!(
+                "{change:?} relates a subject to itself"
+            )));
+        }
     }
     if owners.workers() as usize != layout.workers() || owners.subjects() != graph.len() {
         return Err(ClusterError::Layout(format!(
@@ -214,7 +225,9 @@ pub fn solve_and_update(
                 let mut solved = solve::solve_on(worker, part, &run)?;
                 let mut updated = Updated::default();
                 if !changes.is_empty() {
-                    let (part, pushed) = push::update_on(worker, solved.part, &run, &changes)?;
+                    let owners = Arc::clone(&owners);
+                    let (part, pushed) =
+                        push::update_on(worker, solved.part, owners, &run, &changes)?;
                     (solved.part, updated) = (part, pushed);
                 }
                 Ok((solved, updated))

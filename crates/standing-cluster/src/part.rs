@@ -23,8 +23,10 @@ pub struct Part {
     send: Vec<Vec<u32>>,
     /// For each worker: the slots of `score` that mirror its subjects.
     receive: Vec<Range<usize>>,
-    /// The owner and subject of each mirror, in slot order.
+    /// The owner and subject of each mirror, in slot order: sorted up to `planned`, then the
+    /// mirrors relation changes added.
     mirrored: Vec<(u32, u32)>,
+    planned: usize,
 }
 
 const UNPLACED: u32 = u32::MAX;
@@ -106,6 +108,7 @@ impl Part {
             subjects,
             send,
             receive,
+            planned: mirrored.len(),
             mirrored,
         }
     }
@@ -186,6 +189,34 @@ impl Part {
     /// The own row of `subject`, if this part owns it.
     pub(crate) fn local(&self, subject: u32) -> Option<u32> {
         self.subjects.binary_search(&subject).ok().map(|i| i as u32)
+    }
+
+    /// The slot of the mirror of `subject` (owned by `owner`), added with `score` if there is
+    /// none. A mirror added so is outside the exchange plan: a full solve needs the parts built
+    /// anew after it (see [`Part::is_planned`]).
+    pub(crate) fn mirror_slot(&mut self, owner: u32, subject: u32, score: f64) -> u32 {
+        let own = self.subjects.len();
+        let slot = match self.mirrored[..self.planned].binary_search(&(owner, subject)) {
+            Ok(index) => own + index,
+            Err(_) => match self.mirrored[self.planned..]
+                .iter()
+                .position(|&m| m == (owner, subject))
+            {
+                Some(index) => own + self.planned + index,
+                None => {
+                    self.mirrored.push((owner, subject));
+                    self.score.push(score);
+                    self.score.len() - 1
+                }
+            },
+        };
+        slot as u32
+    }
+
+    /// Whether the exchange plan covers every mirror (no relation change added one since the
+    /// part was built).
+    pub fn is_planned(&self) -> bool {
+        self.planned == self.mirrored.len()
     }
 
     /// The owner and subject a mirror slot stands for.

@@ -1,4 +1,5 @@
-//! Behaviour changes after a full solve, by residual pushes across workers.
+//! Changes after a full solve — behaviour scores, relations added and removed — by residual
+//! pushes across workers.
 //!
 //! Each worker runs the graph crate's push kernel (`standing_graph::Shard`) over its own rows;
 //! a push that reaches a subject another worker owns becomes a message to that owner, summed
@@ -7,27 +8,69 @@
 //! every worker (itself included) what is theirs and how many messages it sent in all. A round
 //! in which no worker sent any message ends the change: every residual is then at most
 //! `(1 − α)·ε`, so every score is within ε of the fixed point again. Then the next change
-//! starts, applied by its subject's owner.
+//! starts. A behaviour score is set by its subject's owner. A relation's end is changed by the
+//! owner of its row, which recomputes the row's residual from the residual it keeps and the
+//! other end's current score — at once when it owns the other end, else a round later, when
+//! the other end's owner has sent that score.
 
 use crate::ClusterError;
 use crate::part::Part;
+use crate::partition::Owners;
 use crate::solve::Run;
 use serde::{Deserialize, Serialize};
-use standing_graph::{Message, Shard};
+use standing_graph::{Direction, Message, Shard, Weight};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{ConnectLoop, Feedback};
 use timely::worker::Worker;
 
-/// A subject's new behaviour score.
+/// A change to the network after its full solve.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Change {
-    pub subject: u32,
-    pub behaviour: f64,
+pub enum Change {
+    /// A subject's new behaviour score.
+    Behaviour { subject: u32, behaviour: f64 },
+    /// A relation added: `a` depends on `b` (and `b` on `a` when mutual).
+    Relate {
+        a: u32,
+        b: u32,
+        weight: Weight,
+        direction: Direction,
+    },
+    /// A relation equal to this one removed (nothing when there is none).
+    Unrelate {
+        a: u32,
+        b: u32,
+        weight: Weight,
+        direction: Direction,
+    },
+}
+
+impl Change {
+    /// The subjects it names.
+    pub(crate) fn subjects(&self) -> [u32; 2] {
+        match *self {
+            Change::Behaviour { subject, .. } => [subject, subject],
+            Change::Relate { a, b, .. } | Change::Unrelate { a, b, .. } => [a, b],
+        }
+    }
+}
+
+/// One end of a relation change waiting for the other end's score from its owner.
+#[derive(Clone, Copy, Debug)]
+struct End {
+    /// The subject whose row changes, and the other end.
+    row: u32,
+    other: u32,
+    weight: Weight,
+    direction: Direction,
+    /// The end at `a`.
+    first: bool,
+    added: bool,
 }
 
 /// What one worker sends another in a round.
@@ -39,6 +82,8 @@ struct Round {
     sent: u64,
     /// Residual for the receiver's subjects: `(subject, amount)`, one per subject.
     messages: Vec<(u32, f64)>,
+    /// Current scores of the sender's subjects that a relation change ties to the receiver's.
+    scores: Vec<(u32, f64)>,
 }
 
 /// What one worker's changes took.
@@ -59,6 +104,9 @@ pub struct Updated {
 struct Local {
     shard: Shard,
     part: Part,
+    owners: Arc<Owners>,
+    /// Ends of the relation change under way that wait for the other end's score.
+    waiting: Vec<End>,
     /// The change under way, and when and in which round it started.
     next: usize,
     started: Option<(Instant, u32)>,
@@ -76,6 +124,7 @@ struct Local {
 pub(crate) fn update_on(
     worker: &mut Worker,
     mut part: Part,
+    owners: Arc<Owners>,
     run: &Run,
     changes: &[Change],
 ) -> Result<(Part, Updated), ClusterError> {
@@ -85,6 +134,8 @@ pub(crate) fn update_on(
     let local = Rc::new(RefCell::new(Local {
         shard,
         part,
+        owners,
+        waiting: Vec::new(),
         next: 0,
         started: None,
         round: 0,
@@ -119,6 +170,7 @@ pub(crate) fn update_on(
                                 from: me,
                                 sent: 0,
                                 messages: Vec::new(),
+                                scores: Vec::new(),
                             });
                             output.session(&capability).give_iterator(words);
                         }
@@ -202,9 +254,93 @@ pub(crate) fn update_on(
     Ok((part, local.updated))
 }
 
+/// Starts a change: a behaviour score is set by its subject's owner; a relation's end is
+/// changed by its row's owner, at once when it has the other end's score or the row's weights
+/// do not change, else when the other end's owner has sent it (into `scores_out`: `(to,
+/// subject, score)`).
+fn start(
+    local: &mut Local,
+    me: u32,
+    change: Change,
+    alpha: f64,
+    threshold: f64,
+    scores_out: &mut Vec<(u32, u32, f64)>,
+) {
+    let (a, b, weight, direction, added) = match change {
+        Change::Behaviour { subject, behaviour } => {
+            if let Some(row) = local.part.local(subject) {
+                local.shard.set_behaviour(row, behaviour, alpha, threshold);
+            }
+            return;
+        }
+        Change::Relate {
+            a,
+            b,
+            weight,
+            direction,
+        } => (a, b, weight, direction, true),
+        Change::Unrelate {
+            a,
+            b,
+            weight,
+            direction,
+        } => (a, b, weight, direction, false),
+    };
+    for (row, other, first) in [(a, b, true), (b, a, false)] {
+        let end = End {
+            row,
+            other,
+            weight,
+            direction,
+            first,
+            added,
+        };
+        let (row_owner, other_owner) = (local.owners.of(row), local.owners.of(other));
+        let weighs = first || direction == Direction::Mutual;
+        if row_owner == me {
+            match local.part.local(other) {
+                Some(own) => {
+                    let score = local.shard.score(own);
+                    apply_end(local, end, score, alpha, threshold);
+                }
+                None if !weighs => apply_end(local, end, 0.0, alpha, threshold),
+                None => local.waiting.push(end),
+            }
+        } else if other_owner == me && weighs {
+            let own = local.part.local(other).expect("an owned subject");
+            scores_out.push((row_owner, other, local.shard.score(own)));
+        }
+    }
+}
+
+/// Changes one end of a relation at its row, `contact` the other end's score.
+fn apply_end(local: &mut Local, end: End, contact: f64, alpha: f64, threshold: f64) {
+    let Some(row) = local.part.local(end.row) else {
+        return;
+    };
+    let target = match local.part.local(end.other) {
+        Some(own) => own,
+        None => {
+            let owner = local.owners.of(end.other);
+            local.part.mirror_slot(owner, end.other, contact)
+        }
+    };
+    local.shard.change_relation(
+        row,
+        target,
+        end.weight,
+        end.direction,
+        end.first,
+        end.added,
+        contact,
+        alpha,
+        threshold,
+    );
+}
+
 /// The bytes of a round on the wire (bincode), besides timely's framing.
 fn round_bytes(messages: usize) -> u64 {
-    (4 + 4 + 8 + 8 + 12 * messages) as u64
+    (4 + 4 + 8 + 8 + 8 + 12 * messages) as u64
 }
 
 /// A round's words are all in: take their messages, end the change if the network settled and
@@ -230,6 +366,18 @@ fn round(
     local.round += 1;
     let sent: u64 = words.iter().map(|word| word.sent).sum();
     for word in &words {
+        for &(subject, score) in &word.scores {
+            let ready: Vec<End> = local
+                .waiting
+                .iter()
+                .filter(|end| end.other == subject)
+                .copied()
+                .collect();
+            local.waiting.retain(|end| end.other != subject);
+            for end in ready {
+                apply_end(local, end, score, alpha, threshold);
+            }
+        }
         for &(subject, amount) in &word.messages {
             let Some(row) = local.part.local(subject) else {
                 local.failure = Some(ClusterError::Internal(format!(
@@ -247,6 +395,7 @@ fn round(
             );
         }
     }
+    let mut scores_out: Vec<(u32, u32, f64)> = Vec::new();
     if sent == 0 {
         // Nothing moved in the last round: the change under way is settled.
         if let Some((at, first)) = local.started.take() {
@@ -259,11 +408,7 @@ fn round(
         };
         local.next += 1;
         local.started = Some((Instant::now(), local.round));
-        if let Some(row) = local.part.local(change.subject) {
-            local
-                .shard
-                .set_behaviour(row, change.behaviour, alpha, threshold);
-        }
+        start(local, me, *change, alpha, threshold, &mut scores_out);
     }
     outbox.clear();
     local.updated.entries_visited += local.shard.push(alpha, threshold, u64::MAX, outbox);
@@ -279,16 +424,23 @@ fn round(
             from: me,
             sent: 0,
             messages: Vec::new(),
+            scores: Vec::new(),
         })
         .collect();
     for ((owner, subject), amount) in by_subject {
         words[owner as usize].messages.push((subject, amount));
     }
-    let count: u64 = words.iter().map(|word| word.messages.len() as u64).sum();
+    for (to, subject, score) in scores_out {
+        words[to as usize].scores.push((subject, score));
+    }
+    let count: u64 = words
+        .iter()
+        .map(|word| (word.messages.len() + word.scores.len()) as u64)
+        .sum();
     let bytes: u64 = words
         .iter()
         .filter(|word| word.to != me)
-        .map(|word| round_bytes(word.messages.len()))
+        .map(|word| round_bytes(word.messages.len() + word.scores.len()))
         .sum();
     local.updated.messages += count;
     local.updated.bytes += bytes;

@@ -120,6 +120,11 @@ struct Local {
 
 /// Runs the solve on `worker` over `part`; every worker of the computation must call it.
 pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Solved, ClusterError> {
+    if !part.is_planned() {
+        return Err(ClusterError::Internal(
+            "a part whose relations changed after it was built: build the parts anew".into(),
+        ));
+    }
     let me = worker.index() as u32;
     let peers = worker.peers() as u32;
     let started = Instant::now();

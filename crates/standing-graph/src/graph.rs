@@ -323,6 +323,55 @@ impl Graph {
         changed(a, b, direction)
     }
 
+    /// Adds one end of a relation `(a, b)` to `row`: the end at `a` when `first`, else at `b`.
+    /// For a part whose rows are some subjects and whose targets are numbered otherwise (see
+    /// [`Graph::relabelled`]), where the other end's row lives elsewhere. `target` is the other
+    /// end, in the part's numbering.
+    pub fn add_end(
+        &mut self,
+        row: u32,
+        target: u32,
+        weight: Weight,
+        direction: Direction,
+        first: bool,
+    ) {
+        let (in_a, in_b) = flags(direction);
+        let word = if first { in_a } else { in_b } | weight.0;
+        self.overlay.entry(row).or_default().push((target, word));
+        self.overlay_entries += 1;
+        if first || direction == Direction::Mutual {
+            self.forward_units[row as usize] += u64::from(weight.0);
+        }
+        if self.overlay_entries > 1024 + self.targets.len() / 8 {
+            self.merge();
+        }
+    }
+
+    /// Removes one end of a relation equal to the one given (see [`Graph::add_end`]); whether
+    /// there was one.
+    pub fn remove_end(
+        &mut self,
+        row: u32,
+        target: u32,
+        weight: Weight,
+        direction: Direction,
+        first: bool,
+    ) -> bool {
+        let (in_a, in_b) = flags(direction);
+        let word = if first { in_a } else { in_b } | weight.0;
+        if !self.has_entry(row, target, word) {
+            return false;
+        }
+        self.clear_entry(row, target, word);
+        if first || direction == Direction::Mutual {
+            self.forward_units[row as usize] -= u64::from(weight.0);
+        }
+        if self.dead > 1024 + self.targets.len() / 8 {
+            self.merge();
+        }
+        true
+    }
+
     /// Removes one relation equal to the one given; `None` when there is none.
     pub fn remove(
         &mut self,

@@ -8,7 +8,7 @@
 //! one shard over everything ([`crate::Network`]); a distributed run would place shards on
 //! workers and exchange messages between rounds until none is left.
 
-use crate::graph::{Graph, backward_units_of};
+use crate::graph::{Direction, Graph, Weight, backward_units_of};
 use std::collections::VecDeque;
 
 /// Residual for a subject another shard owns: `amount / W(subject)` is added to its residual.
@@ -146,6 +146,75 @@ impl Shard {
         };
         self.residual[local as usize] += share * delta;
         self.enqueue(local, threshold);
+    }
+
+    /// Adds or removes one end of a relation at an owned subject's row (see
+    /// [`Graph::add_end`]), `target` in the shard's numbering, and recomputes the subject's
+    /// residual when its own score's inputs changed: `contact` is the other end's current
+    /// score. Returns whether the row changed (a removal of an end it does not hold does not).
+    #[allow(clippy::too_many_arguments)]
+    pub fn change_relation(
+        &mut self,
+        subject: u32,
+        target: u32,
+        weight: Weight,
+        direction: Direction,
+        first: bool,
+        added: bool,
+        contact: f64,
+        alpha: f64,
+        threshold: f64,
+    ) -> bool {
+        let local = subject - self.first;
+        let before = self.graph.forward_units(local);
+        if added {
+            self.graph.add_end(local, target, weight, direction, first);
+        } else if !self
+            .graph
+            .remove_end(local, target, weight, direction, first)
+        {
+            return false;
+        }
+        let after = self.graph.forward_units(local);
+        if after != before {
+            self.reweigh(local, before, after, contact, alpha, threshold);
+        }
+        true
+    }
+
+    /// The residual of row `local` after its weight sum went from `before` to `after` units
+    /// through one contact of score `contact`, recomputed from the residual kept: that holds
+    /// `T(f) − f`, so the contacts' weighted mean before is `(r + f − (1 − α)·b) / α`. Then
+    /// queued if it is above the threshold.
+    fn reweigh(
+        &mut self,
+        local: u32,
+        before: u64,
+        after: u64,
+        contact: f64,
+        alpha: f64,
+        threshold: f64,
+    ) {
+        let i = local as usize;
+        let (b, f) = (self.behaviour[i], self.score[i]);
+        let target = if alpha == 0.0 || after == 0 {
+            b
+        } else {
+            let sum = if before == 0 {
+                0.0
+            } else {
+                before as f64 * (self.residual[i] + f - (1.0 - alpha) * b) / alpha
+            };
+            let delta = after as f64 - before as f64;
+            (1.0 - alpha) * b + alpha * (sum + delta * contact) / after as f64
+        };
+        self.residual[i] = target - f;
+        self.enqueue(local, threshold);
+    }
+
+    /// The weight units of the contacts an owned subject's score depends on.
+    pub fn forward_units(&self, subject: u32) -> u64 {
+        self.graph.forward_units(subject - self.first)
     }
 
     /// Adds messages from other shards to the residuals of the subjects they name.
