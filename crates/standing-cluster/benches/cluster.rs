@@ -87,9 +87,16 @@ fn process(
     process: usize,
     placement: Placement,
     changes: usize,
+    batch: usize,
 ) -> Vec<(Solved, Updated)> {
     let owners = Arc::new(Owners::place(&graph, addresses.len() as u32, placement));
-    let changes = Arc::new(self::changes(graph.len(), &behaviour, changes));
+    let changes = self::changes(graph.len(), &behaviour, changes);
+    let changes = Arc::new(
+        changes
+            .chunks(batch.max(1))
+            .map(<[Change]>::to_vec)
+            .collect(),
+    );
     let layout = Layout::Processes {
         addresses,
         process,
@@ -116,7 +123,7 @@ fn memory(process: usize, results: &[(Solved, Updated)]) -> String {
 }
 
 fn child(spec: &str) {
-    // process,addresses(;-separated),placement,changes
+    // process,addresses(;-separated),placement,changes,batch
     let fields: Vec<&str> = spec.split(',').collect();
     let process: usize = fields[0].parse().expect("a process index");
     let addresses: Vec<String> = fields[1].split(';').map(str::to_owned).collect();
@@ -129,6 +136,7 @@ fn child(spec: &str) {
         process,
         placement(fields[2]),
         fields[3].parse().expect("a count of changes"),
+        fields[4].parse().expect("a batch size"),
     );
     let solved = &results[0].0;
     println!(
@@ -167,7 +175,7 @@ fn cluster(
     behaviour: &Arc<Vec<f64>>,
     processes: usize,
     name: &str,
-    changes: usize,
+    (changes, batch): (usize, usize),
     single: f64,
 ) -> f64 {
     let placement = placement(name);
@@ -175,7 +183,7 @@ fn cluster(
     let program = std::env::current_exe().expect("this benchmark's path");
     let mut children = Children(Vec::new());
     for index in 1..processes {
-        let spec = format!("{index},{},{name},{changes}", addresses.join(";"));
+        let spec = format!("{index},{},{name},{changes},{batch}", addresses.join(";"));
         let child = Command::new(&program)
             .env(CHILD, spec)
             .stdout(Stdio::piped())
@@ -195,6 +203,7 @@ fn cluster(
         0,
         placement,
         changes,
+        batch,
     );
     let (solved, updated) = &results[0];
     let entries = graph.entries() as f64;
@@ -232,13 +241,13 @@ fn cluster(
         let mut rounds = updated.rounds.clone();
         rounds.sort_unstable();
         println!(
-            "  {} behaviour changes pushed across {processes} processes: p50 {:.1} µs, p99 {:.1} µs, max {:.1} ms; rounds p50 {}, p99 {}; {} messages sent by process 0; a full solve here took {wall:.2} s ({:.0}× a p50 change)",
-            latencies.len(),
+            "  {changes} behaviour changes pushed across {processes} processes in batches of {batch}: per batch p50 {:.1} µs, p99 {:.1} µs, max {:.1} ms; rounds p50 {}, p99 {}; {:.0} changes a second; {} messages sent by process 0; a full solve here took {wall:.2} s ({:.0}× a p50 batch)",
             at(0.5).as_secs_f64() * 1e6,
             at(0.99).as_secs_f64() * 1e6,
             latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
             rounds[rounds.len() / 2],
             rounds[(rounds.len() - 1) * 99 / 100],
+            changes as f64 / latencies.iter().map(Duration::as_secs_f64).sum::<f64>(),
             updated.messages,
             wall / at(0.5).as_secs_f64()
         );
@@ -296,10 +305,12 @@ fn main() {
     for round in 0..repeat {
         single = single_process(&graph, &behaviour);
         for name in ["hash", "communities"] {
-            let pushed = if name == "communities" && round == repeat - 1 {
-                changes
-            } else {
-                0
+            // In the last round: changes one at a time on the communities, in batches of 100
+            // on the hash placement.
+            let pushed = match (name, round == repeat - 1) {
+                ("communities", true) => (changes, 1),
+                ("hash", true) => (changes * 10, 100),
+                _ => (0, 1),
             };
             let ratio = cluster(&graph, &behaviour, 2, name, pushed, single);
             ratios.push((name.to_owned(), ratio));
@@ -323,7 +334,7 @@ fn main() {
     }
     if env_or::<u8>("CLUSTER_FOUR", 1) == 1 {
         for name in ["hash", "communities"] {
-            let _ = cluster(&graph, &behaviour, 4, name, 0, single);
+            let _ = cluster(&graph, &behaviour, 4, name, (0, 1), single);
         }
     }
 }

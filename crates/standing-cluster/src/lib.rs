@@ -144,9 +144,10 @@ pub fn solve(
     Ok(solved.into_iter().map(|(solved, _)| solved).collect())
 }
 
-/// [`solve`], then `changes` — behaviour scores, relations added and removed — applied one
-/// by one by residual pushes across the workers, each until every score is within ε of the
-/// fixed point again. The parts' scores are the updated ones. After a relation change a part
+/// [`solve`], then `batches` of changes — behaviour scores, relations added and removed —
+/// applied a batch at a time by residual pushes across the workers, each until every score is
+/// within ε of the fixed point again. A batch takes a few rounds whatever its size; one whose
+/// relations tie rows to other workers' subjects takes one round more, for their scores. The parts' scores are the updated ones. After a relation change a part
 /// no longer sweeps (its mirrors outgrew the exchange plan): build the parts anew to solve in
 /// full again.
 pub fn solve_and_update(
@@ -155,10 +156,10 @@ pub fn solve_and_update(
     behaviour: Arc<Vec<f64>>,
     owners: Arc<Owners>,
     run: Run,
-    changes: Arc<Vec<Change>>,
+    batches: Arc<Vec<Vec<Change>>>,
 ) -> Result<Vec<(Solved, Updated)>, ClusterError> {
     layout.check()?;
-    for change in changes.iter() {
+    for change in batches.iter().flatten() {
         let [a, b] = change.subjects();
         if a >= graph.len() || b >= graph.len() {
             return Err(ClusterError::Layout(format!(
@@ -224,10 +225,10 @@ pub fn solve_and_update(
             let work = |worker: &mut timely::worker::Worker| {
                 let mut solved = solve::solve_on(worker, part, &run)?;
                 let mut updated = Updated::default();
-                if !changes.is_empty() {
+                if !batches.is_empty() {
                     let owners = Arc::clone(&owners);
                     let (part, pushed) =
-                        push::update_on(worker, solved.part, owners, &run, &changes)?;
+                        push::update_on(worker, solved.part, owners, &run, &batches)?;
                     (solved.part, updated) = (part, pushed);
                 }
                 Ok((solved, updated))

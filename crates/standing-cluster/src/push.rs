@@ -6,12 +6,13 @@
 //! per subject. Workers go in lockstep rounds, as the full solve goes in sweeps: in each round
 //! every worker takes the messages of the last, pushes until its queue is empty, and sends
 //! every worker (itself included) what is theirs and how many messages it sent in all. A round
-//! in which no worker sent any message ends the change: every residual is then at most
-//! `(1 − α)·ε`, so every score is within ε of the fixed point again. Then the next change
-//! starts. A behaviour score is set by its subject's owner. A relation's end is changed by the
-//! owner of its row, which recomputes the row's residual from the residual it keeps and the
-//! other end's current score — at once when it owns the other end, else a round later, when
-//! the other end's owner has sent that score.
+//! in which no worker sent any message ends the batch of changes under way: every residual is
+//! then at most `(1 − α)·ε`, so every score is within ε of the fixed point again. Then the next
+//! batch starts, all its changes at once. A behaviour score is set by its subject's owner. A
+//! relation's end is changed by the owner of its row, which recomputes the row's residual from
+//! the residual it keeps and the other end's current score. When that score is another
+//! worker's, the batch takes a round first in which only those scores are sent, so that none
+//! has moved when it is used.
 
 use crate::ClusterError;
 use crate::part::Part;
@@ -60,7 +61,7 @@ impl Change {
     }
 }
 
-/// One end of a relation change waiting for the other end's score from its owner.
+/// One end of a relation change.
 #[derive(Clone, Copy, Debug)]
 struct End {
     /// The subject whose row changes, and the other end.
@@ -89,12 +90,12 @@ struct Round {
 /// What one worker's changes took.
 #[derive(Clone, Debug, Default)]
 pub struct Updated {
-    /// From applying each change to the round that found the network settled again, as this
+    /// From starting each batch to the round that found the network settled again, as this
     /// worker saw it.
     pub latencies: Vec<Duration>,
-    /// Rounds each change took (the last, with no message, included).
+    /// Rounds each batch took (the last, with no message, included).
     pub rounds: Vec<u32>,
-    /// Messages this worker sent for all changes, and their bytes on the wire.
+    /// Messages this worker sent for all batches, and their bytes on the wire.
     pub messages: u64,
     pub bytes: u64,
     /// Row entries this worker visited in pushes.
@@ -105,9 +106,11 @@ struct Local {
     shard: Shard,
     part: Part,
     owners: Arc<Owners>,
-    /// Ends of the relation change under way that wait for the other end's score.
-    waiting: Vec<End>,
-    /// The change under way, and when and in which round it started.
+    /// Scores of other workers' subjects sent for the batch under way.
+    scores_in: std::collections::HashMap<u32, f64>,
+    /// The batch whose scores were asked for in the last round, to be applied in this one.
+    asked: Option<usize>,
+    /// The next batch, and when and in which round the one under way started.
     next: usize,
     started: Option<(Instant, u32)>,
     round: u32,
@@ -119,14 +122,14 @@ struct Local {
     failure: Option<ClusterError>,
 }
 
-/// Applies `changes` in order on `worker`'s part; every worker must call it with the same
-/// changes. The part's scores are the updated ones after.
+/// Applies `batches` of changes in order on `worker`'s part, each batch at once; every worker
+/// must call it with the same batches. The part's scores are the updated ones after.
 pub(crate) fn update_on(
     worker: &mut Worker,
     mut part: Part,
     owners: Arc<Owners>,
     run: &Run,
-    changes: &[Change],
+    batches: &[Vec<Change>],
 ) -> Result<(Part, Updated), ClusterError> {
     let me = worker.index() as u32;
     let peers = worker.peers() as u32;
@@ -135,7 +138,8 @@ pub(crate) fn update_on(
         shard,
         part,
         owners,
-        waiting: Vec::new(),
+        scores_in: Default::default(),
+        asked: None,
         next: 0,
         started: None,
         round: 0,
@@ -147,7 +151,7 @@ pub(crate) fn update_on(
     }));
     let shared = Rc::clone(&local);
     let (alpha, threshold) = (run.alpha, run.threshold);
-    let changes: Vec<Change> = changes.to_vec();
+    let batches: Vec<Vec<Change>> = batches.to_vec();
     worker.dataflow::<u32, _, _>(move |scope| {
         let (handle, rounds) = scope.feedback::<Vec<Round>>(1);
         rounds
@@ -198,7 +202,7 @@ pub(crate) fn update_on(
                                 me,
                                 peers,
                                 words,
-                                &changes,
+                                &batches,
                                 alpha,
                                 threshold,
                                 &mut outbox,
@@ -254,63 +258,107 @@ pub(crate) fn update_on(
     Ok((part, local.updated))
 }
 
-/// Starts a change: a behaviour score is set by its subject's owner; a relation's end is
-/// changed by its row's owner, at once when it has the other end's score or the row's weights
-/// do not change, else when the other end's owner has sent it (into `scores_out`: `(to,
-/// subject, score)`).
-fn start(
+/// The ends of a relation change: `(row, other, first)`.
+fn ends(a: u32, b: u32) -> [(u32, u32, bool); 2] {
+    [(a, b, true), (b, a, false)]
+}
+
+/// Whether the end at `row` changes its row's weights (the end at `a` always; at `b` when the
+/// relation is mutual): then its row's residual needs the other end's score.
+fn weighs(first: bool, direction: Direction) -> bool {
+    first || direction == Direction::Mutual
+}
+
+/// A batch starts. When one of its relations ties a row to a subject another worker owns,
+/// whose score the row's residual needs, that owner sends the score first (into `scores_out`:
+/// `(to, subject, score)`) and the batch is applied a round later: nothing moves in between,
+/// so every score sent is still current when used. Returns whether scores were asked for; every
+/// worker answers the same for the same batch.
+fn ask(
     local: &mut Local,
     me: u32,
-    change: Change,
-    alpha: f64,
-    threshold: f64,
+    batch: &[Change],
     scores_out: &mut Vec<(u32, u32, f64)>,
-) {
-    let (a, b, weight, direction, added) = match change {
-        Change::Behaviour { subject, behaviour } => {
-            if let Some(row) = local.part.local(subject) {
-                local.shard.set_behaviour(row, behaviour, alpha, threshold);
-            }
-            return;
+) -> bool {
+    let mut asked = false;
+    for change in batch {
+        let (Change::Relate {
+            a, b, direction, ..
         }
-        Change::Relate {
-            a,
-            b,
-            weight,
-            direction,
-        } => (a, b, weight, direction, true),
-        Change::Unrelate {
-            a,
-            b,
-            weight,
-            direction,
-        } => (a, b, weight, direction, false),
-    };
-    for (row, other, first) in [(a, b, true), (b, a, false)] {
-        let end = End {
-            row,
-            other,
-            weight,
-            direction,
-            first,
-            added,
+        | Change::Unrelate {
+            a, b, direction, ..
+        }) = *change
+        else {
+            continue;
         };
-        let (row_owner, other_owner) = (local.owners.of(row), local.owners.of(other));
-        let weighs = first || direction == Direction::Mutual;
-        if row_owner == me {
-            match local.part.local(other) {
-                Some(own) => {
-                    let score = local.shard.score(own);
-                    apply_end(local, end, score, alpha, threshold);
-                }
-                None if !weighs => apply_end(local, end, 0.0, alpha, threshold),
-                None => local.waiting.push(end),
+        for (row, other, first) in ends(a, b) {
+            let (row_owner, other_owner) = (local.owners.of(row), local.owners.of(other));
+            if !weighs(first, direction) || row_owner == other_owner {
+                continue;
             }
-        } else if other_owner == me && weighs {
-            let own = local.part.local(other).expect("an owned subject");
-            scores_out.push((row_owner, other, local.shard.score(own)));
+            asked = true;
+            if other_owner == me {
+                let own = local.part.local(other).expect("an owned subject");
+                scores_out.push((row_owner, other, local.shard.score(own)));
+            }
         }
     }
+    asked
+}
+
+/// Applies a batch: behaviour scores by their subjects' owners, each relation's end by its
+/// row's owner, with the other end's score (its own, or the one sent in the last round).
+fn apply(local: &mut Local, me: u32, batch: &[Change], alpha: f64, threshold: f64) {
+    for change in batch {
+        let (a, b, weight, direction, added) = match *change {
+            Change::Behaviour { subject, behaviour } => {
+                if let Some(row) = local.part.local(subject) {
+                    local.shard.set_behaviour(row, behaviour, alpha, threshold);
+                }
+                continue;
+            }
+            Change::Relate {
+                a,
+                b,
+                weight,
+                direction,
+            } => (a, b, weight, direction, true),
+            Change::Unrelate {
+                a,
+                b,
+                weight,
+                direction,
+            } => (a, b, weight, direction, false),
+        };
+        for (row, other, first) in ends(a, b) {
+            if local.owners.of(row) != me {
+                continue;
+            }
+            let contact = match local.part.local(other) {
+                Some(own) => local.shard.score(own),
+                None if weighs(first, direction) => match local.scores_in.get(&other) {
+                    Some(&score) => score,
+                    None => {
+                        local.failure = Some(ClusterError::Internal(format!(
+                            "worker {me} was not sent the score of subject {other}"
+                        )));
+                        return;
+                    }
+                },
+                None => 0.0,
+            };
+            let end = End {
+                row,
+                other,
+                weight,
+                direction,
+                first,
+                added,
+            };
+            apply_end(local, end, contact, alpha, threshold);
+        }
+    }
+    local.scores_in.clear();
 }
 
 /// Changes one end of a relation at its row, `contact` the other end's score.
@@ -351,7 +399,7 @@ fn round(
     me: u32,
     peers: u32,
     words: Vec<Round>,
-    changes: &[Change],
+    batches: &[Vec<Change>],
     alpha: f64,
     threshold: f64,
     outbox: &mut Vec<Message>,
@@ -366,18 +414,7 @@ fn round(
     local.round += 1;
     let sent: u64 = words.iter().map(|word| word.sent).sum();
     for word in &words {
-        for &(subject, score) in &word.scores {
-            let ready: Vec<End> = local
-                .waiting
-                .iter()
-                .filter(|end| end.other == subject)
-                .copied()
-                .collect();
-            local.waiting.retain(|end| end.other != subject);
-            for end in ready {
-                apply_end(local, end, score, alpha, threshold);
-            }
-        }
+        local.scores_in.extend(word.scores.iter().copied());
         for &(subject, amount) in &word.messages {
             let Some(row) = local.part.local(subject) else {
                 local.failure = Some(ClusterError::Internal(format!(
@@ -396,19 +433,26 @@ fn round(
         }
     }
     let mut scores_out: Vec<(u32, u32, f64)> = Vec::new();
-    if sent == 0 {
-        // Nothing moved in the last round: the change under way is settled.
+    if let Some(asked) = local.asked.take() {
+        // The scores the batch's relations need are in, and nothing moved meanwhile.
+        apply(local, me, &batches[asked], alpha, threshold);
+    } else if sent == 0 {
+        // Nothing moved in the last round: the batch under way is settled.
         if let Some((at, first)) = local.started.take() {
             local.updated.latencies.push(at.elapsed());
             local.updated.rounds.push(local.round - first);
         }
-        let Some(change) = changes.get(local.next) else {
+        let Some(batch) = batches.get(local.next) else {
             local.done = true;
             return None;
         };
-        local.next += 1;
         local.started = Some((Instant::now(), local.round));
-        start(local, me, *change, alpha, threshold, &mut scores_out);
+        if ask(local, me, batch, &mut scores_out) {
+            local.asked = Some(local.next);
+        } else {
+            apply(local, me, batch, alpha, threshold);
+        }
+        local.next += 1;
     }
     outbox.clear();
     local.updated.entries_visited += local.shard.push(alpha, threshold, u64::MAX, outbox);
