@@ -306,17 +306,16 @@ fn ask(
     asked
 }
 
-/// Applies a batch: behaviour scores by their subjects' owners, each relation's end by its
-/// row's owner, with the other end's score (its own, or the one sent in the last round).
+/// Applies a batch: each relation's end by its row's owner, with the other end's score (its
+/// own, or the one sent in the last round), then the behaviour scores by their subjects'
+/// owners. Relations go first: a behaviour change of a subject with no relations sets its score
+/// at once, and a relation added in the same batch must already see it related, or its
+/// contact would never hear of the change. The end state of a batch does not depend on the
+/// order otherwise (each kind keeps its own order).
 fn apply(local: &mut Local, me: u32, batch: &[Change], alpha: f64, threshold: f64) {
     for change in batch {
         let (a, b, weight, direction, added) = match *change {
-            Change::Behaviour { subject, behaviour } => {
-                if let Some(row) = local.part.local(subject) {
-                    local.shard.set_behaviour(row, behaviour, alpha, threshold);
-                }
-                continue;
-            }
+            Change::Behaviour { .. } => continue,
             Change::Relate {
                 a,
                 b,
@@ -356,6 +355,13 @@ fn apply(local: &mut Local, me: u32, batch: &[Change], alpha: f64, threshold: f6
                 added,
             };
             apply_end(local, end, contact, alpha, threshold);
+        }
+    }
+    for change in batch {
+        if let Change::Behaviour { subject, behaviour } = *change
+            && let Some(row) = local.part.local(subject)
+        {
+            local.shard.set_behaviour(row, behaviour, alpha, threshold);
         }
     }
     local.scores_in.clear();

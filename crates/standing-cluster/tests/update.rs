@@ -127,12 +127,77 @@ fn direction(mutual: bool) -> Direction {
     }
 }
 
+/// Applies `steps` to the graph in batches of `batch` across `workers` and checks every score
+/// against the dense solve of the changed network.
+#[allow(clippy::too_many_arguments)]
+fn check_steps(
+    (n, relations, behaviour): (u32, Vec<Relation>, Vec<f64>),
+    steps: Vec<Step>,
+    alpha: f64,
+    workers: u32,
+    placement: Placement,
+    batch: usize,
+) -> Result<(), TestCaseError> {
+    let (mut changed, mut present) = (behaviour.clone(), relations.clone());
+    let mut changes: Vec<Change> = Vec::new();
+    for step in steps {
+        match step {
+            Step::Behaviour(subject, value) => {
+                changed[subject as usize] = value;
+                changes.push(Change::Behaviour {
+                    subject,
+                    behaviour: value,
+                });
+            }
+            Step::Add(relation) => {
+                let (a, b, units, mutual) = relation;
+                present.push(relation);
+                let weight = Weight::from_units(units).unwrap();
+                changes.push(Change::Relate {
+                    a,
+                    b,
+                    weight,
+                    direction: direction(mutual),
+                });
+            }
+            Step::Remove(index) if !present.is_empty() => {
+                let (a, b, units, mutual) = present.remove(index % present.len());
+                let weight = Weight::from_units(units).unwrap();
+                changes.push(Change::Unrelate {
+                    a,
+                    b,
+                    weight,
+                    direction: direction(mutual),
+                });
+            }
+            Step::Remove(_) => {}
+        }
+    }
+    let (scores, updated) = solve_and_update(
+        to_graph(n, &relations),
+        behaviour,
+        workers,
+        placement,
+        alpha,
+        changes.clone(),
+        batch,
+    );
+    let exact = dense_solve(n as usize, &present, &changed, alpha);
+    let off = worst(&scores, &exact);
+    prop_assert!(off <= EPSILON + SLACK, "off by {off}");
+    for worker in &updated {
+        prop_assert_eq!(worker.latencies.len(), changes.len().div_ceil(batch));
+        prop_assert!(worker.rounds.iter().all(|&r| r >= 1));
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn pushed_changes_keep_every_score_within_epsilon_of_the_exact_fixed_point(
-        ((n, relations, behaviour), steps) in small_graph().prop_flat_map(|graph| {
+        (graph, steps) in small_graph().prop_flat_map(|graph| {
             let n = graph.0;
             (Just(graph), steps(n))
         }),
@@ -142,38 +207,92 @@ proptest! {
         batch in 1usize..6,
     ) {
         let placement = if communities { Placement::Communities { rounds: 3 } } else { Placement::Hash };
-        let (mut changed, mut present) = (behaviour.clone(), relations.clone());
-        let mut changes: Vec<Change> = Vec::new();
-        for step in steps {
-            match step {
-                Step::Behaviour(subject, value) => {
-                    changed[subject as usize] = value;
-                    changes.push(Change::Behaviour { subject, behaviour: value });
-                }
-                Step::Add(relation) => {
-                    let (a, b, units, mutual) = relation;
-                    present.push(relation);
-                    let weight = Weight::from_units(units).unwrap();
-                    changes.push(Change::Relate { a, b, weight, direction: direction(mutual) });
-                }
-                Step::Remove(index) if !present.is_empty() => {
-                    let (a, b, units, mutual) = present.remove(index % present.len());
-                    let weight = Weight::from_units(units).unwrap();
-                    changes.push(Change::Unrelate { a, b, weight, direction: direction(mutual) });
-                }
-                Step::Remove(_) => {}
-            }
-        }
-        let (scores, updated) =
-            solve_and_update(to_graph(n, &relations), behaviour, workers, placement, alpha, changes.clone(), batch);
-        let exact = dense_solve(n as usize, &present, &changed, alpha);
-        let off = worst(&scores, &exact);
-        prop_assert!(off <= EPSILON + SLACK, "off by {off}");
-        for worker in &updated {
-            prop_assert_eq!(worker.latencies.len(), changes.len().div_ceil(batch));
-            prop_assert!(worker.rounds.iter().all(|&r| r >= 1));
-        }
+        check_steps(graph, steps, alpha, workers, placement, batch)?;
     }
+}
+
+/// A case the property test found: a batch that adds a relation and removes relations
+/// (one of them possibly the one just added), across 2 workers placed by communities.
+#[test]
+fn a_batch_adding_and_removing_relations_across_workers() {
+    let relations = vec![
+        (29, 7, 3947, false),
+        (6, 11, 1195, true),
+        (12, 22, 1625, true),
+        (0, 28, 2197, false),
+        (3, 13, 3260, false),
+        (0, 15, 199, true),
+        (9, 15, 4061, false),
+        (27, 28, 3703, true),
+        (7, 6, 1198, true),
+        (12, 15, 3040, true),
+        (2, 23, 1026, false),
+        (31, 23, 486, false),
+        (7, 25, 3335, true),
+        (8, 35, 2586, true),
+        (14, 2, 3823, true),
+        (3, 7, 2848, false),
+    ];
+    let behaviour = vec![
+        864.713812140907,
+        521.9506285193947,
+        1230.205960596288,
+        908.5864240997836,
+        676.8749762552956,
+        1256.083986111904,
+        703.1859164949673,
+        1003.3385158914094,
+        1262.0153719728485,
+        1250.3570012359403,
+        628.8102644582739,
+        702.6187011211103,
+        951.6285857254868,
+        844.7402226770554,
+        654.8013331721397,
+        512.0802362579548,
+        1065.6865207614,
+        808.3482710319419,
+        1045.5769752273286,
+        1265.7715141648448,
+        510.6537215439818,
+        488.2228384304122,
+        573.1246464677374,
+        629.5844099703423,
+        931.1515459815428,
+        391.36720580426913,
+        373.1469071966497,
+        1238.165904445932,
+        525.4838345859451,
+        1041.7808855169058,
+        625.973362297925,
+        683.8739599240611,
+        328.97213253827505,
+        1134.5396294871518,
+        897.7075691811549,
+        1149.1938088671186,
+    ];
+    let steps = vec![
+        Step::Behaviour(24, 317.2877397444852),
+        Step::Add((14, 24, 2226, false)),
+        Step::Remove(13151184102787393942),
+        Step::Behaviour(4, 496.32486144130115),
+        Step::Remove(3942505055221235551),
+        Step::Remove(4748056816280075240),
+        Step::Remove(16483131887947357583),
+        Step::Remove(5503165350302374570),
+        Step::Behaviour(15, 564.4948546442861),
+        Step::Behaviour(9, 1181.0108323315142),
+    ];
+    let placement = Placement::Communities { rounds: 3 };
+    check_steps(
+        (36, relations, behaviour),
+        steps,
+        0.7811639822382895,
+        2,
+        placement,
+        4,
+    )
+    .unwrap();
 }
 
 fn shared_data(name: &str) -> String {
