@@ -19,6 +19,7 @@
 
 mod connect;
 mod input;
+mod lockstep;
 mod part;
 mod partition;
 mod push;

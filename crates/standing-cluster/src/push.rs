@@ -15,19 +15,15 @@
 //! has moved when it is used.
 
 use crate::ClusterError;
+use crate::lockstep::{self, Addressed, Step};
 use crate::part::Part;
 use crate::partition::Owners;
 use crate::solve::Run;
 use serde::{Deserialize, Serialize};
 use standing_graph::{Direction, Message, Shard, Weight};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{ConnectLoop, Feedback};
 use timely::worker::Worker;
 
 /// A change to the network after its full solve.
@@ -115,11 +111,7 @@ struct Local {
     started: Option<(Instant, u32)>,
     round: u32,
     updated: Updated,
-    done: bool,
-    /// The workers heard from for the round under way, and when anything last arrived.
-    heard: Vec<bool>,
-    last_heard: Instant,
-    failure: Option<ClusterError>,
+    outbox: Vec<Message>,
 }
 
 /// Applies `batches` of changes in order on `worker`'s part, each batch at once; every worker
@@ -131,10 +123,9 @@ pub(crate) fn update_on(
     run: &Run,
     batches: &[Vec<Change>],
 ) -> Result<(Part, Updated), ClusterError> {
-    let me = worker.index() as u32;
-    let peers = worker.peers() as u32;
+    let (me, peers) = (worker.index() as u32, worker.peers() as u32);
     let shard = part.take_shard();
-    let local = Rc::new(RefCell::new(Local {
+    let local = Local {
         shard,
         part,
         owners,
@@ -144,118 +135,44 @@ pub(crate) fn update_on(
         started: None,
         round: 0,
         updated: Updated::default(),
-        done: false,
-        heard: vec![false; peers as usize],
-        last_heard: Instant::now(),
-        failure: None,
-    }));
-    let shared = Rc::clone(&local);
+        outbox: Vec::new(),
+    };
     let (alpha, threshold) = (run.alpha, run.threshold);
     let batches: Vec<Vec<Change>> = batches.to_vec();
-    worker.dataflow::<u32, _, _>(move |scope| {
-        let (handle, rounds) = scope.feedback::<Vec<Round>>(1);
-        rounds
-            .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Round>>, _, _, _>(
-                Exchange::new(|round: &Round| u64::from(round.to)),
-                "Push",
-                move |capability, _info| {
-                    let mut start = Some(capability);
-                    let mut stash: BTreeMap<
-                        u32,
-                        (timely::dataflow::operators::Capability<u32>, Vec<Round>),
-                    > = BTreeMap::new();
-                    let mut outbox: Vec<Message> = Vec::new();
-                    move |(input, frontier), output| {
-                        let mut local = shared.borrow_mut();
-                        let local = &mut *local;
-                        if let Some(capability) = start.take() {
-                            let words = (0..peers).map(|to| Round {
-                                to,
-                                from: me,
-                                sent: 0,
-                                messages: Vec::new(),
-                                scores: Vec::new(),
-                            });
-                            output.session(&capability).give_iterator(words);
-                        }
-                        input.for_each_stamp(|capability, data| {
-                            if let Some(capability) = capability.retain_least(output.output_index())
-                            {
-                                let time = *capability.time();
-                                let entry = stash
-                                    .entry(time)
-                                    .or_insert_with(|| (capability, Vec::new()));
-                                for rounds in data {
-                                    entry.1.append(rounds);
-                                }
-                                local.last_heard = Instant::now();
-                            }
-                        });
-                        while let Some((&time, _)) = stash.first_key_value() {
-                            if frontier.frontier().less_equal(&time) {
-                                break;
-                            }
-                            let (_, (capability, words)) =
-                                stash.pop_first().expect("a first entry");
-                            let next = round(
-                                local,
-                                me,
-                                peers,
-                                words,
-                                &batches,
-                                alpha,
-                                threshold,
-                                &mut outbox,
-                            );
-                            if let Some(next) = next {
-                                output.session(&capability).give_iterator(next.into_iter());
-                            }
-                        }
-                        local.heard.fill(false);
-                        if let Some((_, (_, words))) = stash.first_key_value() {
-                            for word in words {
-                                local.heard[word.from as usize] = true;
-                            }
-                        }
-                    }
-                },
-            )
-            .connect_loop(handle);
-    });
-    let ids = worker.installed_dataflows();
-    loop {
-        worker.step_or_park(Some(Duration::from_millis(50)));
-        let mut local = local.borrow_mut();
-        if local.failure.is_some() || local.done {
-            break;
-        }
-        if local.last_heard.elapsed() > run.timeout {
-            let silent = (0..peers).filter(|&w| w != me && !local.heard[w as usize]);
-            local.failure = Some(ClusterError::Silent {
-                // Worker numbers; `crate::solve` names them.
-                peers: silent.map(|w| w.to_string()).collect(),
-                waited: run.timeout,
-                sweep: local.round,
-            });
-            break;
-        }
-    }
-    let failed = local.borrow_mut().failure.take();
-    if let Some(error) = failed {
-        for id in ids {
-            worker.drop_dataflow(id);
-        }
-        return Err(error);
-    }
-    while worker.has_dataflows() {
-        worker.step_or_park(Some(Duration::from_millis(50)));
-    }
-    let local = Rc::try_unwrap(local)
-        .map_err(|_| ClusterError::Internal("the dataflow kept the worker's state".into()))?
-        .into_inner();
+    let local = lockstep::run(
+        worker,
+        "Push",
+        local,
+        run.timeout,
+        move |_: &mut Local| empty(me, peers),
+        move |local: &mut Local, words| round(local, me, peers, words, &batches, alpha, threshold),
+    )?;
     let mut part = local.part;
     part.put_shard(local.shard);
     Ok((part, local.updated))
+}
+
+/// A word from `me` to every worker, with nothing in it yet.
+fn empty(me: u32, peers: u32) -> Vec<Round> {
+    (0..peers)
+        .map(|to| Round {
+            to,
+            from: me,
+            sent: 0,
+            messages: Vec::new(),
+            scores: Vec::new(),
+        })
+        .collect()
+}
+
+impl Addressed for Round {
+    fn to(&self) -> u32 {
+        self.to
+    }
+
+    fn from(&self) -> u32 {
+        self.from
+    }
 }
 
 /// The ends of a relation change: `(row, other, first)`.
@@ -312,7 +229,13 @@ fn ask(
 /// at once, and a relation added in the same batch must already see it related, or its
 /// contact would never hear of the change. The end state of a batch does not depend on the
 /// order otherwise (each kind keeps its own order).
-fn apply(local: &mut Local, me: u32, batch: &[Change], alpha: f64, threshold: f64) {
+fn apply(
+    local: &mut Local,
+    me: u32,
+    batch: &[Change],
+    alpha: f64,
+    threshold: f64,
+) -> Result<(), ClusterError> {
     for change in batch {
         let (a, b, weight, direction, added) = match *change {
             Change::Behaviour { .. } => continue,
@@ -338,10 +261,9 @@ fn apply(local: &mut Local, me: u32, batch: &[Change], alpha: f64, threshold: f6
                 None if weighs(first, direction) => match local.scores_in.get(&other) {
                     Some(&score) => score,
                     None => {
-                        local.failure = Some(ClusterError::Internal(format!(
+                        return Err(ClusterError::Internal(format!(
                             "worker {me} was not sent the score of subject {other}"
                         )));
-                        return;
                     }
                 },
                 None => 0.0,
@@ -365,6 +287,7 @@ fn apply(local: &mut Local, me: u32, batch: &[Change], alpha: f64, threshold: f6
         }
     }
     local.scores_in.clear();
+    Ok(())
 }
 
 /// Changes one end of a relation at its row, `contact` the other end's score.
@@ -408,14 +331,12 @@ fn round(
     batches: &[Vec<Change>],
     alpha: f64,
     threshold: f64,
-    outbox: &mut Vec<Message>,
-) -> Option<Vec<Round>> {
+) -> Step<Round> {
     if words.len() != peers as usize {
-        local.failure = Some(ClusterError::Internal(format!(
+        return Err(ClusterError::Internal(format!(
             "worker {me} got {} words for a round from {peers} workers",
             words.len()
         )));
-        return None;
     }
     local.round += 1;
     let sent: u64 = words.iter().map(|word| word.sent).sum();
@@ -423,11 +344,10 @@ fn round(
         local.scores_in.extend(word.scores.iter().copied());
         for &(subject, amount) in &word.messages {
             let Some(row) = local.part.local(subject) else {
-                local.failure = Some(ClusterError::Internal(format!(
+                return Err(ClusterError::Internal(format!(
                     "worker {} sent worker {me} residual for subject {subject}, not its own",
                     word.from
                 )));
-                return None;
             };
             local.shard.receive(
                 &[Message {
@@ -441,7 +361,7 @@ fn round(
     let mut scores_out: Vec<(u32, u32, f64)> = Vec::new();
     if let Some(asked) = local.asked.take() {
         // The scores the batch's relations need are in, and nothing moved meanwhile.
-        apply(local, me, &batches[asked], alpha, threshold);
+        apply(local, me, &batches[asked], alpha, threshold)?;
     } else if sent == 0 {
         // Nothing moved in the last round: the batch under way is settled.
         if let Some((at, first)) = local.started.take() {
@@ -449,34 +369,28 @@ fn round(
             local.updated.rounds.push(local.round - first);
         }
         let Some(batch) = batches.get(local.next) else {
-            local.done = true;
-            return None;
+            return Ok(None);
         };
         local.started = Some((Instant::now(), local.round));
         if ask(local, me, batch, &mut scores_out) {
             local.asked = Some(local.next);
         } else {
-            apply(local, me, batch, alpha, threshold);
+            apply(local, me, batch, alpha, threshold)?;
         }
         local.next += 1;
     }
-    outbox.clear();
-    local.updated.entries_visited += local.shard.push(alpha, threshold, u64::MAX, outbox);
+    local.outbox.clear();
+    let visited = local
+        .shard
+        .push(alpha, threshold, u64::MAX, &mut local.outbox);
+    local.updated.entries_visited += visited;
     // Summed per subject, grouped by owner.
     let mut by_subject: BTreeMap<(u32, u32), f64> = BTreeMap::new();
-    for message in outbox.iter() {
+    for message in &local.outbox {
         let (owner, subject) = local.part.mirror_of(message.subject);
         *by_subject.entry((owner, subject)).or_insert(0.0) += message.amount;
     }
-    let mut words: Vec<Round> = (0..peers)
-        .map(|to| Round {
-            to,
-            from: me,
-            sent: 0,
-            messages: Vec::new(),
-            scores: Vec::new(),
-        })
-        .collect();
+    let mut words = empty(me, peers);
     for ((owner, subject), amount) in by_subject {
         words[owner as usize].messages.push((subject, amount));
     }
@@ -497,5 +411,5 @@ fn round(
     for word in &mut words {
         word.sent = count;
     }
-    Some(words)
+    Ok(Some(words))
 }

@@ -10,16 +10,11 @@
 //! bit for bit at any number of processes and workers.
 
 use crate::ClusterError;
+use crate::lockstep::{self, Addressed, Step};
 use crate::part::Part;
 use crate::scores::Scores;
 use serde::{Deserialize, Serialize};
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::{ConnectLoop, Feedback};
 use timely::worker::Worker;
 
 /// What one worker tells another after a sweep.
@@ -36,6 +31,16 @@ pub(crate) struct Word {
     sent: u64,
     /// The receiver's mirrors of the sender's subjects, in the receiver's order.
     values: Scores,
+}
+
+impl Addressed for Word {
+    fn to(&self) -> u32 {
+        self.to
+    }
+
+    fn from(&self) -> u32 {
+        self.from
+    }
 }
 
 /// The bytes a word takes on the wire (bincode: its fixed fields and the values' length, then
@@ -101,7 +106,7 @@ pub struct Solved {
     pub working: Duration,
 }
 
-/// A worker's state, shared by the operator and the loop that steps the worker.
+/// A worker's state through the solve.
 struct Local {
     part: Part,
     /// When the starting scores were all in.
@@ -112,10 +117,7 @@ struct Local {
     /// When the decision to stop was made.
     stopped: Instant,
     working: Duration,
-    /// The workers heard from for the sweep under way, and when anything last arrived.
-    heard: Vec<bool>,
-    last_heard: Instant,
-    failure: Option<ClusterError>,
+    buffer: Vec<f64>,
 }
 
 /// Runs the solve on `worker` over `part`; every worker of the computation must call it.
@@ -125,10 +127,9 @@ pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Sol
             "a part whose relations changed after it was built: build the parts anew".into(),
         ));
     }
-    let me = worker.index() as u32;
-    let peers = worker.peers() as u32;
+    let (me, peers) = (worker.index() as u32, worker.peers() as u32);
     let started = Instant::now();
-    let local = Rc::new(RefCell::new(Local {
+    let local = Local {
         part,
         started,
         sweeps: 0,
@@ -136,103 +137,27 @@ pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Sol
         done: None,
         stopped: started,
         working: Duration::ZERO,
-        heard: vec![false; peers as usize],
-        last_heard: Instant::now(),
-        failure: None,
-    }));
-    let shared = Rc::clone(&local);
+        buffer: Vec::new(),
+    };
     let logic = run.clone();
-    worker.dataflow::<u32, _, _>(move |scope| {
-        let (handle, words) = scope.feedback::<Vec<Word>>(1);
-        words
-            .unary_frontier::<timely::container::CapacityContainerBuilder<Vec<Word>>, _, _, _>(
-                Exchange::new(|word: &Word| u64::from(word.to)),
-                "Sweep",
-                move |capability, _info| {
-                    let mut start = Some(capability);
-                    let mut stash: BTreeMap<
-                        u32,
-                        (timely::dataflow::operators::Capability<u32>, Vec<Word>),
-                    > = BTreeMap::new();
-                    let mut buffer = Vec::new();
-                    move |(input, frontier), output| {
-                        let mut local = shared.borrow_mut();
-                        let local = &mut *local;
-                        if let Some(capability) = start.take() {
-                            // The starting scores, before any sweep.
-                            let words =
-                                say(&local.part, me, peers, None, &mut buffer, Part::current);
-                            output.session(&capability).give_iterator(words.into_iter());
-                        }
-                        input.for_each_stamp(|capability, data| {
-                            if let Some(capability) = capability.retain_least(output.output_index())
-                            {
-                                let time = *capability.time();
-                                let entry = stash
-                                    .entry(time)
-                                    .or_insert_with(|| (capability, Vec::new()));
-                                for words in data {
-                                    entry.1.append(words);
-                                }
-                                local.last_heard = Instant::now();
-                            }
-                        });
-                        while let Some((&time, _)) = stash.first_key_value() {
-                            if frontier.frontier().less_equal(&time) {
-                                break;
-                            }
-                            let (_, (capability, words)) =
-                                stash.pop_first().expect("a first entry");
-                            if let Some(next) = step(local, &logic, me, peers, words, &mut buffer) {
-                                output.session(&capability).give_iterator(next.into_iter());
-                            }
-                        }
-                        // Who has been heard from for the next sweep due.
-                        local.heard.fill(false);
-                        if let Some((_, (_, words))) = stash.first_key_value() {
-                            for word in words {
-                                local.heard[word.from as usize] = true;
-                            }
-                        }
-                    }
-                },
+    let local = lockstep::run(
+        worker,
+        "Sweep",
+        local,
+        run.timeout,
+        // The starting scores, before any sweep.
+        move |local: &mut Local| {
+            say(
+                &local.part,
+                me,
+                peers,
+                None,
+                &mut local.buffer,
+                Part::current,
             )
-            .connect_loop(handle);
-    });
-    let ids = worker.installed_dataflows();
-    loop {
-        worker.step_or_park(Some(Duration::from_millis(50)));
-        let mut local = local.borrow_mut();
-        if local.failure.is_some() || local.done.is_some() {
-            break;
-        }
-        if local.last_heard.elapsed() > run.timeout {
-            let silent: Vec<u32> = (0..peers)
-                .filter(|&w| w != me && !local.heard[w as usize])
-                .collect();
-            local.failure = Some(ClusterError::Silent {
-                // Worker numbers; `crate::solve` names them.
-                peers: silent.iter().map(u32::to_string).collect(),
-                waited: run.timeout,
-                sweep: local.sweeps,
-            });
-            break;
-        }
-    }
-    let failed = local.borrow_mut().failure.take();
-    if let Some(error) = failed {
-        for id in ids {
-            worker.drop_dataflow(id);
-        }
-        return Err(error);
-    }
-    // The others stop at the same sweep; let the dataflow wind down.
-    while worker.has_dataflows() {
-        worker.step_or_park(Some(Duration::from_millis(50)));
-    }
-    let local = Rc::try_unwrap(local)
-        .map_err(|_| ClusterError::Internal("the dataflow kept the worker's state".into()))?
-        .into_inner();
+        },
+        move |local: &mut Local, words| step(local, &logic, me, peers, words),
+    )?;
     Ok(Solved {
         max_residual: local.done.unwrap_or(f64::INFINITY),
         part: local.part,
@@ -295,14 +220,7 @@ fn say(
 
 /// A sweep's words are all in: decide, and if the solve goes on, take the sweep, do the next
 /// and return its words.
-fn step(
-    local: &mut Local,
-    run: &Run,
-    me: u32,
-    peers: u32,
-    words: Vec<Word>,
-    buffer: &mut Vec<f64>,
-) -> Option<Vec<Word>> {
+fn step(local: &mut Local, run: &Run, me: u32, peers: u32, words: Vec<Word>) -> Step<Word> {
     let began = Instant::now();
     // The first word of each sender: every word of a sender carries its largest residual and
     // what it sent in all.
@@ -311,10 +229,9 @@ fn step(
         firsts[word.from as usize].get_or_insert(word);
     }
     let Some(firsts) = firsts.into_iter().collect::<Option<Vec<&Word>>>() else {
-        local.failure = Some(ClusterError::Internal(format!(
+        return Err(ClusterError::Internal(format!(
             "worker {me} did not hear from every worker in a sweep"
         )));
-        return None;
     };
     let first = firsts.iter().any(|word| word.max.is_none());
     let bytes: u64 = firsts.iter().map(|word| word.sent).sum();
@@ -337,7 +254,7 @@ fn step(
         if max <= run.threshold || local.sweeps >= run.max_sweeps {
             local.done = Some(max);
             local.stopped = Instant::now();
-            return None;
+            return Ok(None);
         }
         local.part.advance();
     } else {
@@ -351,11 +268,10 @@ fn step(
             .mirror(word.from, word.offset as usize, &word.values.0)
             .is_err()
         {
-            local.failure = Some(ClusterError::Internal(format!(
+            return Err(ClusterError::Internal(format!(
                 "worker {} sent scores past those worker {me} mirrors",
                 word.from
             )));
-            return None;
         }
     }
     if let Some((from, (&got, expected))) = got
@@ -364,14 +280,20 @@ fn step(
         .enumerate()
         .find(|(_, (got, expected))| *got != expected)
     {
-        local.failure = Some(ClusterError::Internal(format!(
+        return Err(ClusterError::Internal(format!(
             "worker {from} sent {got} scores where worker {me} mirrors {expected}"
         )));
-        return None;
     }
     let max = local.part.sweep(run.alpha);
     local.sweeps += 1;
-    let words = say(&local.part, me, peers, Some(max), buffer, Part::boundary);
+    let words = say(
+        &local.part,
+        me,
+        peers,
+        Some(max),
+        &mut local.buffer,
+        Part::boundary,
+    );
     local.working += began.elapsed();
-    Some(words)
+    Ok(Some(words))
 }
