@@ -214,6 +214,28 @@ pub fn solve_and_update(
                 )
             }
         };
+    // This process's parts, built here, one thread each; the graph is let go before the run.
+    let (first, local) = match layout {
+        Layout::Threads { workers } => (0, *workers),
+        Layout::Processes {
+            process, workers, ..
+        } => (process * workers, *workers),
+    };
+    let parts: Vec<Part> = std::thread::scope(|scope| {
+        let building: Vec<_> = (first..first + local)
+            .map(|index| {
+                let (graph, behaviour, owners) = (&graph, &behaviour, &owners);
+                scope.spawn(move || Part::new(graph, behaviour, behaviour, owners, index as u32))
+            })
+            .collect();
+        building
+            .into_iter()
+            .map(|part| part.join().expect("a part is built"))
+            .collect()
+    });
+    drop((graph, behaviour));
+    let parts: std::sync::Mutex<Vec<Option<Part>>> =
+        std::sync::Mutex::new(parts.into_iter().map(Some).collect());
     let names: Arc<Vec<String>> = Arc::new((0..layout.workers()).map(|w| layout.name(w)).collect());
     let faults = watch::Faults::install();
     let guards = timely::execute::execute_from(
@@ -221,8 +243,16 @@ pub fn solve_and_update(
         Box::new(()),
         timely::WorkerConfig::default(),
         move |worker| {
-            let index = worker.index() as u32;
-            let part = Part::new(&graph, &behaviour, &behaviour, &owners, index);
+            let taken = parts
+                .lock()
+                .ok()
+                .and_then(|mut parts| parts.get_mut(worker.index() - first)?.take());
+            let Some(part) = taken else {
+                return Err(ClusterError::Internal(format!(
+                    "no part for worker {}",
+                    worker.index()
+                )));
+            };
             let work = |worker: &mut timely::worker::Worker| {
                 let mut solved = solve::solve_on(worker, part, &run)?;
                 let mut updated = Updated::default();
