@@ -122,6 +122,7 @@ pub(crate) fn update_on(
     owners: Arc<Owners>,
     run: &Run,
     batches: &[Vec<Change>],
+    names: &[String],
 ) -> Result<(Part, Updated), ClusterError> {
     let (me, peers) = (worker.index() as u32, worker.peers() as u32);
     let shard = part.take_shard();
@@ -142,6 +143,7 @@ pub(crate) fn update_on(
     let local = lockstep::run(
         worker,
         "Push",
+        names,
         local,
         run.timeout,
         move |_: &mut Local| empty(me, peers),
@@ -180,12 +182,6 @@ fn ends(a: u32, b: u32) -> [(u32, u32, bool); 2] {
     [(a, b, true), (b, a, false)]
 }
 
-/// Whether the end at `row` changes its row's weights (the end at `a` always; at `b` when the
-/// relation is mutual): then its row's residual needs the other end's score.
-fn weighs(first: bool, direction: Direction) -> bool {
-    first || direction == Direction::Mutual
-}
-
 /// A batch starts. When one of its relations ties a row to a subject another worker owns,
 /// whose score the row's residual needs, that owner sends the score first (into `scores_out`:
 /// `(to, subject, score)`) and the batch is applied a round later: nothing moves in between,
@@ -210,7 +206,7 @@ fn ask(
         };
         for (row, other, first) in ends(a, b) {
             let (row_owner, other_owner) = (local.owners.of(row), local.owners.of(other));
-            if !weighs(first, direction) || row_owner == other_owner {
+            if !direction.depends_at(first) || row_owner == other_owner {
                 continue;
             }
             asked = true;
@@ -258,7 +254,7 @@ fn apply(
             }
             let contact = match local.part.local(other) {
                 Some(own) => local.shard.score(own),
-                None if weighs(first, direction) => match local.scores_in.get(&other) {
+                None if direction.depends_at(first) => match local.scores_in.get(&other) {
                     Some(&score) => score,
                     None => {
                         return Err(ClusterError::Internal(format!(

@@ -58,6 +58,14 @@ pub enum Direction {
     OneWay,
 }
 
+impl Direction {
+    /// Whether the score at one end of such a relation depends on the other end's: always at
+    /// the first end (`a` of `(a, b)`), at the second only when mutual.
+    pub fn depends_at(self, first: bool) -> bool {
+        first || self == Direction::Mutual
+    }
+}
+
 /// One entry of a row, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -308,18 +316,9 @@ impl Graph {
     /// Adds a relation (for `OneWay`, `a` depends on `b`). Returns the subjects whose own
     /// score's inputs changed.
     pub fn add(&mut self, a: u32, b: u32, weight: Weight, direction: Direction) -> Changed {
-        let (in_a, in_b) = flags(direction);
-        for (row, target, word) in [(a, b, in_a | weight.0), (b, a, in_b | weight.0)] {
-            self.overlay.entry(row).or_default().push((target, word));
-            self.overlay_entries += 1;
-        }
-        self.forward_units[a as usize] += u64::from(weight.0);
-        if direction == Direction::Mutual {
-            self.forward_units[b as usize] += u64::from(weight.0);
-        }
-        if self.overlay_entries > 1024 + self.targets.len() / 8 {
-            self.merge();
-        }
+        self.push_end(a, b, weight, direction, true);
+        self.push_end(b, a, weight, direction, false);
+        self.merge_if_crowded();
         changed(a, b, direction)
     }
 
@@ -335,16 +334,8 @@ impl Graph {
         direction: Direction,
         first: bool,
     ) {
-        let (in_a, in_b) = flags(direction);
-        let word = if first { in_a } else { in_b } | weight.0;
-        self.overlay.entry(row).or_default().push((target, word));
-        self.overlay_entries += 1;
-        if first || direction == Direction::Mutual {
-            self.forward_units[row as usize] += u64::from(weight.0);
-        }
-        if self.overlay_entries > 1024 + self.targets.len() / 8 {
-            self.merge();
-        }
+        self.push_end(row, target, weight, direction, first);
+        self.merge_if_crowded();
     }
 
     /// Removes one end of a relation equal to the one given (see [`Graph::add_end`]); whether
@@ -357,18 +348,11 @@ impl Graph {
         direction: Direction,
         first: bool,
     ) -> bool {
-        let (in_a, in_b) = flags(direction);
-        let word = if first { in_a } else { in_b } | weight.0;
-        if !self.has_entry(row, target, word) {
+        if !self.has_entry(row, target, end_word(weight, direction, first)) {
             return false;
         }
-        self.clear_entry(row, target, word);
-        if first || direction == Direction::Mutual {
-            self.forward_units[row as usize] -= u64::from(weight.0);
-        }
-        if self.dead > 1024 + self.targets.len() / 8 {
-            self.merge();
-        }
+        self.clear_end(row, target, weight, direction, first);
+        self.merge_if_dead();
         true
     }
 
@@ -380,21 +364,62 @@ impl Graph {
         weight: Weight,
         direction: Direction,
     ) -> Option<Changed> {
-        let (in_a, in_b) = flags(direction);
-        let (word_a, word_b) = (in_a | weight.0, in_b | weight.0);
-        if !self.has_entry(a, b, word_a) || !self.has_entry(b, a, word_b) {
+        if !self.has_entry(a, b, end_word(weight, direction, true))
+            || !self.has_entry(b, a, end_word(weight, direction, false))
+        {
             return None;
         }
-        self.clear_entry(a, b, word_a);
-        self.clear_entry(b, a, word_b);
-        self.forward_units[a as usize] -= u64::from(weight.0);
-        if direction == Direction::Mutual {
-            self.forward_units[b as usize] -= u64::from(weight.0);
+        self.clear_end(a, b, weight, direction, true);
+        self.clear_end(b, a, weight, direction, false);
+        self.merge_if_dead();
+        Some(changed(a, b, direction))
+    }
+
+    /// One end of a relation into the overlay, and its weight into the row's sum if the row's
+    /// score depends on it.
+    fn push_end(
+        &mut self,
+        row: u32,
+        target: u32,
+        weight: Weight,
+        direction: Direction,
+        first: bool,
+    ) {
+        let word = end_word(weight, direction, first);
+        self.overlay.entry(row).or_default().push((target, word));
+        self.overlay_entries += 1;
+        if direction.depends_at(first) {
+            self.forward_units[row as usize] += u64::from(weight.0);
         }
+    }
+
+    /// Clears one end of a relation that is there, and its weight from the row's sum.
+    fn clear_end(
+        &mut self,
+        row: u32,
+        target: u32,
+        weight: Weight,
+        direction: Direction,
+        first: bool,
+    ) {
+        self.clear_entry(row, target, end_word(weight, direction, first));
+        if direction.depends_at(first) {
+            self.forward_units[row as usize] -= u64::from(weight.0);
+        }
+    }
+
+    /// Merges the overlay into the rows once it holds more than an eighth of them.
+    fn merge_if_crowded(&mut self) {
+        if self.overlay_entries > 1024 + self.targets.len() / 8 {
+            self.merge();
+        }
+    }
+
+    /// Merges the rows once more than an eighth of their slots are dead.
+    fn merge_if_dead(&mut self) {
         if self.dead > 1024 + self.targets.len() / 8 {
             self.merge();
         }
-        Some(changed(a, b, direction))
     }
 
     fn has_entry(&self, row: u32, target: u32, word: u16) -> bool {
@@ -473,6 +498,12 @@ impl Graph {
 }
 
 /// The word flags of a relation's two entries: in `a`'s row and in `b`'s row.
+/// The word stored at one end of a relation: the end at `a` of `(a, b)` when `first`.
+fn end_word(weight: Weight, direction: Direction, first: bool) -> u16 {
+    let (in_a, in_b) = flags(direction);
+    (if first { in_a } else { in_b }) | weight.0
+}
+
 fn flags(direction: Direction) -> (u16, u16) {
     match direction {
         Direction::Mutual => (FORWARD | BACKWARD, FORWARD | BACKWARD),
