@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    use crate::extract::{About, endpoint, record_endpoint};
+    use crate::extract::{About, endpoint};
     endpoint!(DisputeOpen, "dispute.open", Operator, Subject);
     endpoint!(Disputes, "disputes", Operator, Subject);
-    record_endpoint!(DisputeResolve, "dispute.resolve", Operator; "dispute_id" => dispute);
+    endpoint!(DisputeResolve, "dispute.resolve", Operator; "dispute_id" => dispute);
 
     /// The subject of a dispute.
     fn dispute(state: &crate::AppState, id: &str) -> About {

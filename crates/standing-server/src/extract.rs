@@ -159,34 +159,24 @@ pub(crate) struct About {
     pub(crate) purpose: Option<String>,
 }
 
-/// Declares an endpoint about a stored record, named by path parameter `$record`, whose subject
-/// and purpose `$about` finds: `record_endpoint!(Review, "review", Operator; "decision_id" => about)`.
-macro_rules! record_endpoint {
-    ($name:ident, $action:literal, $($role:ident),+; $record:literal => $about:path) => {
-        #[derive(Debug)]
-        pub(crate) struct $name;
-        impl $crate::extract::Endpoint for $name {
-            const ACTION: &'static str = $action;
-            const ROLES: &'static [standing_accountability::keys::RoleKind] =
-                &[$(standing_accountability::keys::RoleKind::$role),+];
-            const RECORD: Option<&'static str> = Some($record);
-            fn about(state: &$crate::AppState, id: &str) -> $crate::extract::About {
-                $about(state, id)
-            }
-        }
-    };
-}
-pub(crate) use record_endpoint;
-
-/// Declares an endpoint's marker type: `endpoint!(Score, "score", Consumer, Operator);`.
+/// Declares an endpoint's marker type: `endpoint!(Score, "score", Consumer, Operator);`. One
+/// whose path names a stored record rather than a subject also says which path parameter names
+/// it and what finds its subject and purpose for the audit:
+/// `endpoint!(Review, "review", Operator; "decision_id" => about);`.
 macro_rules! endpoint {
-    ($name:ident, $action:literal, $($role:ident),+) => {
+    ($name:ident, $action:literal, $($role:ident),+ $(; $record:literal => $about:path)?) => {
         #[derive(Debug)]
         pub(crate) struct $name;
         impl $crate::extract::Endpoint for $name {
             const ACTION: &'static str = $action;
             const ROLES: &'static [standing_accountability::keys::RoleKind] =
                 &[$(standing_accountability::keys::RoleKind::$role),+];
+            $(
+                const RECORD: Option<&'static str> = Some($record);
+                fn about(state: &$crate::AppState, id: &str) -> $crate::extract::About {
+                    $about(state, id)
+                }
+            )?
         }
     };
 }

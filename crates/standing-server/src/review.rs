@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 /// Who may call each endpoint here, and its name in the audit log.
 mod calls {
-    use crate::extract::{About, endpoint, record_endpoint};
+    use crate::extract::{About, endpoint};
     endpoint!(Reviews, "reviews", Operator);
-    record_endpoint!(Review, "review", Operator; "decision_id" => decision);
-    record_endpoint!(Decision, "decision.status", Consumer, Operator; "decision_id" => decision);
+    endpoint!(Review, "review", Operator; "decision_id" => decision);
+    endpoint!(Decision, "decision.status", Consumer, Operator; "decision_id" => decision);
 
     /// The subject and purpose of a decision held for review.
     fn decision(state: &crate::AppState, id: &str) -> About {
