@@ -246,37 +246,28 @@ fn solve(args: &SolveArgs) -> Result<ExitCode> {
     }
     let timeout = Duration::from_secs(args.timeout);
     let mut children = Children(Vec::new());
-    let (layout, process) = if let Some(hosts) = &args.hosts {
-        let addresses = read_hosts(hosts)?;
-        let process = args
-            .process
-            .context("with --hosts, say which of them this process is: --process")?;
+    // The processes' addresses when given, and what gave them (for errors).
+    let listed = match &args.hosts {
+        Some(hosts) => Some((read_hosts(hosts)?, hosts.display().to_string(), "--hosts")),
+        None if !args.addresses.is_empty() => Some((
+            args.addresses.clone(),
+            "--addresses".to_owned(),
+            "--addresses",
+        )),
+        None => None,
+    };
+    let (layout, process) = if let Some((addresses, source, flag)) = listed {
+        let process = args.process.with_context(|| {
+            format!("with {flag}, say which of them this process is: --process")
+        })?;
         if process >= addresses.len() {
             bail!(
-                "--process {process}: {} lists {} hosts",
-                hosts.display(),
+                "--process {process}: {source} lists {} processes",
                 addresses.len()
             );
         }
         let layout = Layout::Processes {
             addresses,
-            process,
-            workers: args.workers,
-            timeout,
-        };
-        (layout, process)
-    } else if !args.addresses.is_empty() {
-        let process = args
-            .process
-            .context("with --addresses, say which of them this process is: --process")?;
-        if process >= args.addresses.len() {
-            bail!(
-                "--process {process}: --addresses lists {}",
-                args.addresses.len()
-            );
-        }
-        let layout = Layout::Processes {
-            addresses: args.addresses.clone(),
             process,
             workers: args.workers,
             timeout,
