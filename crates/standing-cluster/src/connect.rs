@@ -60,6 +60,31 @@ fn read_hello(
     Ok(process)
 }
 
+/// Says hello on a connected stream and reads the peer's (each side writes first: 32 bytes sit
+/// in the socket's buffer), within `timeout`; the process the peer says it is.
+fn handshake(
+    stream: &mut TcpStream,
+    process: usize,
+    processes: usize,
+    workers: usize,
+    timeout: Duration,
+    peer: &str,
+) -> Result<usize, ClusterError> {
+    stream.set_nodelay(true).map_err(ClusterError::Io)?;
+    stream
+        .write_all(&hello(process, processes, workers))
+        .map_err(|error| ClusterError::Peer {
+            peer: peer.to_owned(),
+            reason: format!("handshake: {error}"),
+        })?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(ClusterError::Io)?;
+    let said = read_hello(stream, processes, workers, peer)?;
+    stream.set_read_timeout(None).map_err(ClusterError::Io)?;
+    Ok(said)
+}
+
 /// The sockets to every other process, in process order, `None` at `process` itself, made
 /// within `timeout`.
 pub(crate) fn mesh(
@@ -100,48 +125,34 @@ pub(crate) fn mesh(
                 Err(_) => std::thread::sleep(Duration::from_millis(50).min(left)),
             }
         };
-        stream.set_nodelay(true).map_err(ClusterError::Io)?;
-        stream
-            .write_all(&hello(process, processes, workers))
-            .map_err(|error| ClusterError::Peer {
-                peer: name(index),
-                reason: format!("handshake: {error}"),
-            })?;
-        stream
-            .set_read_timeout(Some(timeout))
-            .map_err(ClusterError::Io)?;
-        let said = read_hello(&mut stream, processes, workers, &name(index))?;
+        let said = handshake(
+            &mut stream,
+            process,
+            processes,
+            workers,
+            timeout,
+            &name(index),
+        )?;
         if said != index {
             return Err(ClusterError::Peer {
                 peer: name(index),
                 reason: format!("it says it is process {said}"),
             });
         }
-        stream.set_read_timeout(None).map_err(ClusterError::Io)?;
         sockets[index] = Some(stream);
     }
     while let Some(missing) = (process + 1..processes).find(|&i| sockets[i].is_none()) {
         match listener.accept() {
             Ok((mut stream, from)) => {
                 stream.set_nonblocking(false).map_err(ClusterError::Io)?;
-                stream.set_nodelay(true).map_err(ClusterError::Io)?;
-                stream
-                    .set_read_timeout(Some(timeout))
-                    .map_err(ClusterError::Io)?;
-                let said = read_hello(&mut stream, processes, workers, &from.to_string())?;
+                let peer = from.to_string();
+                let said = handshake(&mut stream, process, processes, workers, timeout, &peer)?;
                 if said <= process || said >= processes || sockets[said].is_some() {
                     return Err(ClusterError::Peer {
-                        peer: from.to_string(),
+                        peer,
                         reason: format!("it says it is process {said}, which is not expected here"),
                     });
                 }
-                stream
-                    .write_all(&hello(process, processes, workers))
-                    .map_err(|error| ClusterError::Peer {
-                        peer: name(said),
-                        reason: format!("handshake: {error}"),
-                    })?;
-                stream.set_read_timeout(None).map_err(ClusterError::Io)?;
                 sockets[said] = Some(stream);
             }
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
