@@ -14,8 +14,9 @@
 //!
 //! Timely brings the workers, their channels, the serialisation of exchanged words and the
 //! progress tracking that tells a worker a sweep's words are all in. This crate adds the
-//! start-up of the process mesh with deadlines, a handshake, and errors that name the peer, and a watchdog: a worker that hears nothing for the run's timeout stops and names
-//! the workers it waits for, instead of hanging.
+//! start-up of the process mesh with deadlines, a handshake, and errors that name the peer; and
+//! a watchdog: a worker that hears nothing for the run's timeout stops and names the workers it
+//! waits for, instead of hanging.
 
 mod connect;
 mod input;
@@ -253,35 +254,15 @@ pub fn solve_and_update(
                     worker.index()
                 )));
             };
-            let work = |worker: &mut timely::worker::Worker| {
-                let mut solved = solve::solve_on(worker, part, &run)?;
-                let mut updated = Updated::default();
-                if !batches.is_empty() {
-                    let owners = Arc::clone(&owners);
-                    let (part, pushed) =
-                        push::update_on(worker, solved.part, owners, &run, &batches)?;
-                    (solved.part, updated) = (part, pushed);
-                }
-                Ok((solved, updated))
-            };
-            work(worker).map_err(|error| match error {
-                ClusterError::Silent {
-                    peers,
-                    waited,
-                    sweep,
-                } => ClusterError::Silent {
-                    peers: peers
-                        .iter()
-                        .map(|w| {
-                            w.parse::<usize>()
-                                .map_or_else(|_| w.clone(), |w| names[w].clone())
-                        })
-                        .collect(),
-                    waited,
-                    sweep,
-                },
-                other => other,
-            })
+            let mut solved = solve::solve_on(worker, part, &run, &names)?;
+            let mut updated = Updated::default();
+            if !batches.is_empty() {
+                let owners = Arc::clone(&owners);
+                let (part, pushed) =
+                    push::update_on(worker, solved.part, owners, &run, &batches, &names)?;
+                (solved.part, updated) = (part, pushed);
+            }
+            Ok((solved, updated))
         },
     )
     .map_err(ClusterError::Layout);

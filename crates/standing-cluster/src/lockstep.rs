@@ -40,10 +40,12 @@ struct Driver<S> {
 
 /// Runs the loop named `name` on `worker` over `state`: `start` gives the first round's words,
 /// `step` each next round's from the words of the last (`Ok(None)` stops). Returns the state
-/// when every worker has stopped.
+/// when every worker has stopped. `names` are the workers' names, for the watchdog's error.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run<W, S>(
     worker: &mut Worker,
     name: &str,
+    names: &[String],
     state: S,
     timeout: Duration,
     start: impl FnOnce(&mut S) -> Vec<W> + 'static,
@@ -133,8 +135,7 @@ where
         if driver.last_heard.elapsed() > timeout {
             let silent = (0..peers).filter(|&w| w != me && !driver.heard[w as usize]);
             driver.failure = Some(ClusterError::Silent {
-                // Worker numbers; `crate::solve` names them.
-                peers: silent.map(|w| w.to_string()).collect(),
+                peers: silent.map(|w| names[w as usize].clone()).collect(),
                 waited: timeout,
                 sweep: driver.rounds,
             });

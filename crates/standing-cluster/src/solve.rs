@@ -1,8 +1,9 @@
 //! The full solve on timely dataflow: Jacobi sweeps over every worker's part, in lockstep.
 //!
-//! One operator in a feedback loop, its timestamp the sweep. At each sweep every worker sends
-//! every worker (itself included) one [`Word`]: the largest residual of its sweep and the new
-//! scores of the subjects the receiver mirrors, once each — not once per entry. When the
+//! It runs on the shared lockstep loop, a round being a sweep. At each sweep every worker sends
+//! every worker (itself included) its [`Word`]s: the largest residual of its sweep and the new
+//! scores of the subjects the receiver mirrors, once each — not once per entry — in runs of
+//! [`CHUNK`]. When the
 //! frontier says a sweep's words are all in, each worker knows the exact largest residual of
 //! the whole network, so every worker makes the same decision: stop (every residual is at most
 //! `(1 − α)·ε`, the bound the single-process solve proves), or take the sweep and do the next.
@@ -121,7 +122,13 @@ struct Local {
 }
 
 /// Runs the solve on `worker` over `part`; every worker of the computation must call it.
-pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Solved, ClusterError> {
+/// `names` are the workers' names, for errors.
+pub(crate) fn solve_on(
+    worker: &mut Worker,
+    part: Part,
+    run: &Run,
+    names: &[String],
+) -> Result<Solved, ClusterError> {
     if !part.is_planned() {
         return Err(ClusterError::Internal(
             "a part whose relations changed after it was built: build the parts anew".into(),
@@ -143,6 +150,7 @@ pub(crate) fn solve_on(worker: &mut Worker, part: Part, run: &Run) -> Result<Sol
     let local = lockstep::run(
         worker,
         "Sweep",
+        names,
         local,
         run.timeout,
         // The starting scores, before any sweep.
