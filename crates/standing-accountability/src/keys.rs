@@ -436,6 +436,48 @@ impl KeyStore {
         revoked.ok_or_else(|| KeyError::Unknown(id.to_owned()))
     }
 
+    /// Takes in another store's keys (a cluster's processes keep one set of keys): keys it does
+    /// not hold yet are added, and a key revoked there is revoked here (at the earlier time).
+    /// Keys are never removed and a revocation never undone, so stores that take in each other's
+    /// keys agree whatever the order. Saves only when something changed; returns how many keys
+    /// changed.
+    pub fn merge(&mut self, others: &[Key]) -> Result<usize, KeyError> {
+        let news = |keys: &[Key]| {
+            others
+                .iter()
+                .filter(|other| match keys.iter().find(|key| key.id == other.id) {
+                    None => true,
+                    Some(key) => match (key.revoked_at, other.revoked_at) {
+                        (None, Some(_)) => true,
+                        (Some(mine), Some(theirs)) => theirs < mine,
+                        _ => false,
+                    },
+                })
+                .count()
+        };
+        if news(&read_keys(&self.path)?) == 0 {
+            return Ok(0);
+        }
+        let mut changed = 0;
+        self.change(|keys| {
+            changed = news(keys);
+            for other in others {
+                match keys.iter_mut().find(|key| key.id == other.id) {
+                    None => keys.push(other.clone()),
+                    Some(key) => {
+                        if let Some(theirs) = other.revoked_at
+                            && key.revoked_at.is_none_or(|mine| theirs < mine)
+                        {
+                            key.revoked_at = Some(theirs);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(changed)
+    }
+
     /// Changes the keys under `keys.lock`, on the file as it is now (another process may have
     /// changed it), and saves them.
     fn change(

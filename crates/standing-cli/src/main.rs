@@ -148,13 +148,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve the data directory over HTTP (API keys from `standing keys create`).
+    /// Serve the data directory over HTTP (API keys from `standing keys create`), or one
+    /// process of a cluster (`--cluster cluster.toml --process I`).
     Serve {
         #[arg(long, short = 'd', default_value = "standing-data")]
         data: PathBuf,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Serve as a process of the cluster this file lists (its data directory and addresses
+        /// are the file's).
+        #[arg(long, requires = "process", conflicts_with_all = ["data", "listen"])]
+        cluster: Option<PathBuf>,
+        /// Which process of the cluster this is (its index in the file, from 0).
+        #[arg(long, short = 'p', requires = "cluster")]
+        process: Option<usize>,
         #[command(flatten)]
         pace: Pace,
     },
@@ -740,7 +748,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Serve { data, listen, pace } => {
+        Command::Serve {
+            cluster: Some(cluster),
+            process: Some(process),
+            pace,
+            ..
+        } => {
+            let cluster = standing_gateway::Cluster::read(&cluster)?;
+            let name = cluster.name(process.min(cluster.len() - 1));
+            let data = cluster
+                .processes
+                .get(process)
+                .map(|p| p.data.display().to_string());
+            standing_gateway::serve(&cluster, process, &pace.config(""), |address| {
+                eprintln!(
+                    "{name} of {}: serving {} on http://{address} (Ctrl-C or SIGTERM stops it \
+                     cleanly)",
+                    cluster.path.display(),
+                    data.as_deref().unwrap_or("?"),
+                );
+            })?;
+            eprintln!("stopped; snapshot stored");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve {
+            data, listen, pace, ..
+        } => {
             standing_server::serve(&data, &pace.config(&listen), |address| {
                 eprintln!(
                     "serving {} on http://{address} (Ctrl-C or SIGTERM stops it cleanly)",

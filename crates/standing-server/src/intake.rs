@@ -56,6 +56,16 @@ fn format_of(headers: &HeaderMap) -> Result<Format, ApiError> {
     }
 }
 
+/// The records of a request's body, as its `Content-Type` says they are sent: each record's
+/// JSON form (a CSV row's made from the model's field types), or why it cannot be read.
+pub fn read_records(
+    headers: &HeaderMap,
+    body: &[u8],
+    model: &standing_rules::Model,
+) -> Result<Vec<Slot>, ApiError> {
+    records(body, format_of(headers)?, model)
+}
+
 /// The records of a body: a JSON array, or one JSON object per line (NDJSON), or CSV rows.
 fn records(
     body: &[u8],

@@ -19,6 +19,7 @@ mod review;
 mod subscriptions;
 pub mod watch;
 
+pub use intake::read_records;
 pub use operator::model_json;
 use standing_accountability::{House, HouseError, json};
 
@@ -83,11 +84,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// A refusal.
-    pub(crate) fn new(
-        status: StatusCode,
-        code: &'static str,
-        message: impl Into<String>,
-    ) -> ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::Refused {
             status,
             code,
@@ -691,6 +688,19 @@ pub fn serve_node(
     ready: impl FnOnce(std::net::SocketAddr),
     started: impl FnOnce(Arc<AppState>),
 ) -> Result<(), ServeError> {
+    serve_routed(node, config, ready, started, |_, router| router)
+}
+
+/// [`serve_node`] with the router made by `route` from this server's own: a cluster's process
+/// puts its routing between the listener and the node's routes. `route` and `started` run on
+/// the server's runtime.
+pub fn serve_routed(
+    node: Node,
+    config: &ServeConfig,
+    ready: impl FnOnce(std::net::SocketAddr),
+    started: impl FnOnce(Arc<AppState>),
+    route: impl FnOnce(&Arc<AppState>, Router) -> Router,
+) -> Result<(), ServeError> {
     let (listen, now) = (config.listen.as_str(), config.now);
     let (audit_sync, clock_period) = (config.audit_sync, config.clock_period);
     let state = Arc::new(AppState::new(node, now)?);
@@ -760,7 +770,7 @@ pub fn serve_node(
                 let _ = tokio::task::spawn_blocking(move || advance_clock(&state)).await;
             }
         });
-        axum::serve(listener, router(Arc::clone(&state)))
+        axum::serve(listener, route(&state, router(Arc::clone(&state))))
             .with_graceful_shutdown({
                 let state = Arc::clone(&state);
                 async move {

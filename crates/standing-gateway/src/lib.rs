@@ -1,0 +1,150 @@
+//! Standing as one service over many processes. Each process of a cluster (`cluster.toml`)
+//! owns the subjects a stable hash of their ids gives it, and keeps their log, snapshots,
+//! engine, consent, disputes, reviews and audit records in its own data directory, as a single
+//! node does. Any process answers any request: it serves what its own subjects need, forwards a
+//! request about another process's subject to that process, splits a batch of events among the
+//! owners of its records, and merges what a request about many subjects needs from many.
+//!
+//! The processes share one set of keys (each takes in the others' every second), and every
+//! answer about a subject is given, and audited, by its owner.
+
+pub mod config;
+mod intake;
+mod internal;
+pub mod owner;
+pub mod peer;
+mod route;
+mod sync;
+
+pub use config::{Cluster, ConfigError};
+pub use owner::owner_of;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use peer::Peers;
+use standing_node::Node;
+use standing_server::{AppState, ServeConfig};
+use std::sync::Arc;
+use tower::ServiceExt as _;
+
+/// One process of a cluster as its listener sees it.
+#[derive(Debug)]
+pub struct Gateway {
+    pub peers: Arc<Peers>,
+    /// The node's own server.
+    pub state: Arc<AppState>,
+    /// The node's own routes, as a single node serves them.
+    local: Router,
+}
+
+impl Gateway {
+    /// This process's index.
+    pub fn me(&self) -> usize {
+        self.peers.me()
+    }
+
+    /// The process owning `subject`.
+    pub fn owner(&self, subject: &str) -> usize {
+        owner_of(subject, self.peers.len())
+    }
+
+    /// Answers `request` here.
+    pub(crate) async fn local(&self, request: Request) -> Response {
+        match self.local.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Has `process` answer `request`, or says it did not.
+    pub(crate) async fn forward(&self, process: usize, request: Request) -> Response {
+        match self.peers.send(process, request).await {
+            Ok(response) => response,
+            Err(unavailable) => unavailable.into_response(),
+        }
+    }
+}
+
+/// Why a cluster's process did not start or end cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{cluster}: there is no process {process}: it lists processes 0 to {last}")]
+    NoSuchProcess {
+        cluster: String,
+        process: usize,
+        last: usize,
+    },
+    #[error(
+        "{data}: the model `{model}` scores contacts (a network with alpha > 0), and a cluster \
+         does not solve the network across its processes yet: serve it on one node"
+    )]
+    Network { data: String, model: String },
+    #[error(transparent)]
+    Node(#[from] standing_node::NodeError),
+    #[error(transparent)]
+    Serve(#[from] standing_server::ServeError),
+}
+
+/// Serves process `process` of `cluster` from its data directory on its HTTP address until
+/// SIGINT or SIGTERM, as [`standing_server::serve`] does a single node, with `config`'s pace
+/// (its address is the cluster file's).
+pub fn serve(
+    cluster: &Cluster,
+    process: usize,
+    config: &ServeConfig,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), GatewayError> {
+    let Some(me) = cluster.processes.get(process) else {
+        return Err(GatewayError::NoSuchProcess {
+            cluster: cluster.path.display().to_string(),
+            process,
+            last: cluster.len() - 1,
+        });
+    };
+    let (node, _) = Node::open(&me.data, (config.now)())?;
+    serve_node(cluster, process, node, config, ready)
+}
+
+/// [`serve`] for a node already open on the process's data directory.
+pub fn serve_node(
+    cluster: &Cluster,
+    process: usize,
+    node: Node,
+    config: &ServeConfig,
+    ready: impl FnOnce(std::net::SocketAddr),
+) -> Result<(), GatewayError> {
+    let data = cluster.processes[process].data.clone();
+    if node.model().network.is_active() {
+        return Err(GatewayError::Network {
+            data: data.display().to_string(),
+            model: node.model().name.clone(),
+        });
+    }
+    let model = (node.model().name.clone(), node.model().version.clone());
+    let peers = Arc::new(Peers::new(cluster, process));
+    let config = ServeConfig {
+        listen: cluster.processes[process].http.clone(),
+        ..config.clone()
+    };
+    let watcher = Arc::clone(&peers);
+    standing_server::serve_routed(
+        node,
+        &config,
+        ready,
+        move |_| {
+            tokio::spawn(sync::run(watcher, data, model));
+        },
+        move |state, local| {
+            let gateway = Arc::new(Gateway {
+                peers,
+                state: Arc::clone(state),
+                local,
+            });
+            Router::new().fallback(route::dispatch).with_state(gateway)
+        },
+    )?;
+    Ok(())
+}

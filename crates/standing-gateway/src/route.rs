@@ -1,0 +1,338 @@
+//! Where each request is answered. A request about one subject goes to the subject's owner; a
+//! batch of events is split among the owners of its records; a ranking among the owners of
+//! its candidates; a stored item (a decision held for review, a dispute) is looked for on every
+//! process; everything else is this process's own (the model, keys, pages, its metrics).
+
+use crate::Gateway;
+use crate::peer::{FORWARDED, Unavailable};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use futures_util::future::join_all;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use standing_accountability::keys::Authenticated;
+use standing_server::ApiError;
+use std::sync::Arc;
+
+/// The largest body a process reads to route it (the server's own limit).
+pub(crate) const MAX_BODY: usize = 64 << 20;
+
+/// The one handler of a cluster process's listener.
+pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+    let forwarded = request.headers().contains_key(FORWARDED);
+    if let Some(subject) = path_subject(request.uri().path()) {
+        let owner = gateway.owner(&subject);
+        if owner == gateway.me() {
+            return gateway.local(request).await;
+        }
+        if forwarded {
+            return misdirected(&gateway, &subject, owner);
+        }
+        return gateway.forward(owner, request).await;
+    }
+    if request.uri().path().starts_with("/cluster/") {
+        return crate::internal::answer(&gateway, request).await;
+    }
+    // What another process sent here is answered here.
+    if forwarded {
+        return gateway.local(request).await;
+    }
+    let path = request.uri().path();
+    match *request.method() {
+        Method::POST if path == "/v1/events" => crate::intake::split(&gateway, request).await,
+        Method::POST if path == "/v1/decisions" => by_body_subject(&gateway, request).await,
+        Method::POST if path == "/v1/rank" => rank(&gateway, request).await,
+        Method::GET if path == "/v1/me/report" => by_key_subject(&gateway, request).await,
+        Method::GET if path == "/v1/reviews" => reviews(&gateway, request).await,
+        Method::GET if path.starts_with("/v1/decisions/") => find(&gateway, request).await,
+        Method::POST if path.starts_with("/v1/reviews/") || path.starts_with("/v1/disputes/") => {
+            find(&gateway, request).await
+        }
+        Method::POST
+            if path == "/v1/models" || path == "/v1/purge" || path.ends_with("/activate") =>
+        {
+            ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "not_in_a_cluster",
+                format!(
+                    "{path} changes every process at once, which a cluster does not do yet: \
+                     nothing was changed"
+                ),
+            )
+            .into_response()
+        }
+        _ => gateway.local(request).await,
+    }
+}
+
+/// The subject a path is about: `/v1/subjects/{subject}/…`, decoded.
+fn path_subject(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/v1/subjects/")?;
+    let segment = rest.split('/').next()?;
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
+}
+
+/// A forwarded request about a subject this process does not own: the processes disagree on
+/// the cluster, which an operator must fix.
+fn misdirected(gateway: &Gateway, subject: &str, owner: usize) -> Response {
+    ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "misdirected",
+        format!(
+            "{} was sent a request about `{subject}`, which by its cluster file belongs to {}: \
+             do all processes read the same cluster file?",
+            gateway.peers.name(gateway.me()),
+            gateway.peers.name(owner)
+        ),
+    )
+    .into_response()
+}
+
+/// Reads a request's body to route it, within the server's limit.
+pub(crate) async fn read_body(request: Request) -> Result<(Parts, Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => Ok((parts, bytes)),
+        Err(_) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("a body is at most {MAX_BODY} bytes"),
+        )
+        .into_response()),
+    }
+}
+
+/// A copy of a request's head with another body.
+pub(crate) fn with_body(parts: &Parts, body: impl Into<Body>) -> Request {
+    let mut request = Request::new(body.into());
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.headers_mut() = parts.headers.clone();
+    request
+        .headers_mut()
+        .remove(axum::http::header::CONTENT_LENGTH);
+    request
+}
+
+/// `POST /v1/decisions`: by the subject its body names.
+async fn by_body_subject(gateway: &Gateway, request: Request) -> Response {
+    #[derive(Deserialize)]
+    struct Named {
+        subject: String,
+    }
+    let (parts, bytes) = match read_body(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let owner = serde_json::from_slice::<Named>(&bytes)
+        .map_or(gateway.me(), |named| gateway.owner(&named.subject));
+    let request = with_body(&parts, bytes);
+    if owner == gateway.me() {
+        gateway.local(request).await
+    } else {
+        gateway.forward(owner, request).await
+    }
+}
+
+/// `GET /v1/me/report`: by the subject its key is bound to.
+async fn by_key_subject(gateway: &Gateway, request: Request) -> Response {
+    let secret = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let subject = secret.and_then(|secret| {
+        match gateway
+            .state
+            .house
+            .keys
+            .authenticate(secret, (gateway.state.house.now)())
+        {
+            Authenticated::Key(key) => key.role.subject().map(str::to_owned),
+            _ => None,
+        }
+    });
+    match subject.map(|s| gateway.owner(&s)) {
+        Some(owner) if owner != gateway.me() => gateway.forward(owner, request).await,
+        // Its own subject's, or refused here as any process would.
+        _ => gateway.local(request).await,
+    }
+}
+
+/// A JSON answer from a process: its status and body.
+pub(crate) type Answer = Result<(StatusCode, Value), Unavailable>;
+
+/// Sends a request to every process in `targets` at once (this one in process), and reads each
+/// answer as JSON.
+pub(crate) async fn ask_all(
+    gateway: &Gateway,
+    targets: Vec<(usize, Request)>,
+) -> Vec<(usize, Answer)> {
+    let calls = targets.into_iter().map(|(process, request)| async move {
+        let answer = if process == gateway.me() {
+            let response = gateway.local(request).await;
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap_or_default();
+            Ok((status, bytes))
+        } else {
+            gateway.peers.call(process, request).await
+        };
+        let answer = answer.map(|(status, bytes)| {
+            let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            (status, value)
+        });
+        (process, answer)
+    });
+    join_all(calls).await
+}
+
+/// The first answer that is not a success, as the caller should see it; a process that did
+/// not answer is told after any refusal (a refusal holds wherever it is asked).
+pub(crate) fn first_failure(answers: &[(usize, Answer)]) -> Option<Response> {
+    let refused = answers.iter().find_map(|(_, answer)| match answer {
+        Ok((status, body)) if !status.is_success() => Some((*status, axum::Json(body.clone()))),
+        _ => None,
+    });
+    if let Some(refused) = refused {
+        return Some(refused.into_response());
+    }
+    answers.iter().find_map(|(_, answer)| match answer {
+        Err(unavailable) => Some(unavailable.clone().into_response()),
+        Ok(_) => None,
+    })
+}
+
+/// `POST /v1/rank`: each owner ranks its own candidates; the rankings are merged, best first,
+/// ties to the smaller id, as one process orders them.
+async fn rank(gateway: &Gateway, request: Request) -> Response {
+    #[derive(Deserialize)]
+    struct Ranked {
+        purpose: Value,
+        subjects: Vec<String>,
+    }
+    let (parts, bytes) = match read_body(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let Ok(asked) = serde_json::from_slice::<Ranked>(&bytes) else {
+        return gateway.local(with_body(&parts, bytes)).await;
+    };
+    let mut shares: Vec<Vec<&str>> = vec![Vec::new(); gateway.peers.len()];
+    for subject in &asked.subjects {
+        shares[gateway.owner(subject)].push(subject);
+    }
+    let targets: Vec<(usize, Request)> = shares
+        .iter()
+        .enumerate()
+        .filter(|(process, share)| !share.is_empty() || *process == gateway.me())
+        .map(|(process, share)| {
+            let body = json!({"purpose": asked.purpose, "subjects": share}).to_string();
+            (process, with_body(&parts, body))
+        })
+        .collect();
+    let answers = ask_all(gateway, targets).await;
+    if let Some(failure) = first_failure(&answers) {
+        return failure;
+    }
+    let mut ranking: Vec<(f64, String)> = Vec::new();
+    let (mut unknown, mut withheld) = (Vec::new(), Vec::new());
+    let mut purpose = Value::Null;
+    for (_, answer) in answers {
+        let Ok((_, body)) = answer else { continue };
+        purpose = body["purpose"].clone();
+        for entry in body["ranking"].as_array().into_iter().flatten() {
+            if let (Some(score), Some(subject)) =
+                (entry["score"].as_f64(), entry["subject"].as_str())
+            {
+                ranking.push((score, subject.to_owned()));
+            }
+        }
+        unknown.extend(body["unknown"].as_array().cloned().unwrap_or_default());
+        withheld.extend(body["withheld"].as_array().cloned().unwrap_or_default());
+    }
+    // In the order they were asked, as one process lists them.
+    let asked_order = |list: &mut Vec<Value>| {
+        list.sort_by_key(|s| {
+            asked
+                .subjects
+                .iter()
+                .position(|a| Some(a.as_str()) == s.as_str())
+        });
+    };
+    asked_order(&mut unknown);
+    asked_order(&mut withheld);
+    ranking.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    axum::Json(json!({
+        "purpose": purpose,
+        "ranking": ranking
+            .iter()
+            .enumerate()
+            .map(|(rank, (score, subject))| json!({"rank": rank + 1, "subject": subject, "score": score}))
+            .collect::<Vec<_>>(),
+        "unknown": unknown,
+        "withheld": withheld,
+    }))
+    .into_response()
+}
+
+/// `GET /v1/reviews`: the decisions pending review on every process, oldest first.
+async fn reviews(gateway: &Gateway, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let targets = (0..gateway.peers.len())
+        .map(|process| (process, with_body(&parts, Body::empty())))
+        .collect();
+    let answers = ask_all(gateway, targets).await;
+    if let Some(failure) = first_failure(&answers) {
+        return failure;
+    }
+    let mut pending: Vec<Value> = answers
+        .into_iter()
+        .filter_map(|(_, answer)| answer.ok())
+        .flat_map(|(_, body)| body["pending"].as_array().cloned().unwrap_or_default())
+        .collect();
+    pending.sort_by(|a, b| {
+        let at = |v: &Value| v["decided_at"].as_str().unwrap_or("").to_owned();
+        at(a)
+            .cmp(&at(b))
+            .then_with(|| a["id"].as_str().cmp(&b["id"].as_str()))
+    });
+    axum::Json(json!({"pending": pending})).into_response()
+}
+
+/// A request about a stored item (a decision, a dispute) that one process holds: asked here
+/// first, then on the others until one knows it.
+async fn find(gateway: &Gateway, request: Request) -> Response {
+    let (parts, bytes) = match read_body(request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
+    let here = gateway.local(with_body(&parts, bytes.clone())).await;
+    if here.status() != StatusCode::NOT_FOUND {
+        return here;
+    }
+    let mut down = None;
+    for process in (0..gateway.peers.len()).filter(|&p| p != gateway.me()) {
+        match gateway
+            .peers
+            .send(process, with_body(&parts, bytes.clone()))
+            .await
+        {
+            Ok(answer) if answer.status() != StatusCode::NOT_FOUND => return answer,
+            Ok(_) => {}
+            Err(unavailable) => down = Some(unavailable),
+        }
+    }
+    // Unknown everywhere that answered: if a process did not, it may hold it.
+    match down {
+        Some(unavailable) => unavailable.into_response(),
+        None => here,
+    }
+}
