@@ -8,6 +8,8 @@
 //! for a process that starts peers of its own, its whole process group), so a failing test
 //! leaves nothing behind; every wait has a deadline.
 
+mod common;
+use common::{Scratch, free_addresses};
 use standing_graph::{Network, Params};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -26,41 +28,6 @@ fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data")
         .join(name)
-}
-
-/// A fresh directory under the system's temporary directory, named by the test and this process,
-/// removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("standing-cluster-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `count` distinct free addresses on 127.0.0.1 (bound together, then let go).
-fn free_addresses(count: usize) -> Vec<String> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().unwrap().to_string())
-        .collect()
 }
 
 /// How a process ended.
@@ -280,7 +247,7 @@ struct Case {
 /// placement, and checks that the processes' files together hold every subject exactly once with
 /// the same score, character for character.
 fn scores_match_one_process(case: &Case) {
-    let scratch = Scratch::new(case.name);
+    let scratch = Scratch::new(&format!("cluster-{}", case.name));
     let graph_path = data(case.file);
     let graph_arg = graph_path.to_str().unwrap();
     let solve = |extra: &[&str], scores: &Path| -> Ended {
@@ -427,7 +394,7 @@ fn bitcoin_one_way_scores_across_processes_are_one_process_scores() {
 /// prints nothing on stdout.
 #[test]
 fn a_host_file_starts_a_cluster() {
-    let scratch = Scratch::new("hosts");
+    let scratch = Scratch::new("cluster-hosts");
     let addresses = free_addresses(2);
     let hosts = scratch.join("hosts");
     std::fs::write(
@@ -598,7 +565,7 @@ fn a_peer_that_stops_answering_is_named() {
 /// (comments and blank lines counted).
 #[test]
 fn bad_input_names_its_line() {
-    let scratch = Scratch::new("bad-input");
+    let scratch = Scratch::new("cluster-bad-input");
     // (file name, its text, the arguments after `cluster solve` with FILE for the file, the line
     // at fault, what the error says of it)
     let cases: [(&str, &str, &[&str], usize, &str); 5] = [

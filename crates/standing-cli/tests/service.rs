@@ -6,10 +6,12 @@
 //! Every process started is killed and reaped when the test ends, also when it fails; every
 //! wait has a deadline.
 
+mod common;
+use common::{Scratch, free_addresses};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
@@ -64,34 +66,6 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("standing-service-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_addresses(count: usize) -> Vec<String> {
-    let listeners: Vec<std::net::TcpListener> = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().to_string())
-        .collect()
 }
 
 /// One HTTP/1.1 request, its status and JSON body.
@@ -183,7 +157,7 @@ fn answer_of(mut value: Value) -> Value {
 
 #[test]
 fn three_processes_answer_as_one_node() {
-    let scratch = Scratch::new("three");
+    let scratch = Scratch::new("service-three");
     let events = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/city-sample-events.ndjson"),
     )
@@ -204,7 +178,7 @@ fn three_processes_answer_as_one_node() {
     assert!(subjects.len() >= 3, "{subjects:?}");
 
     // One node.
-    let single = scratch.0.join("single");
+    let single = scratch.join("single");
     data_directory(&single);
     let single_key = operator_key(&single);
     let single_address = free_addresses(1).remove(0);
@@ -223,7 +197,7 @@ fn three_processes_answer_as_one_node() {
     let addresses = free_addresses(6);
     let mut file = String::from("secret_file = \"cluster.secret\"\ntimeout_ms = 2000\n");
     for process in 0..3 {
-        data_directory(&scratch.0.join(format!("p{process}")));
+        data_directory(&scratch.join(&format!("p{process}")));
         file += &format!(
             "[[process]]\nhttp = \"{}\"\ntimely = \"{}\"\ndata = \"p{process}\"\n",
             addresses[process],
@@ -231,13 +205,13 @@ fn three_processes_answer_as_one_node() {
         );
     }
     std::fs::write(
-        scratch.0.join("cluster.secret"),
+        scratch.join("cluster.secret"),
         "a-secret-for-this-test-only\n",
     )
     .unwrap();
-    let cluster = scratch.0.join("cluster.toml");
+    let cluster = scratch.join("cluster.toml");
     std::fs::write(&cluster, file).unwrap();
-    let key = operator_key(&scratch.0.join("p0"));
+    let key = operator_key(&scratch.join("p0"));
     let mut processes: Vec<Option<Running>> = (0..3)
         .map(|process| {
             Some(Running::start(&[
@@ -272,7 +246,7 @@ fn three_processes_answer_as_one_node() {
     // The records went to their owners: each process's log holds some, none holds all.
     let held: Vec<u64> = (0..3)
         .map(|p| {
-            std::fs::read_dir(scratch.0.join(format!("p{p}/log")))
+            std::fs::read_dir(scratch.join(&format!("p{p}/log")))
                 .unwrap()
                 .map(|e| e.unwrap().metadata().unwrap().len())
                 .sum()
