@@ -507,7 +507,7 @@ impl Pace {
         standing_server::ServeConfig {
             workers: self.workers.map(usize::from),
             audit_sync: std::time::Duration::from_millis(self.audit_sync_ms),
-            clock_period: std::time::Duration::from_secs(self.clock_secs),
+            clock_period: Some(std::time::Duration::from_secs(self.clock_secs)),
             ..standing_server::ServeConfig::new(listen, now)
         }
     }

@@ -182,6 +182,75 @@ pub fn solve_and_update(
             layout.workers()
         )));
     }
+    // This process's parts, built here, one thread each; the graph is let go before the run.
+    let (first, local) = match layout {
+        Layout::Threads { workers } => (0, *workers),
+        Layout::Processes {
+            process, workers, ..
+        } => (process * workers, *workers),
+    };
+    let parts: Vec<Part> = std::thread::scope(|scope| {
+        let building: Vec<_> = (first..first + local)
+            .map(|index| {
+                let (graph, behaviour, owners) = (&graph, &behaviour, &owners);
+                scope.spawn(move || Part::new(graph, behaviour, behaviour, owners, index as u32))
+            })
+            .collect();
+        building
+            .into_iter()
+            .map(|part| part.join().expect("a part is built"))
+            .collect()
+    });
+    drop((graph, behaviour));
+    execute(layout, parts, first, run, batches, Some(owners))
+}
+
+/// Solves the network over parts each process built itself ([`Part::from_rows`]): this
+/// process's, in worker order. Every process of the cluster calls it at once with the same
+/// run; the parts must agree on what each sends and mirrors. Returns the solved parts.
+pub fn solve_parts(
+    layout: &Layout,
+    parts: Vec<Part>,
+    run: Run,
+) -> Result<Vec<Solved>, ClusterError> {
+    layout.check()?;
+    let (first, local) = match layout {
+        Layout::Threads { workers } => (0, *workers),
+        Layout::Processes {
+            process, workers, ..
+        } => (process * workers, *workers),
+    };
+    if parts.len() != local {
+        return Err(ClusterError::Layout(format!(
+            "{} parts for the {local} workers of this process",
+            parts.len()
+        )));
+    }
+    if let Some(part) = parts
+        .iter()
+        .find(|part| part.mirrored_from().count() != layout.workers())
+    {
+        return Err(ClusterError::Layout(format!(
+            "worker {}'s part is laid out for {} workers, the layout has {}",
+            part.worker(),
+            part.mirrored_from().count(),
+            layout.workers()
+        )));
+    }
+    let solved = execute(layout, parts, first, run, Arc::default(), None)?;
+    Ok(solved.into_iter().map(|(solved, _)| solved).collect())
+}
+
+/// Runs this process's `parts` (workers `first..`) through the solve, then the `batches` of
+/// changes (which need `owners`).
+fn execute(
+    layout: &Layout,
+    parts: Vec<Part>,
+    first: usize,
+    run: Run,
+    batches: Arc<Vec<Vec<Change>>>,
+    owners: Option<Arc<Owners>>,
+) -> Result<Vec<(Solved, Updated)>, ClusterError> {
     let hooks = timely::communication::initialize::Hooks::default();
     // The connections' threads are kept here, not given to timely: after a failure they may be
     // blocked on a peer that will never answer, and joining them would hang.
@@ -215,26 +284,6 @@ pub fn solve_and_update(
                 )
             }
         };
-    // This process's parts, built here, one thread each; the graph is let go before the run.
-    let (first, local) = match layout {
-        Layout::Threads { workers } => (0, *workers),
-        Layout::Processes {
-            process, workers, ..
-        } => (process * workers, *workers),
-    };
-    let parts: Vec<Part> = std::thread::scope(|scope| {
-        let building: Vec<_> = (first..first + local)
-            .map(|index| {
-                let (graph, behaviour, owners) = (&graph, &behaviour, &owners);
-                scope.spawn(move || Part::new(graph, behaviour, behaviour, owners, index as u32))
-            })
-            .collect();
-        building
-            .into_iter()
-            .map(|part| part.join().expect("a part is built"))
-            .collect()
-    });
-    drop((graph, behaviour));
     let parts: std::sync::Mutex<Vec<Option<Part>>> =
         std::sync::Mutex::new(parts.into_iter().map(Some).collect());
     let names: Arc<Vec<String>> = Arc::new((0..layout.workers()).map(|w| layout.name(w)).collect());
@@ -257,7 +306,9 @@ pub fn solve_and_update(
             let mut solved = solve::solve_on(worker, part, &run, &names)?;
             let mut updated = Updated::default();
             if !batches.is_empty() {
-                let owners = Arc::clone(&owners);
+                let Some(owners) = owners.clone() else {
+                    return Err(ClusterError::Internal("changes without owners".into()));
+                };
                 let (part, pushed) =
                     push::update_on(worker, solved.part, owners, &run, &batches, &names)?;
                 (solved.part, updated) = (part, pushed);

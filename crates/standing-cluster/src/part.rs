@@ -113,6 +113,84 @@ impl Part {
         }
     }
 
+    /// A part assembled by its caller, who numbers the subjects itself — a serving process
+    /// whose rows are its own subjects' and whose contacts elsewhere it knows by name. Row `i`
+    /// of `rows` is own subject `i`, its targets slots of `score`: own subjects first
+    /// (`0..rows.len()`), then the mirrors, those of worker `q` at `receive[q]`. `send[q]` lists
+    /// the own slots worker `q` mirrors, in the order of its `receive` range for this worker:
+    /// the workers must agree on that order (sorting by name does). [`Part::subjects`] is
+    /// `0..rows.len()`.
+    pub fn from_rows(
+        worker: u32,
+        rows: Graph,
+        behaviour: Vec<f64>,
+        score: Vec<f64>,
+        send: Vec<Vec<u32>>,
+        receive: Vec<Range<usize>>,
+    ) -> Result<Part, String> {
+        let own = rows.len() as usize;
+        if behaviour.len() != own || score.len() < own {
+            return Err(format!(
+                "{own} rows with {} behaviour and {} scores",
+                behaviour.len(),
+                score.len()
+            ));
+        }
+        if send.len() != receive.len() || send.len() <= worker as usize {
+            return Err(format!(
+                "worker {worker} of {} sending and {} receiving",
+                send.len(),
+                receive.len()
+            ));
+        }
+        let mut mirrored = Vec::with_capacity(score.len() - own);
+        for (q, range) in receive.iter().enumerate() {
+            if range.start != own + mirrored.len() || range.end < range.start {
+                return Err(format!(
+                    "worker {q}'s mirrors at {range:?} do not follow the others"
+                ));
+            }
+            mirrored.extend(range.clone().map(|slot| (q as u32, slot as u32)));
+        }
+        if own + mirrored.len() != score.len() {
+            return Err(format!(
+                "{} scores for {own} rows and {} mirrors",
+                score.len(),
+                mirrored.len()
+            ));
+        }
+        if let Some(slot) = send.iter().flatten().find(|&&slot| slot as usize >= own) {
+            return Err(format!("slot {slot} is sent but is not an own row"));
+        }
+        let (targets, slots) = (rows.entries(), score.len());
+        if (0..rows.len())
+            .flat_map(|s| rows.entries_of(s))
+            .any(|e| e.target as usize >= slots)
+        {
+            return Err(format!(
+                "of {targets} entries, some read past {slots} slots"
+            ));
+        }
+        Ok(Part {
+            worker,
+            subjects: (0..own as u32).collect(),
+            graph: rows,
+            behaviour,
+            residual: vec![0.0; own],
+            score,
+            send,
+            receive,
+            planned: mirrored.len(),
+            mirrored,
+        })
+    }
+
+    /// The mirrors' scores, in slot order (after a solve: the last sweep's scores of the other
+    /// workers' subjects this part reads).
+    pub fn mirror_scores(&self) -> &[f64] {
+        &self.score[self.subjects.len()..]
+    }
+
     pub fn worker(&self) -> u32 {
         self.worker
     }

@@ -77,7 +77,10 @@ impl Engine {
             ));
             let grade_after = self.model.scale.grade_index(after) as u8;
             self.scores[index] = after;
-            if let Some(live) = self.network.as_mut() {
+            // A foreign contact's behaviour in the network is its pin, not what is known here.
+            if !self.is_foreign(subject)
+                && let Some(live) = self.network.as_mut()
+            {
                 live.change(NetworkChange::Behaviour(subject, after));
             }
             if before.to_bits() != after.to_bits() || grade_before != grade_after {

@@ -16,6 +16,7 @@ mod decide;
 mod entries;
 mod entry;
 mod explain;
+mod foreign;
 mod intern;
 mod kernel;
 mod live;
@@ -27,6 +28,7 @@ mod state;
 mod stepped;
 pub mod whatif;
 
+pub use foreign::{NetworkRows, Owned};
 pub use snapshot::SnapshotError;
 pub use state::{
     ApplyOutcome, ApplyReport, Engine, EngineStats, EventFields, NoEventFields, RankedSubject,

@@ -60,22 +60,31 @@ impl Engine {
             return;
         }
         self.grow_network();
-        let (key, direction) = relation_key(&self.model, owner, other, kind);
+        let (key, _) = relation_key(&self.model, owner, other, kind);
         let wanted = self.relation_state(key, self.clock.0, NEVER);
-        let Some(live) = self.network.as_mut() else {
-            return;
-        };
-        let current = live.present.get(&key).copied();
+        let current = self
+            .network
+            .as_ref()
+            .and_then(|live| live.present.get(&key).copied());
         if current == wanted {
             return;
         }
-        if let Some(weight) = current {
-            live.change(NetworkChange::Remove(key.0, key.1, weight, direction));
+        let removed = current.and_then(|weight| self.local_edge(key, weight));
+        let added = wanted.and_then(|weight| self.local_edge(key, weight));
+        let Some(live) = self.network.as_mut() else {
+            return;
+        };
+        if current.is_some() {
             live.present.remove(&key);
         }
+        if let Some((a, b, weight, direction)) = removed {
+            live.change(NetworkChange::Remove(a, b, weight, direction));
+        }
         if let Some(weight) = wanted {
-            live.change(NetworkChange::Add(key.0, key.1, weight, direction));
             live.present.insert(key, weight);
+        }
+        if let Some((a, b, weight, direction)) = added {
+            live.change(NetworkChange::Add(a, b, weight, direction));
         }
     }
 
@@ -127,7 +136,11 @@ impl Engine {
 
     /// Every relation present at `at` as known at `known`, sorted by key (the same state gives
     /// the same graph): one pass over the entries, then the latest event of each relation.
-    fn relations_at(&self, at: i64, known: i64) -> Vec<(RelationKey, Weight, Direction)> {
+    pub(crate) fn relations_at(
+        &self,
+        at: i64,
+        known: i64,
+    ) -> Vec<(RelationKey, Weight, Direction)> {
         let model = &*self.model;
         let all = &self.entries;
         let mut events: Vec<(RelationKey, i64, u32, &Entry)> = (0..all.len())
@@ -173,11 +186,11 @@ impl Engine {
             .unwrap_or(i64::MIN);
         let edges: Vec<_> = relations
             .iter()
-            .map(|&(key, weight, direction)| (key.0, key.1, weight, direction))
+            .filter_map(|&(key, weight, _)| self.local_edge(key, weight))
             .collect();
         let mut network = Network::new(
             Graph::from_relations(self.subjects.len() as u32, &edges),
-            self.scores.clone(),
+            self.network_behaviours().into_owned(),
             params(&self.model),
         );
         // Subjects are numbered in arrival order; the network renumbers them internally so that
@@ -242,16 +255,19 @@ impl Engine {
             .map_init(
                 || Scratch::new(model),
                 |scratch, subject| {
-                    model
-                        .scale
-                        .clamp(behaviour(model, all.get(subject), at, known, scratch))
+                    // A foreign contact stands at its latest pin at any instant.
+                    self.network_behaviour(subject as u32).unwrap_or_else(|| {
+                        model
+                            .scale
+                            .clamp(behaviour(model, all.get(subject), at, known, scratch))
+                    })
                 },
             )
             .collect();
         let edges: Vec<_> = self
             .relations_at(at, known)
             .into_iter()
-            .map(|(key, weight, direction)| (key.0, key.1, weight, direction))
+            .filter_map(|(key, weight, _)| self.local_edge(key, weight))
             .collect();
         let graph = Graph::from_relations(self.subjects.len() as u32, &edges);
         let mut network = Network::new(graph, behaviours, params(model));

@@ -68,9 +68,10 @@ impl Engine {
     pub fn finish_clock(&mut self) {
         self.mutations += 1;
         self.grow_network();
+        let behaviours = crate::foreign::behaviours(&self.scores, self.foreign.as_ref());
         if let Some(live) = self.network.as_mut() {
             live.recording = None;
-            live.network.set_behaviours(&self.scores);
+            live.network.set_behaviours(&behaviours);
             live.network.solve();
         }
     }

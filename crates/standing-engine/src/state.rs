@@ -146,6 +146,9 @@ pub struct Engine {
     /// Counts the calls that may have changed list memberships (list entries added or
     /// retracted, the clock moved), so that watchers skip re-reading them otherwise.
     pub(crate) list_changes: u64,
+    /// When this engine serves one part of a cluster: which subjects are its own, and the
+    /// pinned scores of the others.
+    pub(crate) foreign: Option<crate::foreign::Foreign>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -184,6 +187,7 @@ impl Engine {
             applied: 0,
             network_copies: 0,
             list_changes: 0,
+            foreign: None,
         }
     }
 

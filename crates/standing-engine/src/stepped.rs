@@ -104,7 +104,7 @@ impl Engine {
             return None;
         }
         let mut network = live.network.clone();
-        network.set_behaviours(&self.scores);
+        network.set_behaviours(&self.network_behaviours());
         Some(NetworkSolve {
             network,
             copy,

@@ -522,3 +522,86 @@ fn a_clock_moved_off_the_lock_with_events_between_its_pieces_ends_where_one_move
     assert!(!stepped.install_network(solve));
     assert_eq!(whole.first_difference(&stepped), None);
 }
+
+/// Whether `subject` belongs to part `part` of 3 (by the digits of its id).
+fn part_of(subject: &str) -> usize {
+    subject.bytes().map(usize::from).sum::<usize>() % 3
+}
+
+#[test]
+fn parts_with_their_contacts_elsewhere_pinned_score_as_the_whole_within_two_epsilon() {
+    let model = city();
+    let end = t("2026-11-25");
+    let events = city_with_relations(&model, end);
+    let mut whole = Engine::new(model.clone(), end);
+    whole.apply(&events);
+    let mut crossing = 0;
+    for part in 0..3 {
+        // What the part's owner receives: its subjects' events, and every relation with an
+        // end it owns.
+        let mine: Vec<Event> = events
+            .iter()
+            .filter(|event| {
+                let relation = [model.network.added, model.network.removed];
+                let other = match &event.body {
+                    EventBody::Fact { event_type, fields }
+                        if relation.contains(&Some(*event_type)) =>
+                    {
+                        match fields.first() {
+                            Some(FieldValue::Str(other)) => Some(other.to_string()),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                part_of(&event.subject) == part || other.is_some_and(|o| part_of(&o) == part)
+            })
+            .cloned()
+            .collect();
+        let mut engine = Engine::new(model.clone(), end);
+        engine.serve_part(Arc::new(move |subject: &str| part_of(subject) == part));
+        // Relations arrive live, in batches.
+        for chunk in mine.chunks(101) {
+            engine.apply(chunk);
+        }
+        let rows = engine.network_rows().expect("a part's network");
+        let foreign: Vec<u32> = (0..engine.subject_count() as u32)
+            .filter(|&i| !rows.own.contains(&i))
+            .collect();
+        assert!(!foreign.is_empty());
+        let pins: Vec<(u32, f64)> = foreign
+            .iter()
+            .map(|&i| (i, whole.score(engine.subject_name(i)).unwrap().value))
+            .collect();
+        assert_eq!(engine.pin_contacts(&pins), pins.len());
+        // Own subjects are not pinned.
+        assert_eq!(engine.pin_contacts(&[(rows.own[0], 1.0)]), 0);
+        for &index in &rows.own {
+            let subject = engine.subject_name(index).to_owned();
+            let (got, want) = (
+                engine.score(&subject).unwrap(),
+                whole.score(&subject).unwrap(),
+            );
+            assert_eq!(
+                got.behaviour.to_bits(),
+                want.behaviour.to_bits(),
+                "{subject}"
+            );
+            assert!(
+                (got.value - want.value).abs() <= 2.0 * model.network.epsilon,
+                "{subject}: {} as a part, {} whole",
+                got.value,
+                want.value
+            );
+            let contacts = engine.contacts(&subject, 50).unwrap();
+            let expected = whole.contacts(&subject, 50).unwrap();
+            assert_eq!(contacts.contact_count, expected.contact_count, "{subject}");
+            crossing += contacts
+                .contacts
+                .iter()
+                .filter(|c| part_of(&c.subject) != part)
+                .count();
+        }
+    }
+    assert!(crossing > 100, "only {crossing} contacts cross parts");
+}

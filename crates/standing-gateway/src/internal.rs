@@ -8,7 +8,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use standing_server::ApiError;
 
-pub(crate) async fn answer(gateway: &Gateway, request: Request) -> Response {
+/// The instant of a clock move's body, `{"at": seconds}`.
+async fn read_instant(request: Request) -> Option<standing_core::Timestamp> {
+    let body = axum::body::to_bytes(request.into_body(), 4096).await.ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    Some(standing_core::Timestamp(value["at"].as_i64()?))
+}
+
+pub(crate) async fn answer(gateway: &std::sync::Arc<Gateway>, request: Request) -> Response {
     if !gateway
         .peers
         .trusts(request.headers().get(crate::peer::SECRET))
@@ -30,6 +37,32 @@ pub(crate) async fn answer(gateway: &Gateway, request: Request) -> Response {
             }))
             .into_response()
         }
+        (&Method::POST, "/cluster/v1/clock") => {
+            let Some(at) = read_instant(request).await else {
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_clock",
+                    "a clock move names the instant as {\"at\": seconds}",
+                )
+                .into_response();
+            };
+            let state = std::sync::Arc::clone(&gateway.state);
+            match tokio::task::spawn_blocking(move || standing_server::advance_clock_to(&state, at))
+                .await
+            {
+                Ok(()) => axum::Json(json!({ "clock": at.to_string() })).into_response(),
+                Err(error) => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "clock_move_failed",
+                    format!("the clock move stopped: {error}"),
+                )
+                .into_response(),
+            }
+        }
+        (&Method::POST, "/cluster/v1/network") => match crate::clock::solve_here(gateway).await {
+            Ok(solved) => axum::Json(solved).into_response(),
+            Err(error) => error.into_response(),
+        },
         (&Method::GET, "/cluster/v1/keys") => {
             let keys: Vec<standing_accountability::keys::Key> = gateway
                 .state

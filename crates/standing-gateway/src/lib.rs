@@ -8,6 +8,7 @@
 //! The processes share one set of keys (each takes in the others' every second), and every
 //! answer about a subject is given, and audited, by its owner.
 
+mod clock;
 pub mod config;
 mod intake;
 mod internal;
@@ -36,6 +37,10 @@ pub struct Gateway {
     pub state: Arc<AppState>,
     /// The node's own routes, as a single node serves them.
     local: Router,
+    /// Every process's timely address, in process order.
+    timely: Vec<String>,
+    /// Held through a clock move across the cluster.
+    moving: tokio::sync::Mutex<()>,
 }
 
 impl Gateway {
@@ -77,11 +82,6 @@ pub enum GatewayError {
         process: usize,
         last: usize,
     },
-    #[error(
-        "{data}: the model `{model}` scores contacts (a network with alpha > 0), and a cluster \
-         does not solve the network across its processes yet: serve it on one node"
-    )]
-    Network { data: String, model: String },
     #[error(transparent)]
     Node(#[from] standing_node::NodeError),
     #[error(transparent)]
@@ -104,7 +104,11 @@ pub fn serve(
             last: cluster.len() - 1,
         });
     };
-    let (node, _) = Node::open(&me.data, (config.now)())?;
+    let (mut node, _) = Node::open(&me.data, (config.now)())?;
+    let processes = cluster.len();
+    node.serve_part(Arc::new(move |subject| {
+        owner_of(subject, processes) == process
+    }));
     serve_node(cluster, process, node, config, ready)
 }
 
@@ -117,32 +121,33 @@ pub fn serve_node(
     ready: impl FnOnce(std::net::SocketAddr),
 ) -> Result<(), GatewayError> {
     let data = cluster.processes[process].data.clone();
-    if node.model().network.is_active() {
-        return Err(GatewayError::Network {
-            data: data.display().to_string(),
-            model: node.model().name.clone(),
-        });
-    }
     let model = (node.model().name.clone(), node.model().version.clone());
     let peers = Arc::new(Peers::new(cluster, process));
+    let timely = cluster.processes.iter().map(|p| p.timely.clone()).collect();
+    // The leader moves every process's clock; no process moves its own.
+    let period = config.clock_period.filter(|_| process == clock::LEADER);
     let config = ServeConfig {
         listen: cluster.processes[process].http.clone(),
+        clock_period: None,
         ..config.clone()
     };
-    let watcher = Arc::clone(&peers);
     standing_server::serve_routed(
         node,
         &config,
         ready,
-        move |_| {
-            tokio::spawn(sync::run(watcher, data, model));
-        },
+        |_| {},
         move |state, local| {
             let gateway = Arc::new(Gateway {
                 peers,
                 state: Arc::clone(state),
                 local,
+                timely,
+                moving: tokio::sync::Mutex::new(()),
             });
+            tokio::spawn(sync::run(Arc::clone(&gateway), data, model));
+            if let Some(period) = period {
+                tokio::spawn(clock::lead(Arc::clone(&gateway), period));
+            }
             Router::new().fallback(route::dispatch).with_state(gateway)
         },
     )?;

@@ -114,7 +114,17 @@ impl Peers {
     pub async fn send(
         &self,
         process: usize,
+        request: Request<Body>,
+    ) -> Result<Response, Unavailable> {
+        self.send_within(process, request, self.timeout).await
+    }
+
+    /// [`Peers::send`] with its own bound, for work that takes long (a clock move, a solve).
+    pub async fn send_within(
+        &self,
+        process: usize,
         mut request: Request<Body>,
+        within: Duration,
     ) -> Result<Response, Unavailable> {
         let path = request
             .uri()
@@ -129,12 +139,12 @@ impl Peers {
         headers.remove(axum::http::header::HOST);
         headers.insert(FORWARDED, HeaderValue::from(self.me));
         headers.insert(SECRET, self.secret.clone());
-        match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+        match tokio::time::timeout(within, self.client.request(request)).await {
             Ok(Ok(response)) => Ok(response.map(Body::new)),
             Ok(Err(error)) => Err(self.unavailable(process, connection_error(&error))),
             Err(_) => Err(self.unavailable(
                 process,
-                format!("no answer within {} ms", self.timeout.as_millis()),
+                format!("no answer within {} ms", within.as_millis()),
             )),
         }
     }
@@ -145,7 +155,17 @@ impl Peers {
         process: usize,
         request: Request<Body>,
     ) -> Result<(StatusCode, axum::body::Bytes), Unavailable> {
-        let response = self.send(process, request).await?;
+        self.call_within(process, request, self.timeout).await
+    }
+
+    /// [`Peers::call`] with its own bound for the answer's head.
+    pub async fn call_within(
+        &self,
+        process: usize,
+        request: Request<Body>,
+        within: Duration,
+    ) -> Result<(StatusCode, axum::body::Bytes), Unavailable> {
+        let response = self.send_within(process, request, within).await?;
         let status = response.status();
         let body = tokio::time::timeout(
             self.timeout,

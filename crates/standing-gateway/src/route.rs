@@ -32,6 +32,9 @@ pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Reque
         }
         return gateway.forward(owner, request).await;
     }
+    if request.method() == Method::POST && request.uri().path() == "/v1/clock" {
+        return clock(&gateway, forwarded, request).await;
+    }
     if request.uri().path().starts_with("/cluster/") {
         return crate::internal::answer(&gateway, request).await;
     }
@@ -64,6 +67,47 @@ pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Reque
             .into_response()
         }
         _ => gateway.local(request).await,
+    }
+}
+
+/// `POST /v1/clock`: the leader moves its clock (the operator's key checked there), then
+/// every other process's, then solves the network; any other process passes it to the leader.
+async fn clock(gateway: &Arc<Gateway>, forwarded: bool, request: Request) -> Response {
+    use crate::clock::LEADER;
+    if gateway.me() != LEADER {
+        if forwarded {
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "misdirected",
+                format!(
+                    "{} was sent a clock move, which {} leads: do all processes read the same \
+                     cluster file?",
+                    gateway.peers.name(gateway.me()),
+                    gateway.peers.name(LEADER)
+                ),
+            )
+            .into_response();
+        }
+        return gateway.forward(LEADER, request).await;
+    }
+    let here = gateway.local(request).await;
+    if here.status() != StatusCode::OK {
+        return here;
+    }
+    let (parts, body) = here.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 1 << 20).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let at = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["clock"].as_str().map(str::to_owned))
+        .and_then(|text| standing_core::Timestamp::parse(&text).ok());
+    let Some(at) = at else {
+        return Response::from_parts(parts, Body::from(body));
+    };
+    match crate::clock::move_all(gateway, at, true).await {
+        Ok(moved) => axum::Json(moved).into_response(),
+        Err(refused) => refused,
     }
 }
 

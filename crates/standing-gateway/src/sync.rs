@@ -21,7 +21,8 @@ enum Seen {
 }
 
 /// Runs until the process ends: every second, every peer.
-pub(crate) async fn run(peers: Arc<Peers>, data: PathBuf, model: (String, String)) {
+pub(crate) async fn run(gateway: Arc<crate::Gateway>, data: PathBuf, model: (String, String)) {
+    let peers = Arc::clone(&gateway.peers);
     let mut seen = vec![Seen::Unknown; peers.len()];
     let mut all_told = false;
     let mut interval = tokio::time::interval(Duration::from_secs(1));
@@ -57,6 +58,18 @@ pub(crate) async fn run(peers: Arc<Peers>, data: PathBuf, model: (String, String
                 peers.len()
             );
             all_told = true;
+            // Every process answers again (or for the first time): the leader moves every
+            // clock and solves the network, so a process that was away has its contacts'
+            // scores at once.
+            if peers.me() == crate::clock::LEADER {
+                let gateway = Arc::clone(&gateway);
+                tokio::spawn(async move {
+                    let at = (gateway.state.house.now)();
+                    if let Err(refused) = crate::clock::move_all(&gateway, at, false).await {
+                        crate::clock::report(&gateway, refused).await;
+                    }
+                });
+            }
         }
     }
 }

@@ -513,6 +513,16 @@ impl<H: Home> Node<H> {
         self.engine.finish_clock();
     }
 
+    /// See [`Engine::serve_part`].
+    pub fn serve_part(&mut self, owned: standing_engine::Owned) {
+        self.engine.serve_part(owned);
+    }
+
+    /// See [`Engine::pin_contacts`].
+    pub fn pin_contacts(&mut self, pins: &[(u32, f64)]) -> usize {
+        self.engine.pin_contacts(pins)
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -219,6 +219,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(subscriptions::get_changes))
         .routes(routes!(get_overview))
         .routes(routes!(post_purge))
+        .routes(routes!(operator::post_clock))
         .routes(routes!(get_keys))
         .routes(routes!(get_event))
         .routes(routes!(post_revoke_key))
@@ -648,8 +649,9 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     /// How often the audit log is synced: answers recorded since are durable then.
     pub audit_sync: std::time::Duration,
-    /// How often the engine's clock moves to now, rescoring everyone.
-    pub clock_period: std::time::Duration,
+    /// How often the engine's clock moves to now, rescoring everyone; `None`: only when told
+    /// (`POST /v1/clock`, or a cluster's leader).
+    pub clock_period: Option<std::time::Duration>,
     /// The wall clock (a parameter, so tests can fix it).
     pub now: fn() -> Timestamp,
 }
@@ -662,7 +664,7 @@ impl ServeConfig {
             listen: listen.to_owned(),
             workers: None,
             audit_sync: std::time::Duration::from_millis(5),
-            clock_period: std::time::Duration::from_secs(60),
+            clock_period: Some(std::time::Duration::from_secs(60)),
             now,
         }
     }
@@ -761,15 +763,17 @@ pub fn serve_routed(
                 .await;
             }
         });
-        let ticker = Arc::clone(&state);
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(clock_period);
-            loop {
-                interval.tick().await;
-                let state = Arc::clone(&ticker);
-                let _ = tokio::task::spawn_blocking(move || advance_clock(&state)).await;
-            }
-        });
+        if let Some(clock_period) = clock_period {
+            let ticker = Arc::clone(&state);
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(clock_period);
+                loop {
+                    interval.tick().await;
+                    let state = Arc::clone(&ticker);
+                    let _ = tokio::task::spawn_blocking(move || advance_clock(&state)).await;
+                }
+            });
+        }
         axum::serve(listener, route(&state, router(Arc::clone(&state))))
             .with_graceful_shutdown({
                 let state = Arc::clone(&state);
@@ -808,8 +812,14 @@ const CLOCK_STEP: usize = 2_048;
 /// network solved with no lock at all) and the write lock is taken only to install each result,
 /// which is a copy. A move rescores every subject: about a second per million.
 pub fn advance_clock(state: &AppState) {
+    advance_clock_to(state, (state.house.now)());
+}
+
+/// [`advance_clock`] to instant `at` (a cluster's processes move to the instant their leader
+/// chose).
+pub fn advance_clock_to(state: &AppState, at: Timestamp) {
     let write = || state.house.write_node();
-    write().start_clock((state.house.now)());
+    write().start_clock(at);
     let mut start = 0;
     while start < state.house.read_node().engine().subject_count() {
         let computed = state

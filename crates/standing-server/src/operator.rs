@@ -19,6 +19,7 @@ mod calls {
     crate::extract::endpoint!(ModelImpact, "model.impact", Operator);
     crate::extract::endpoint!(ModelActivate, "model.activate", Operator);
     crate::extract::endpoint!(Purge, "purge", Operator);
+    crate::extract::endpoint!(Clock, "clock", Operator);
     crate::extract::endpoint!(Keys, "keys", Operator);
     crate::extract::endpoint!(KeyRevoke, "key.revoke", Operator);
     crate::extract::endpoint!(Event, "event", Operator);
@@ -397,6 +398,35 @@ pub(crate) async fn post_purge(
         "kept": purge.kept,
         "at": (state.house.now)().to_string(),
     });
+    audit(
+        &state,
+        Some(key),
+        &request,
+        request.action,
+        answer.to_string(),
+    )?;
+    Ok(Json(answer))
+}
+
+/// Moves the engine's clock to now at once, rescoring everyone (the clock otherwise moves on
+/// its own every `STANDING_CLOCK_SECS`); the move is audited with the instant reached.
+#[utoipa::path(post, path = "/v1/clock", tag = "operators",
+    responses((status = 200, description = "The instant the clock moved to", body = Object),
+        (status = 401, description = "No key or an unknown key", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an operator key", body = crate::openapi::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn post_clock(
+    State(state): State<Arc<AppState>>,
+    caller: Caller<calls::Clock>,
+) -> ApiResult {
+    let key = &*caller.key;
+    let request = caller.asked();
+    let at = (state.house.now)();
+    let worker = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || crate::advance_clock_to(&worker, at))
+        .await
+        .map_err(internal)?;
+    let answer = json!({ "clock": at.to_string() });
     audit(
         &state,
         Some(key),
