@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
+mod cluster;
+
 /// What `standing demo` is asked for.
 #[derive(Debug)]
 pub struct DemoOptions<'a> {
@@ -34,6 +36,8 @@ pub struct DemoOptions<'a> {
     pub rate: u64,
     /// Stop once ready instead of serving (for timing the phases).
     pub exit_when_ready: bool,
+    /// Serve with a local cluster of this many processes (1: a single node).
+    pub processes: usize,
 }
 
 /// The demo's keys, secrets included: kept in `DIR/demo-keys.json` so a second run can print
@@ -170,12 +174,45 @@ fn ingest(
     Ok(())
 }
 
-/// Generates the country and ingests it into a fresh data directory; returns the node.
-fn build(options: &DemoOptions, now: Timestamp, phases: &mut Phases) -> Result<Node> {
-    let (mut node, _) = Node::open(options.data, now)?;
-    let model = node.model().clone();
+/// Applies and logs each node's share of a batch, the nodes side by side.
+fn ingest_shares(
+    nodes: &mut [Node],
+    model: &standing_rules::Model,
+    shares: Vec<Vec<Event>>,
+    phases: &mut Phases,
+) -> Result<()> {
+    if let [node] = nodes {
+        return ingest(node, model, &shares[0], phases);
+    }
+    let started = Instant::now();
+    let outcomes: Vec<Result<()>> = nodes
+        .par_iter_mut()
+        .zip(shares)
+        .map(|(node, share)| ingest(node, model, &share, &mut Phases::default()))
+        .collect();
+    phases.ingest += started.elapsed();
+    outcomes.into_iter().collect()
+}
+
+/// Generates the country and ingests it into fresh data directories: one node, or the
+/// processes of a cluster, each subject's events to its owner and each relation to the owners
+/// of both ends.
+fn build(
+    options: &DemoOptions,
+    nodes: &mut [Node],
+    now: Timestamp,
+    phases: &mut Phases,
+) -> Result<()> {
+    let processes = nodes.len();
+    let owner = |person: u64| match processes {
+        1 => 0,
+        n => standing_gateway::owner_of(&format!("p-{person}"), n),
+    };
+    let model = nodes[0].model().clone();
     let country = Country::new(&model, options.people, options.seed, now)?;
-    node.start_bulk();
+    for node in nodes.iter_mut() {
+        node.start_bulk();
+    }
     const PEOPLE_PER_BATCH: u64 = 25_000;
     let progress = bar(options.people, "people");
     let mut events_total = 0usize;
@@ -183,14 +220,21 @@ fn build(options: &DemoOptions, now: Timestamp, phases: &mut Phases) -> Result<N
     while first < options.people {
         let last = (first + PEOPLE_PER_BATCH).min(options.people);
         let started = Instant::now();
-        let events: Vec<Event> = (first as u32..last as u32)
+        let events: Vec<(usize, Vec<Event>)> = (first as u32..last as u32)
             .into_par_iter()
             .with_min_len(256)
-            .flat_map_iter(|person| country.person_events(u64::from(person)))
+            .map(|person| {
+                let person = u64::from(person);
+                (owner(person), country.person_events(person))
+            })
             .collect();
+        let mut shares: Vec<Vec<Event>> = vec![Vec::new(); processes];
+        for (owner, person_events) in events {
+            events_total += person_events.len();
+            shares[owner].extend(person_events);
+        }
         phases.generate += started.elapsed();
-        events_total += events.len();
-        ingest(&mut node, &model, &events, phases)?;
+        ingest_shares(nodes, &model, shares, phases)?;
         progress.set_position(last);
         first = last;
     }
@@ -205,16 +249,27 @@ fn build(options: &DemoOptions, now: Timestamp, phases: &mut Phases) -> Result<N
     let progress = bar(relations.len() as u64, "relations");
     for (batch, chunk) in relations.chunks(250_000).enumerate() {
         let started = Instant::now();
-        let events: Vec<Event> = chunk
+        let events: Vec<((usize, usize), Event)> = chunk
             .par_iter()
             .enumerate()
             .with_min_len(1024)
             .filter_map(|(offset, &relation)| {
-                country.relation_event(batch * 250_000 + offset, relation)
+                let ends = (owner(u64::from(relation.0)), owner(u64::from(relation.1)));
+                Some((
+                    ends,
+                    country.relation_event(batch * 250_000 + offset, relation)?,
+                ))
             })
             .collect();
+        let mut shares: Vec<Vec<Event>> = vec![Vec::new(); processes];
+        for ((a, b), event) in events {
+            if a != b {
+                shares[b].push(event.clone());
+            }
+            shares[a].push(event);
+        }
         phases.generate += started.elapsed();
-        ingest(&mut node, &model, &events, phases)?;
+        ingest_shares(nodes, &model, shares, phases)?;
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
@@ -222,12 +277,25 @@ fn build(options: &DemoOptions, now: Timestamp, phases: &mut Phases) -> Result<N
         "  social      {} relations (friends, family, colleagues)",
         relations.len()
     );
-    Ok(node)
+    Ok(())
 }
 
 pub fn run(options: &DemoOptions, now: fn() -> Timestamp) -> Result<ExitCode> {
     if options.people < 2 {
         bail!("--people must be at least 2");
+    }
+    if options.processes == 0 {
+        bail!("--processes must be at least 1");
+    }
+    if options.processes > 1 {
+        return cluster::run(options, now);
+    }
+    if options.data.join(cluster::CLUSTER_FILE).exists() {
+        bail!(
+            "{} holds a cluster's demo: run it with --processes N (as many as its {} lists)",
+            options.data.display(),
+            cluster::CLUSTER_FILE
+        );
     }
     let started = Instant::now();
     let data = options.data;
@@ -252,7 +320,10 @@ pub fn run(options: &DemoOptions, now: fn() -> Timestamp) -> Result<ExitCode> {
             .context("the built-in sample model does not check; this is a bug")?;
         let keys = create_keys(data, &model, now())?;
         let mut phases = Phases::default();
-        let mut node = build(options, now(), &mut phases)?;
+        let (node, _) = Node::open(options.data, now())?;
+        let mut nodes = [node];
+        build(options, &mut nodes, now(), &mut phases)?;
+        let [mut node] = nodes;
         let propagate = Instant::now();
         node.finish_bulk();
         let propagate = propagate.elapsed();
@@ -306,8 +377,9 @@ pub fn run(options: &DemoOptions, now: fn() -> Timestamp) -> Result<ExitCode> {
             );
             print_welcome(address, &printed, rate);
         },
-        move |state| {
-            tokio::spawn(simulate(state, country, keys, rate, now));
+        move |state: Arc<AppState>| {
+            let router = standing_server::router(Arc::clone(&state));
+            tokio::spawn(simulate(router, model, country, keys, rate, now));
         },
     )?;
     outln!(
@@ -385,15 +457,13 @@ async fn send(
 /// bookings, a lender decides applications (each also a credit enquiry), a dating app ranks
 /// candidates. All through the public API, so all of it is counted and audited.
 async fn simulate(
-    state: Arc<AppState>,
+    router: axum::Router,
+    model: Arc<standing_rules::Model>,
     country: Arc<Country>,
     keys: DemoKeys,
     rate: u64,
     now: fn() -> Timestamp,
 ) {
-    let router = standing_server::router(Arc::clone(&state));
-    let model = state.house.node.read().map(|n| n.model().clone()).ok();
-    let Some(model) = model else { return };
     let mut random = SplitMix::new(country.seed ^ now().0 as u64);
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
     let mut serial = 0u64;

@@ -92,6 +92,10 @@ enum Command {
         /// Stop when ready to serve (prints the time per phase) instead of serving.
         #[arg(long)]
         exit_when_ready: bool,
+        /// Serve with a local cluster of this many processes on 127.0.0.1, each with its own
+        /// data directory under DIR (1: a single node).
+        #[arg(long, default_value_t = 1)]
+        processes: usize,
         #[command(flatten)]
         pace: Pace,
     },
@@ -578,6 +582,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             rate,
             exit_when_ready,
+            processes,
             pace,
         } => demo::run(
             &demo::DemoOptions {
@@ -588,6 +593,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 serve: pace.config(&listen),
                 rate,
                 exit_when_ready,
+                processes,
             },
             now,
         ),

@@ -483,3 +483,281 @@ fn three_processes_answer_as_one_node() {
         );
     }
 }
+
+/// A TCP proxy on a free port of 127.0.0.1 to `to`, forwarding both ways until `cut` is set;
+/// from then on bytes go nowhere while connections stay open: a partitioned peer. Its threads
+/// end with the test.
+struct Proxy {
+    address: String,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    fn start(to: String) -> Proxy {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let cut = std::sync::Arc::new(AtomicBool::new(false));
+        let cutting = std::sync::Arc::clone(&cut);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(&to) else {
+                    continue;
+                };
+                for (mut from, mut into) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let cut = std::sync::Arc::clone(&cutting);
+                    std::thread::spawn(move || {
+                        let mut buffer = [0u8; 16 * 1024];
+                        while let Ok(read) = from.read(&mut buffer) {
+                            if read == 0 {
+                                let _ = into.shutdown(std::net::Shutdown::Write);
+                                return;
+                            }
+                            if !cut.load(Ordering::SeqCst)
+                                && into.write_all(&buffer[..read]).is_err()
+                            {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Proxy { address, cut }
+    }
+
+    fn cut(&self, cut: bool) {
+        self.cut.store(cut, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A record of the city model for `subject` (a payment on time), numbered `id`.
+fn payment(subject: &str, id: usize) -> String {
+    json!({
+        "id": format!("pay-partition-{id}"), "source": "payments", "subject": subject,
+        "type": "payment.on_time", "occurred_at": "2026-01-05T09:00:00Z",
+        "fields": {"amount": 120.5, "creditor": "city-water"},
+    })
+    .to_string()
+}
+
+#[test]
+fn a_partitioned_process_is_named_within_the_timeouts_and_answers_again_when_it_is_back() {
+    let scratch = Scratch::new("service-partition");
+    let addresses = free_addresses(6);
+    // Processes 0 and 1 reach process 2 only through the proxy; process 2 listens behind it.
+    let proxy = Proxy::start(addresses[2].clone());
+    let file = |third: &str| {
+        let mut file = String::from(
+            "secret_file = \"cluster.secret\"\ntimeout_ms = 1000\nwork_timeout_ms = 3000\n",
+        );
+        for process in 0..3 {
+            let http = if process == 2 {
+                third
+            } else {
+                &addresses[process]
+            };
+            file += &format!(
+                "[[process]]\nhttp = \"{http}\"\ntimely = \"{}\"\ndata = \"p{process}\"\n",
+                addresses[3 + process]
+            );
+        }
+        file
+    };
+    for process in 0..3 {
+        data_directory(&scratch.join(&format!("p{process}")));
+    }
+    std::fs::write(scratch.join("cluster.toml"), file(&proxy.address)).unwrap();
+    std::fs::write(scratch.join("behind.toml"), file(&addresses[2])).unwrap();
+    std::fs::write(
+        scratch.join("cluster.secret"),
+        "a-secret-for-this-test-only\n",
+    )
+    .unwrap();
+    let key = operator_key(&scratch.join("p0"));
+    let processes: Vec<Running> = (0..3)
+        .map(|process| {
+            let file = if process == 2 {
+                "behind.toml"
+            } else {
+                "cluster.toml"
+            };
+            Running::start(&[
+                "serve",
+                "--cluster",
+                scratch.join(file).to_str().unwrap(),
+                "--process",
+                &process.to_string(),
+            ])
+        })
+        .collect();
+    for running in &processes {
+        running.wait_for("all 3 processes of the cluster answer");
+    }
+    let owned_by = |owner: usize| {
+        (0..)
+            .map(|i| format!("q-{i}"))
+            .find(|s| standing_gateway::owner_of(s, 3) == owner)
+            .unwrap()
+    };
+    let (far, near) = (owned_by(2), owned_by(1));
+    let both = format!("{}\n{}\n", payment(&far, 1), payment(&near, 2));
+    // The key made on process 0 reaches process 2 within about a second.
+    let deadline = Instant::now() + START_WITHIN;
+    let (status, answer) = loop {
+        let (status, answer) = http(&addresses[0], "POST", "/v1/events", &key, both.as_bytes());
+        if status != 401 || Instant::now() > deadline {
+            break (status, answer);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status, 200, "{answer}");
+
+    proxy.cut(true);
+    let named = format!("process 2 ({})", proxy.address);
+    let started = Instant::now();
+    let (status, answer) = http(
+        &addresses[0],
+        "GET",
+        &format!("/v1/subjects/{far}/score"),
+        &key,
+        b"",
+    );
+    assert_eq!(status, 503, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&named) && message.contains("within 1000 ms"),
+        "{message}"
+    );
+    // Bounded by the timeout (1 s here), not a hang: the test's own read gives up at 30 s.
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let (status, answer) = http(
+        &addresses[0],
+        "GET",
+        &format!("/v1/subjects/{near}/score"),
+        &key,
+        b"",
+    );
+    assert_eq!(status, 200, "the others keep answering: {answer}");
+    let more = format!("{}\n{}\n", payment(&far, 3), payment(&near, 4));
+    let (status, answer) = http(&addresses[1], "POST", "/v1/events", &key, more.as_bytes());
+    assert_eq!(status, 503, "{answer}");
+    let statuses: Vec<&str> = answer["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["unavailable", "accepted"], "{answer}");
+    let (status, answer) = http(&addresses[0], "POST", "/v1/clock", &key, b"");
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&named),
+        "{answer}"
+    );
+    processes[0].wait_for(&format!("cannot reach {named}"));
+
+    // Back: its subjects are answered again, and the record it missed is taken.
+    proxy.cut(false);
+    let deadline = Instant::now() + START_WITHIN;
+    let path = format!("/v1/subjects/{far}/score");
+    while http(&addresses[0], "GET", &path, &key, b"").0 != 200 {
+        assert!(Instant::now() < deadline, "process 2 is not answered again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, answer) = http(&addresses[1], "POST", "/v1/events", &key, more.as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    assert_eq!(answer["duplicate"], 1, "{answer}");
+    let (status, answer) = http(&addresses[2], "POST", "/v1/clock", &key, b"");
+    assert_eq!(status, 200, "{answer}");
+}
+
+/// `standing demo` with `args`, its standard output and error, within a deadline.
+fn demo(args: &[&str]) -> (bool, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_standing"))
+        .arg("demo")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (to, done) = channel();
+    std::thread::spawn(move || {
+        let _ = to.send(child.wait_with_output());
+    });
+    match done.recv_timeout(Duration::from_secs(300)) {
+        Ok(Ok(output)) => (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        ),
+        _ => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("the demo did not end within 300 s");
+        }
+    }
+}
+
+#[test]
+fn the_demo_runs_a_local_cluster_of_three_processes_and_reopens_it() {
+    let scratch = Scratch::new("service-demo");
+    let dir = scratch.join("demo");
+    let listen = free_addresses(1).remove(0);
+    let args = [
+        "--processes",
+        "3",
+        "-d",
+        dir.to_str().unwrap(),
+        "--people",
+        "3000",
+        "--listen",
+        &listen,
+        "--exit-when-ready",
+    ];
+    let (ok, first) = demo(&args);
+    assert!(ok, "{first}");
+    for said in [
+        "served by 3 processes",
+        "ingest (durable, 3 logs)",
+        "all 3 processes answer; the network solved across them",
+        "ready in",
+    ] {
+        assert!(first.contains(said), "no `{said}` in:\n{first}");
+    }
+    // Each process logged its own subjects' events, and their contacts' relations.
+    for process in 0..3 {
+        let data = scratch.join(&format!("demo/p{process}"));
+        let replay = Command::new(env!("CARGO_BIN_EXE_standing"))
+            .args(["replay", "-d"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(replay.status.success(), "{replay:?}");
+    }
+    let contacts = first
+        .split("the network solved across them in ")
+        .nth(1)
+        .and_then(|rest| rest.split('(').nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap();
+    assert!(contacts > 0, "{first}");
+    // Again: reopened, not built.
+    let (ok, again) = demo(&args);
+    assert!(ok, "{again}");
+    assert!(again.contains("reopening the cluster"), "{again}");
+    assert!(again.contains("ready in"), "{again}");
+    // A single node's demo refuses the cluster's directory.
+    let (ok, refused) = demo(&["-d", dir.to_str().unwrap(), "--exit-when-ready"]);
+    assert!(!ok);
+    assert!(refused.contains("holds a cluster's demo"), "{refused}");
+}

@@ -32,10 +32,6 @@ use standing_server::ApiError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a process may take to move its clock or to solve: far above a million subjects'
-/// second or two, and still a bound.
-pub(crate) const WORK_WITHIN: Duration = Duration::from_secs(300);
-
 /// The process that leads the clock.
 pub(crate) const LEADER: usize = 0;
 
@@ -92,7 +88,7 @@ pub(crate) async fn move_all(
         async move {
             gateway
                 .peers
-                .call_within(process, request, WORK_WITHIN)
+                .call_within(process, request, gateway.peers.work_timeout())
                 .await
         }
     }))
@@ -126,7 +122,7 @@ async fn solve_all(gateway: &Arc<Gateway>) -> Result<Value, Response> {
         async move {
             gateway
                 .peers
-                .call_within(process, request, WORK_WITHIN)
+                .call_within(process, request, gateway.peers.work_timeout())
                 .await
         }
     }));

@@ -17,6 +17,9 @@ pub struct Cluster {
     pub secret: String,
     /// How long a process waits for another's answer before calling it down.
     pub timeout: Duration,
+    /// How long a process waits for another to move its clock or solve its part of the
+    /// network (work that takes a second or more per million subjects).
+    pub work_timeout: Duration,
 }
 
 /// One process of a cluster.
@@ -63,6 +66,8 @@ struct File {
     #[serde(default)]
     timeout_ms: Option<Spanned<u64>>,
     #[serde(default)]
+    work_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
     placement: Option<Spanned<String>>,
     #[serde(default)]
     process: Vec<ProcessFile>,
@@ -80,6 +85,9 @@ struct ProcessFile {
 const SECRET_MIN: usize = 16;
 /// How long a process waits for another unless the file says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a process waits for another's clock move or part of the solve unless the file says
+/// otherwise: far above the second or two a million subjects take, and still a bound.
+pub const DEFAULT_WORK_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Cluster {
     /// Reads and checks `path`.
@@ -132,17 +140,19 @@ impl Cluster {
                 ),
             ));
         }
-        let timeout = match &file.timeout_ms {
-            None => DEFAULT_TIMEOUT,
+        let millis = |field: &Option<Spanned<u64>>, name: &str, default: Duration| match field {
+            None => Ok(default),
             Some(ms) if *ms.get_ref() == 0 => {
-                return Err(invalid(
-                    ms.span(),
-                    "timeout_ms".into(),
-                    "must be at least 1".into(),
-                ));
+                Err(invalid(ms.span(), name.into(), "must be at least 1".into()))
             }
-            Some(ms) => Duration::from_millis(*ms.get_ref()),
+            Some(ms) => Ok(Duration::from_millis(*ms.get_ref())),
         };
+        let timeout = millis(&file.timeout_ms, "timeout_ms", DEFAULT_TIMEOUT)?;
+        let work_timeout = millis(
+            &file.work_timeout_ms,
+            "work_timeout_ms",
+            DEFAULT_WORK_TIMEOUT,
+        )?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut processes: Vec<Process> = Vec::with_capacity(file.process.len());
         for (index, process) in file.process.iter().enumerate() {
@@ -219,6 +229,7 @@ impl Cluster {
             processes,
             secret,
             timeout,
+            work_timeout,
         })
     }
 
@@ -267,6 +278,10 @@ mod tests {
                 ":2: timeout_ms: must be at least 1",
             ),
             (
+                &format!("work_timeout_ms = 0\n{P0}"),
+                ":2: work_timeout_ms: must be at least 1",
+            ),
+            (
                 "[[process]]\nhttp = \"nowhere\"\ntimely = \"127.0.0.1:2\"\ndata = \"a\"\n",
                 ":3: process[0].http: `nowhere` is not host:port",
             ),
@@ -295,6 +310,7 @@ mod tests {
         let cluster = check(P0).unwrap();
         assert_eq!(cluster.len(), 1);
         assert_eq!(cluster.timeout, super::DEFAULT_TIMEOUT);
+        assert_eq!(cluster.work_timeout, super::DEFAULT_WORK_TIMEOUT);
         assert!(cluster.processes[0].data.ends_with("a"));
     }
 }

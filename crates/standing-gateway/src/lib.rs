@@ -104,22 +104,25 @@ pub fn serve(
             last: cluster.len() - 1,
         });
     };
-    let (mut node, _) = Node::open(&me.data, (config.now)())?;
+    let (node, _) = Node::open(&me.data, (config.now)())?;
+    serve_node(cluster, process, node, config, ready, |_| {})
+}
+
+/// [`serve`] for a node already open on the process's data directory; `started` is given the
+/// process's front router (what its listener serves) on the server's runtime once it listens
+/// (the demo sends its simulated traffic through it).
+pub fn serve_node(
+    cluster: &Cluster,
+    process: usize,
+    mut node: Node,
+    config: &ServeConfig,
+    ready: impl FnOnce(std::net::SocketAddr),
+    started: impl FnOnce(Router),
+) -> Result<(), GatewayError> {
     let processes = cluster.len();
     node.serve_part(Arc::new(move |subject| {
         owner_of(subject, processes) == process
     }));
-    serve_node(cluster, process, node, config, ready)
-}
-
-/// [`serve`] for a node already open on the process's data directory.
-pub fn serve_node(
-    cluster: &Cluster,
-    process: usize,
-    node: Node,
-    config: &ServeConfig,
-    ready: impl FnOnce(std::net::SocketAddr),
-) -> Result<(), GatewayError> {
     let data = cluster.processes[process].data.clone();
     let model = (node.model().name.clone(), node.model().version.clone());
     let peers = Arc::new(Peers::new(cluster, process));
@@ -148,7 +151,9 @@ pub fn serve_node(
             if let Some(period) = period {
                 tokio::spawn(clock::lead(Arc::clone(&gateway), period));
             }
-            Router::new().fallback(route::dispatch).with_state(gateway)
+            let front = Router::new().fallback(route::dispatch).with_state(gateway);
+            started(front.clone());
+            front
         },
     )?;
     Ok(())

@@ -25,6 +25,7 @@ pub struct Peers {
     names: Vec<String>,
     me: usize,
     timeout: Duration,
+    work_timeout: Duration,
     secret: HeaderValue,
 }
 
@@ -75,6 +76,7 @@ impl Peers {
             names: (0..cluster.len()).map(|i| cluster.name(i)).collect(),
             me,
             timeout: cluster.timeout,
+            work_timeout: cluster.work_timeout,
             secret: HeaderValue::from_str(&cluster.secret)
                 .unwrap_or_else(|_| HeaderValue::from_static("")),
         }
@@ -98,6 +100,11 @@ impl Peers {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The bound on another process's clock move or part of the solve.
+    pub fn work_timeout(&self) -> Duration {
+        self.work_timeout
     }
 
     /// Whether `value` is the cluster's secret.
