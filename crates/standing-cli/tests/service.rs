@@ -404,6 +404,48 @@ fn three_processes_answer_as_one_node() {
         "some explanation names a contact on another process"
     );
 
+    // The overview through any process covers the whole cluster's own subjects, once each
+    // (it is looked at once a second: asked until it has caught up with the clock move).
+    let summary = |overview: &Value| {
+        let mut extremes: Vec<String> = ["lowest", "highest"]
+            .iter()
+            .flat_map(|side| overview[*side].as_array().cloned().unwrap_or_default())
+            .map(|entry| entry["subject"].as_str().unwrap().to_owned())
+            .collect();
+        extremes.sort();
+        json!({
+            "subjects": overview["subjects"],
+            "histogram": overview["histogram"],
+            "grades": overview["grades"],
+            "lists": overview["lists"],
+            "relations": overview["network"]["relations"],
+            "extremes": extremes,
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let expected = loop {
+        let (_, overview) = http(&single_address, "GET", "/v1/overview", &single_key, b"");
+        let expected = summary(&overview);
+        if expected["subjects"] == subjects.len() {
+            break expected;
+        }
+        assert!(Instant::now() < deadline, "{expected}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    loop {
+        let (status, got) = http(&addresses[1], "GET", "/v1/overview", &key, b"");
+        assert_eq!(status, 200, "{got}");
+        if summary(&got) == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} against {expected}",
+            summary(&got)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
     // The owner of the first subject killed: its subjects are refused with a 503 naming it, the
     // others answered.
     let owner_of = |subject: &str| standing_gateway::owner_of(subject, 3);

@@ -142,6 +142,16 @@ impl Engine {
         })
     }
 
+    /// Whether this engine serves only part of the subjects ([`Engine::serve_part`]).
+    pub fn serves_part(&self) -> bool {
+        self.foreign.is_some()
+    }
+
+    /// Whether subject `index` is this engine's own (always, unless it serves a part).
+    pub fn is_own(&self, index: u32) -> bool {
+        !self.is_foreign(index)
+    }
+
     /// The behaviour score of subject `index` (the engine's own, for its own subjects).
     pub fn behaviour_of(&self, index: u32) -> Option<f64> {
         self.scores.get(index as usize).copied()

@@ -218,8 +218,22 @@ impl Engine {
     }
 
     /// Relations in the live social graph (0 when the network is off or during a bulk load).
+    /// An engine serving a part counts a relation when the end whose id sorts first is its
+    /// own, so that a cluster's parts count each relation once between them.
     pub fn relation_count(&self) -> usize {
-        self.network.as_ref().map_or(0, |live| live.present.len())
+        let Some(live) = self.network.as_ref() else {
+            return 0;
+        };
+        if self.foreign.is_none() {
+            return live.present.len();
+        }
+        live.present
+            .keys()
+            .filter(|key| {
+                let (a, b) = (self.subjects.get(key.0), self.subjects.get(key.1));
+                self.is_own(if a <= b { key.0 } else { key.1 })
+            })
+            .count()
     }
 
     /// Stops keeping the social graph live, for a bulk load: relation events are kept as entries

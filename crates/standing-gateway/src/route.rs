@@ -49,6 +49,7 @@ pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Reque
         Method::POST if path == "/v1/rank" => rank(&gateway, request).await,
         Method::GET if path == "/v1/me/report" => by_key_subject(&gateway, request).await,
         Method::GET if path == "/v1/reviews" => reviews(&gateway, request).await,
+        Method::GET if path == "/v1/overview" => overview(&gateway, request).await,
         Method::GET if path.starts_with("/v1/decisions/") => find(&gateway, request).await,
         Method::POST if path.starts_with("/v1/reviews/") || path.starts_with("/v1/disputes/") => {
             find(&gateway, request).await
@@ -88,7 +89,12 @@ async fn clock(gateway: &Arc<Gateway>, forwarded: bool, request: Request) -> Res
             )
             .into_response();
         }
-        return gateway.forward(LEADER, request).await;
+        // The leader answers once every process has moved and solved: work, not a lookup.
+        let within = gateway.peers.work_timeout();
+        return match gateway.peers.send_within(LEADER, request, within).await {
+            Ok(response) => response,
+            Err(unavailable) => unavailable.into_response(),
+        };
     }
     let here = gateway.local(request).await;
     if here.status() != StatusCode::OK {
@@ -349,6 +355,130 @@ async fn reviews(gateway: &Gateway, request: Request) -> Response {
             .then_with(|| a["id"].as_str().cmp(&b["id"].as_str()))
     });
     axum::Json(json!({"pending": pending})).into_response()
+}
+
+/// `GET /v1/overview`: every process's own subjects, summed — counts, histogram, grades,
+/// lists, relations, events by source, decisions — and the extremes of all of them (each
+/// process audits the read of its own).
+async fn overview(gateway: &Gateway, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let targets = (0..gateway.peers.len())
+        .map(|process| (process, with_body(&parts, Body::empty())))
+        .collect();
+    let answers = ask_all(gateway, targets).await;
+    if let Some(failure) = first_failure(&answers) {
+        return failure;
+    }
+    let parts: Vec<Value> = answers
+        .into_iter()
+        .filter_map(|(_, answer)| answer.ok().map(|(_, body)| body))
+        .collect();
+    axum::Json(merge_overviews(parts)).into_response()
+}
+
+/// One overview of many processes' (see [`overview`]).
+pub(crate) fn merge_overviews(mut parts: Vec<Value>) -> Value {
+    if parts.is_empty() {
+        return Value::Null;
+    }
+    let rest = parts.split_off(1);
+    let mut merged = parts.remove(0);
+    let add = |into: &mut Value, from: &Value| {
+        if let (Some(a), Some(b)) = (into.as_u64(), from.as_u64()) {
+            *into = json!(a + b);
+        } else if let (Some(a), Some(b)) = (into.as_f64(), from.as_f64()) {
+            *into = json!(a + b);
+        }
+    };
+    // Entries of a list matched by a field (a source, a purpose), added field by field.
+    let by_name = |into: &mut Value, from: &Value, name: &str, fields: &[&str]| {
+        for entry in from.as_array().into_iter().flatten() {
+            let list = into.as_array_mut();
+            let Some(list) = list else { return };
+            match list.iter_mut().find(|e| e[name] == entry[name]) {
+                Some(found) => {
+                    for field in fields {
+                        let (mut sum, other) = (found[*field].take(), &entry[*field]);
+                        if sum.is_null() {
+                            sum = other.clone();
+                        } else {
+                            add(&mut sum, other);
+                        }
+                        found[*field] = sum;
+                    }
+                }
+                None => list.push(entry.clone()),
+            }
+        }
+    };
+    let extremes = standing_server::watch::EXTREMES;
+    for part in &rest {
+        for field in ["subjects", "events"] {
+            add(&mut merged[field], &part[field]);
+        }
+        if let (Some(counts), Some(more)) = (
+            merged["histogram"]["counts"].as_array_mut(),
+            part["histogram"]["counts"].as_array(),
+        ) {
+            for (count, more) in counts.iter_mut().zip(more) {
+                add(count, more);
+            }
+        }
+        for (list, field) in [("grades", "count"), ("lists", "members")] {
+            if let (Some(mine), Some(theirs)) = (merged[list].as_array_mut(), part[list].as_array())
+            {
+                for (entry, other) in mine.iter_mut().zip(theirs) {
+                    add(&mut entry[field], &other[field]);
+                }
+            }
+        }
+        if merged["network"].is_object() {
+            add(
+                &mut merged["network"]["relations"],
+                &part["network"]["relations"],
+            );
+        }
+        by_name(
+            &mut merged["sources"],
+            &part["sources"],
+            "source",
+            &["events", "per_second"],
+        );
+        by_name(
+            &mut merged["decisions"],
+            &part["decisions"],
+            "purpose",
+            &["allow", "deny"],
+        );
+        for side in ["lowest", "highest"] {
+            let more = part[side].as_array().cloned().unwrap_or_default();
+            if let Some(list) = merged[side].as_array_mut() {
+                list.extend(more);
+            }
+        }
+        let slower = part["looked_in_ms"]
+            .as_u64()
+            .max(merged["looked_in_ms"].as_u64());
+        merged["looked_in_ms"] = json!(slower);
+    }
+    for (side, lowest) in [("lowest", true), ("highest", false)] {
+        if let Some(list) = merged[side].as_array_mut() {
+            list.sort_by(|a, b| {
+                let (x, y) = (
+                    a["score"].as_f64().unwrap_or(0.0),
+                    b["score"].as_f64().unwrap_or(0.0),
+                );
+                let order = if lowest {
+                    x.total_cmp(&y)
+                } else {
+                    y.total_cmp(&x)
+                };
+                order.then_with(|| a["subject"].as_str().cmp(&b["subject"].as_str()))
+            });
+            list.truncate(extremes);
+        }
+    }
+    merged
 }
 
 /// A request about a stored item (a decision, a dispute) that one process holds: asked here

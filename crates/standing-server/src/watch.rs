@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 /// A score moved by less than this is not reported as a change.
 const SCORE_STEP: f64 = 0.01;
 /// Subjects shown as the lowest and highest on the overview.
-const EXTREMES: usize = 5;
+pub const EXTREMES: usize = 5;
 /// Bins of the overview's histogram.
 const BINS: f64 = 60.0;
 
@@ -182,6 +182,18 @@ pub fn look(state: &AppState) {
         }
         start += LOOK_STEP;
     }
+    // A cluster's process counts only its own subjects, not its contacts elsewhere.
+    let own: Option<Vec<bool>> = {
+        let node = state.house.read_node();
+        let engine = node.engine();
+        engine
+            .serves_part()
+            .then(|| (0..scores.len() as u32).map(|i| engine.is_own(i)).collect())
+    };
+    let counted = |index: usize| own.as_ref().is_none_or(|own| own[index]);
+    let subjects = own
+        .as_ref()
+        .map_or(subjects, |own| own.iter().filter(|&&o| o).count());
     let grades = &model.scale.grades;
     let grade_of = |score: f64| model.scale.grade_index(score);
 
@@ -191,13 +203,15 @@ pub fn look(state: &AppState) {
     let bins = (((max - min) / width).ceil() as usize).max(1);
     let mut histogram = vec![0u64; bins];
     let mut by_grade = vec![0u64; grades.len()];
-    for &score in &scores {
+    for (_, &score) in scores.iter().enumerate().filter(|(i, _)| counted(*i)) {
         let bin = (((score - min) / width) as usize).min(bins - 1);
         histogram[bin] += 1;
         by_grade[grade_of(score)] += 1;
     }
     // The extremes: lowest and highest scores, ties to the earlier subject.
-    let mut order: Vec<u32> = (0..scores.len() as u32).collect();
+    let mut order: Vec<u32> = (0..scores.len() as u32)
+        .filter(|&i| counted(i as usize))
+        .collect();
     let by_score = |a: &u32, b: &u32| {
         scores[*a as usize]
             .total_cmp(&scores[*b as usize])
@@ -223,7 +237,7 @@ pub fn look(state: &AppState) {
     let mut moved: Vec<(u32, f64, f64)> = Vec::new();
     let mut list_changes: Vec<(u32, usize, bool)> = Vec::new();
     if compare {
-        for (index, &after) in scores.iter().enumerate() {
+        for (index, &after) in scores.iter().enumerate().filter(|(i, _)| counted(*i)) {
             let before = seen.scores.get(index).copied().unwrap_or(base);
             if (after - before).abs() >= SCORE_STEP {
                 moved.push((index as u32, before, after));
