@@ -213,8 +213,16 @@ pub fn impact(current: &Engine, candidate: &Engine) -> Value {
             .collect()
     };
     let (before, after) = (grades(current), grades(candidate));
+    // A cluster's process counts its own subjects, not its contacts elsewhere.
+    let own = |index: usize| current.is_own(index as u32);
+    let subjects_counted = (0..subjects).filter(|&i| own(i)).count();
     let mut transitions: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
-    for (&from, &to) in before.iter().zip(&after).filter(|(from, to)| from != to) {
+    for (_, (&from, &to)) in before
+        .iter()
+        .zip(&after)
+        .enumerate()
+        .filter(|(index, (from, to))| from != to && own(*index))
+    {
         let key = (
             now.scale.grades[from].name.as_str(),
             next.scale.grades[to].name.as_str(),
@@ -230,6 +238,7 @@ pub fn impact(current: &Engine, candidate: &Engine) -> Value {
             let (to_deny, to_allow) = (0..subjects as u32)
                 .into_par_iter()
                 .with_min_len(1024)
+                .filter(|&index| current.is_own(index))
                 .map(|index| {
                     let subject = current.subject_name(index);
                     let before = current.decide(&purpose.name, subject).map(|d| d.verdict);
@@ -247,7 +256,7 @@ pub fn impact(current: &Engine, candidate: &Engine) -> Value {
     json!({
         "from": now.version_label(),
         "to": next.version_label(),
-        "subjects": subjects,
+        "subjects": subjects_counted,
         "grade_changes": grade_changes,
         "transitions": transitions.iter().map(|((from, to), count)| json!({"from": from, "to": to, "count": count})).collect::<Vec<_>>(),
         "purposes": purposes,

@@ -524,6 +524,59 @@ fn three_processes_answer_as_one_node() {
             "{path} after the restart"
         );
     }
+
+    // A new version: stored on every process through one, its impact summed over all, and
+    // activated through another, every process switching to it.
+    let text = std::fs::read_to_string(single.join("model.toml"))
+        .unwrap()
+        .replace("version = \"2026.1\"", "version = \"2026.2\"")
+        .replace(
+            "amount >= 5000.0 ? -120 : -80",
+            "amount >= 5000.0 ? -150 : -100",
+        );
+    assert!(text.contains("2026.2") && text.contains("-150 : -100"));
+    for (address, key) in [(&single_address, &single_key), (&addresses[1], &key)] {
+        let (status, stored) = http(address, "POST", "/v1/models", key, text.as_bytes());
+        assert_eq!(status, 201, "{stored}");
+    }
+    let impact = |address: &str, key: &str| {
+        let (status, impact) = http(address, "GET", "/v1/models/2026.2/impact", key, b"");
+        assert_eq!(status, 200, "{impact}");
+        json!([
+            impact["subjects"],
+            impact["grade_changes"],
+            impact["transitions"],
+            impact["purposes"]
+        ])
+    };
+    let expected = impact(&single_address, &single_key);
+    assert_eq!(expected[0], subjects.len(), "{expected}");
+    assert_eq!(impact(&addresses[2], &key), expected);
+    let activate = "/v1/models/2026.2/activate";
+    let (status, answer) = http(&single_address, "POST", activate, &single_key, b"");
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = http(&addresses[2], "POST", activate, &key, b"");
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["active"], "2026.2", "{answer}");
+    assert_eq!(
+        answer["network"].as_array().map(Vec::len),
+        Some(3),
+        "{answer}"
+    );
+    for subject in &subjects {
+        let path = format!("/v1/subjects/{subject}/explanation");
+        let (_, expected) = http(&single_address, "GET", &path, &single_key, b"");
+        assert_eq!(expected["score"]["model_version"], "city-points@2026.2");
+        for address in &addresses[..3] {
+            let (status, got) = http(address, "GET", &path, &key, b"");
+            assert_eq!(status, 200, "{got}");
+            assert_eq!(
+                difference(&answer_of(got), &answer_of(expected.clone()), "answer"),
+                None,
+                "{path} at {address} under the new version"
+            );
+        }
+    }
 }
 
 /// A TCP proxy on a free port of 127.0.0.1 to `to`, forwarding both ways until `cut` is set;

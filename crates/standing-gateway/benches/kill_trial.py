@@ -116,7 +116,7 @@ def events(binary, workdir, people, count, relations, seed):
     return lines
 
 
-def send_all(lines, addresses, operator, on_batch=None):
+def send_all(lines, addresses, operator, on_batch=None, on_results=None):
     """Sends every line until each is acknowledged; returns (acknowledged ids, answers seen)."""
     pending = [lines[i:i + 2000] for i in range(0, len(lines), 2000)]
     acknowledged, refusals = set(), 0
@@ -137,6 +137,8 @@ def send_all(lines, addresses, operator, on_batch=None):
             refusals += 1
             time.sleep(0.05)
             continue
+        if on_results:
+            on_results(batch, [r for r in results if r["status"] != "unavailable"])
         again = []
         for line, result in zip(batch, results):
             if result["status"] in ("accepted", "duplicate"):
@@ -209,12 +211,18 @@ def trial(args, number):
         thread.join()
         for running in processes:
             running.wait_for("all 3 processes of the cluster answer")
-        # Lost: acknowledged then accepted again.
-        _, again = request(addresses[0], "POST", "/v1/events", operator,
-                           "\n".join(lines).encode(), "application/x-ndjson", timeout=300)
-        lost = sum(1 for r in again["results"]
-                   if r["status"] == "accepted" and (r["source"], r["id"]) in acknowledged)
-        not_duplicate = sum(1 for r in again["results"] if r["status"] != "duplicate")
+        # Lost: acknowledged, then accepted when sent again (every record must come back a
+        # duplicate; one a process did not answer in time is asked again).
+        statuses = {}
+
+        def note(batch, results):
+            for result in results:
+                statuses[(result["source"], result["id"])] = result["status"]
+
+        send_all(lines, addresses, operator, on_results=note)
+        lost = sum(1 for record, status in statuses.items()
+                   if status == "accepted" and record in acknowledged)
+        not_duplicate = sum(1 for status in statuses.values() if status != "duplicate")
         # Scores against a single node fed the same events once.
         single_dir = os.path.join(workdir, "single")
         data_directory(binary, single_dir)

@@ -115,7 +115,7 @@ pub(crate) async fn move_all(
 }
 
 /// Every process solves its part at once (this one here); the answer of each.
-async fn solve_all(gateway: &Arc<Gateway>) -> Result<Value, Response> {
+pub(crate) async fn solve_all(gateway: &Arc<Gateway>) -> Result<Value, Response> {
     let others = (0..gateway.peers.len()).filter(|&p| p != gateway.me());
     let asked = join_all(others.map(|process| {
         let request = post("/cluster/v1/network", String::new());

@@ -63,6 +63,31 @@ pub(crate) async fn answer(gateway: &std::sync::Arc<Gateway>, request: Request) 
             Ok(solved) => axum::Json(solved).into_response(),
             Err(error) => error.into_response(),
         },
+        (&Method::POST, "/cluster/v1/models/prepare" | "/cluster/v1/models/commit")
+        | (&Method::POST, "/cluster/v1/models/abort") => {
+            let path = request.uri().path().to_owned();
+            let body = axum::body::to_bytes(request.into_body(), 4096)
+                .await
+                .ok()
+                .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok())
+                .unwrap_or_default();
+            let version = body["version"].as_str().unwrap_or("").to_owned();
+            let key = body["key"].as_str().unwrap_or("").to_owned();
+            let done = match path.as_str() {
+                "/cluster/v1/models/prepare" => crate::models::prepare(gateway, &version)
+                    .await
+                    .map(|()| json!({"prepared": version})),
+                "/cluster/v1/models/commit" => crate::models::commit(gateway, &version, &key).await,
+                _ => {
+                    crate::models::drop_prepared(gateway);
+                    Ok(json!({"dropped": true}))
+                }
+            };
+            match done {
+                Ok(answer) => axum::Json(answer).into_response(),
+                Err(error) => error.into_response(),
+            }
+        }
         (&Method::GET, "/cluster/v1/keys") => {
             let keys: Vec<standing_accountability::keys::Key> = gateway
                 .state

@@ -12,6 +12,7 @@ mod clock;
 pub mod config;
 mod intake;
 mod internal;
+mod models;
 pub mod owner;
 pub mod peer;
 mod route;
@@ -39,8 +40,10 @@ pub struct Gateway {
     local: Router,
     /// Every process's timely address, in process order.
     timely: Vec<String>,
-    /// Held through a clock move across the cluster.
+    /// Held through a clock move across the cluster, and an activation.
     moving: tokio::sync::Mutex<()>,
+    /// A model version prepared for activation, until it is committed or dropped.
+    prepared: std::sync::Mutex<Option<models::Prepared>>,
 }
 
 impl Gateway {
@@ -52,6 +55,12 @@ impl Gateway {
     /// The process owning `subject`.
     pub fn owner(&self, subject: &str) -> usize {
         owner_of(subject, self.peers.len())
+    }
+
+    /// Which subjects this process owns.
+    pub(crate) fn owned(&self) -> standing_engine::Owned {
+        let (me, processes) = (self.me(), self.peers.len());
+        Arc::new(move |subject| owner_of(subject, processes) == me)
     }
 
     /// Answers `request` here.
@@ -146,6 +155,7 @@ pub fn serve_node(
                 local,
                 timely,
                 moving: tokio::sync::Mutex::new(()),
+                prepared: std::sync::Mutex::new(None),
             });
             tokio::spawn(sync::run(Arc::clone(&gateway), data, model));
             if let Some(period) = period {

@@ -35,6 +35,9 @@ pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Reque
     if request.method() == Method::POST && request.uri().path() == "/v1/clock" {
         return clock(&gateway, forwarded, request).await;
     }
+    if let Some(version) = activated_version(request.method(), request.uri().path()) {
+        return crate::models::activate(&gateway, forwarded, request, version).await;
+    }
     if request.uri().path().starts_with("/cluster/") {
         return crate::internal::answer(&gateway, request).await;
     }
@@ -50,23 +53,23 @@ pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Reque
         Method::GET if path == "/v1/me/report" => by_key_subject(&gateway, request).await,
         Method::GET if path == "/v1/reviews" => reviews(&gateway, request).await,
         Method::GET if path == "/v1/overview" => overview(&gateway, request).await,
+        Method::POST if path == "/v1/models" => crate::models::upload(&gateway, request).await,
+        Method::GET if path.starts_with("/v1/models/") && path.ends_with("/impact") => {
+            crate::models::impact(&gateway, request).await
+        }
         Method::GET if path.starts_with("/v1/decisions/") => find(&gateway, request).await,
         Method::POST if path.starts_with("/v1/reviews/") || path.starts_with("/v1/disputes/") => {
             find(&gateway, request).await
         }
-        Method::POST
-            if path == "/v1/models" || path == "/v1/purge" || path.ends_with("/activate") =>
-        {
-            ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "not_in_a_cluster",
-                format!(
-                    "{path} changes every process at once, which a cluster does not do yet: \
+        Method::POST if path == "/v1/purge" => ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_in_a_cluster",
+            format!(
+                "{path} changes every process at once, which a cluster does not do yet: \
                      nothing was changed"
-                ),
-            )
-            .into_response()
-        }
+            ),
+        )
+        .into_response(),
         _ => gateway.local(request).await,
     }
 }
@@ -115,6 +118,15 @@ async fn clock(gateway: &Arc<Gateway>, forwarded: bool, request: Request) -> Res
         Ok(moved) => axum::Json(moved).into_response(),
         Err(refused) => refused,
     }
+}
+
+/// The version `POST /v1/models/{version}/activate` names.
+fn activated_version(method: &Method, path: &str) -> Option<String> {
+    let version = path
+        .strip_prefix("/v1/models/")?
+        .strip_suffix("/activate")?;
+    (*method == Method::POST && !version.is_empty() && !version.contains('/'))
+        .then(|| version.to_owned())
 }
 
 /// The subject a path is about: `/v1/subjects/{subject}/…`, decoded.
@@ -224,6 +236,15 @@ pub(crate) async fn ask_all(
     gateway: &Gateway,
     targets: Vec<(usize, Request)>,
 ) -> Vec<(usize, Answer)> {
+    ask_all_within(gateway, targets, gateway.peers.timeout()).await
+}
+
+/// [`ask_all`], each process given `within` to answer (for work, not a lookup).
+pub(crate) async fn ask_all_within(
+    gateway: &Gateway,
+    targets: Vec<(usize, Request)>,
+    within: std::time::Duration,
+) -> Vec<(usize, Answer)> {
     let calls = targets.into_iter().map(|(process, request)| async move {
         let answer = if process == gateway.me() {
             let response = gateway.local(request).await;
@@ -233,7 +254,7 @@ pub(crate) async fn ask_all(
                 .unwrap_or_default();
             Ok((status, bytes))
         } else {
-            gateway.peers.call(process, request).await
+            gateway.peers.call_within(process, request, within).await
         };
         let answer = answer.map(|(status, bytes)| {
             let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);

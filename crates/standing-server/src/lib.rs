@@ -113,14 +113,15 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn code(&self) -> &'static str {
+    /// The error's code in the answer (`process_unavailable`, `misdirected`, …).
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::Refused { code, .. } | ApiError::Failed { code, .. } => code,
         }
     }
 
     /// What the answer says.
-    pub(crate) fn message(&self) -> &str {
+    pub fn message(&self) -> &str {
         match self {
             ApiError::Refused { message, .. } => message,
             ApiError::Failed { message, .. } => message,
