@@ -577,6 +577,33 @@ fn three_processes_answer_as_one_node() {
             );
         }
     }
+
+    // A purge through any process: every process purges its own log; what they removed sums
+    // to what one node removes, and every answer stays the single node's.
+    let (status, alone) = http(&single_address, "POST", "/v1/purge", &single_key, b"");
+    assert_eq!(status, 200, "{alone}");
+    let (status, purged) = http(&addresses[1], "POST", "/v1/purge", &key, b"");
+    assert_eq!(status, 200, "{purged}");
+    assert_eq!(
+        purged["removed"], alone["removed"],
+        "{purged} against {alone}"
+    );
+    assert_eq!(
+        purged["network"].as_array().map(Vec::len),
+        Some(3),
+        "{purged}"
+    );
+    for subject in &subjects {
+        let path = format!("/v1/subjects/{subject}/explanation");
+        let (_, expected) = http(&single_address, "GET", &path, &single_key, b"");
+        let (status, got) = http(&addresses[0], "GET", &path, &key, b"");
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(
+            difference(&answer_of(got), &answer_of(expected), "answer"),
+            None,
+            "{path} after the purge"
+        );
+    }
 }
 
 /// A TCP proxy on a free port of 127.0.0.1 to `to`, forwarding both ways until `cut` is set;

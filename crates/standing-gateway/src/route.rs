@@ -35,6 +35,9 @@ pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Reque
     if request.method() == Method::POST && request.uri().path() == "/v1/clock" {
         return clock(&gateway, forwarded, request).await;
     }
+    if request.method() == Method::POST && request.uri().path() == "/v1/purge" {
+        return purge(&gateway, forwarded, request).await;
+    }
     if let Some(version) = activated_version(request.method(), request.uri().path()) {
         return crate::models::activate(&gateway, forwarded, request, version).await;
     }
@@ -61,15 +64,6 @@ pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Reque
         Method::POST if path.starts_with("/v1/reviews/") || path.starts_with("/v1/disputes/") => {
             find(&gateway, request).await
         }
-        Method::POST if path == "/v1/purge" => ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_in_a_cluster",
-            format!(
-                "{path} changes every process at once, which a cluster does not do yet: \
-                     nothing was changed"
-            ),
-        )
-        .into_response(),
         _ => gateway.local(request).await,
     }
 }
@@ -118,6 +112,87 @@ async fn clock(gateway: &Arc<Gateway>, forwarded: bool, request: Request) -> Res
         Ok(moved) => axum::Json(moved).into_response(),
         Err(refused) => refused,
     }
+}
+
+/// `POST /v1/purge`: led by process 0, holding the clock: every process purges its own log
+/// (checking the key and auditing it), then the network is solved again; the answer sums what
+/// each removed and kept.
+async fn purge(gateway: &Arc<Gateway>, forwarded: bool, request: Request) -> Response {
+    use crate::clock::LEADER;
+    // What the leader sends each process is its own share; what another sends the leader, the
+    // leader leads.
+    let from_leader = forwarded
+        && request
+            .headers()
+            .get(FORWARDED)
+            .and_then(|from| from.to_str().ok()?.parse::<usize>().ok())
+            == Some(LEADER);
+    if from_leader && gateway.me() != LEADER {
+        return purge_here(gateway, request).await;
+    }
+    if gateway.me() != LEADER {
+        let within = gateway.peers.work_timeout();
+        return match gateway.peers.send_within(LEADER, request, within).await {
+            Ok(response) => response,
+            Err(unavailable) => unavailable.into_response(),
+        };
+    }
+    let _clock_held = gateway.moving.lock().await;
+    let (parts, _) = request.into_parts();
+    let others: Vec<(usize, Request)> = (0..gateway.peers.len())
+        .filter(|&p| p != gateway.me())
+        .map(|process| (process, with_body(&parts, Body::empty())))
+        .collect();
+    let within = gateway.peers.work_timeout();
+    let (mine, theirs) = tokio::join!(
+        purge_here(gateway, with_body(&parts, Body::empty())),
+        ask_all_within(gateway, others, within)
+    );
+    let status = mine.status();
+    let body = axum::body::to_bytes(mine.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mine = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut answers = vec![(gateway.me(), Ok((status, mine)))];
+    answers.extend(theirs);
+    if let Some(failure) = first_failure(&answers) {
+        // A purge is idempotent: asked again, the processes that did purge remove nothing.
+        return failure;
+    }
+    let purged: Vec<Value> = answers
+        .into_iter()
+        .filter_map(|(_, answer)| answer.ok().map(|(_, body)| body))
+        .collect();
+    let mut merged = purged[0].clone();
+    for other in &purged[1..] {
+        for field in ["removed", "kept"] {
+            let sum = merged[field].as_u64().unwrap_or(0) + other[field].as_u64().unwrap_or(0);
+            merged[field] = json!(sum);
+        }
+        for (kind, count) in other["by_type"].as_object().into_iter().flatten() {
+            let sum = merged["by_type"][kind].as_u64().unwrap_or(0) + count.as_u64().unwrap_or(0);
+            merged["by_type"][kind] = json!(sum);
+        }
+    }
+    if gateway.state.house.read_node().model().network.is_active() {
+        match crate::clock::solve_all(gateway).await {
+            Ok(solved) => merged["network"] = solved,
+            Err(refused) => return refused,
+        }
+    }
+    axum::Json(merged).into_response()
+}
+
+/// This process's purge (its node renumbers its subjects: it serves its part again).
+async fn purge_here(gateway: &Gateway, request: Request) -> Response {
+    let answer = gateway.local(request).await;
+    if answer.status() == StatusCode::OK {
+        let state = Arc::clone(&gateway.state);
+        let owned = gateway.owned();
+        let _ =
+            tokio::task::spawn_blocking(move || state.house.write_node().serve_part(owned)).await;
+    }
+    answer
 }
 
 /// The version `POST /v1/models/{version}/activate` names.
