@@ -258,6 +258,10 @@ enum AuditAction {
     Verify {
         #[arg(long, short = 'd', default_value = "standing-data")]
         data: PathBuf,
+        /// Verify every process's audit log of the cluster this file lists (each data
+        /// directory as the file names it, so run it where they all are, or each with -d).
+        #[arg(long, conflicts_with = "data")]
+        cluster: Option<PathBuf>,
     },
 }
 
@@ -792,17 +796,57 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { action } => keys(action),
         Command::Cluster { action } => cluster::run(action),
         Command::Audit {
-            action: AuditAction::Verify { data },
-        } => match standing_accountability::audit::verify(&data) {
-            Ok((records, head)) => {
-                outln!("audit log intact: {records} records; head {head}");
-                Ok(ExitCode::SUCCESS)
+            action: AuditAction::Verify { data, cluster },
+        } => {
+            let Some(cluster) = cluster else {
+                return match standing_accountability::audit::verify(&data) {
+                    Ok((records, head)) => {
+                        outln!("audit log intact: {records} records; head {head}");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(error) => {
+                        eprintln!("audit log broken: {error}");
+                        Ok(ExitCode::from(1))
+                    }
+                };
+            };
+            let cluster = standing_gateway::Cluster::read(&cluster)?;
+            let mut broken = 0;
+            let mut total = 0;
+            for (index, process) in cluster.processes.iter().enumerate() {
+                let name = cluster.name(index);
+                if !process.data.join("model.toml").exists() {
+                    eprintln!(
+                        "{name}: {} is not a data directory here; verify it on its machine with                          `standing audit verify -d DIR`",
+                        process.data.display()
+                    );
+                    broken += 1;
+                    continue;
+                }
+                match standing_accountability::audit::verify(&process.data) {
+                    Ok((records, head)) => {
+                        total += records;
+                        outln!("{name}: audit log intact: {records} records; head {head}");
+                    }
+                    Err(error) => {
+                        eprintln!("{name}: audit log broken: {error}");
+                        broken += 1;
+                    }
+                }
             }
-            Err(error) => {
-                eprintln!("audit log broken: {error}");
-                Ok(ExitCode::from(1))
+            if broken > 0 {
+                eprintln!(
+                    "{broken} of {} processes' audit logs not intact",
+                    cluster.len()
+                );
+                return Ok(ExitCode::from(1));
             }
-        },
+            outln!(
+                "all {} processes' audit logs intact: {total} records",
+                cluster.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Replay { data } => {
             let clock = now();
             let node = load(&data, clock)?;

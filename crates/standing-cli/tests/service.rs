@@ -878,6 +878,34 @@ fn the_demo_runs_a_local_cluster_of_three_processes_and_reopens_it() {
     assert!(ok, "{again}");
     assert!(again.contains("reopening the cluster"), "{again}");
     assert!(again.contains("ready in"), "{again}");
+    // Every process's audit log verified at once; one edited record is found, and named.
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_standing"))
+            .args(["audit", "verify", "--cluster"])
+            .arg(dir.join("cluster.toml"))
+            .output()
+            .unwrap()
+    };
+    let verified = verify();
+    let said = String::from_utf8_lossy(&verified.stdout).into_owned();
+    assert!(verified.status.success(), "{verified:?}");
+    assert!(
+        said.contains("all 3 processes' audit logs intact"),
+        "{said}"
+    );
+    let log = dir.join("p0/audit/audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    assert!(lines.len() > 1, "{text}");
+    lines[0] = lines[0].replacen("\"", "\" ", 1);
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let verified = verify();
+    let said = String::from_utf8_lossy(&verified.stderr).into_owned();
+    assert!(!verified.status.success());
+    assert!(
+        said.contains("process 0") && said.contains("audit log broken"),
+        "{said}"
+    );
     // A single node's demo refuses the cluster's directory.
     let (ok, refused) = demo(&["-d", dir.to_str().unwrap(), "--exit-when-ready"]);
     assert!(!ok);
