@@ -738,6 +738,45 @@ fn a_partitioned_process_is_named_within_the_timeouts_and_answers_again_when_it_
     };
     assert_eq!(status, 200, "{answer}");
 
+    // One change stream through process 0 carries every process's subjects' changes.
+    let mut stream = TcpStream::connect(&addresses[0]).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let head = format!(
+        "GET /v1/changes?kinds=threshold&threshold=1000.5 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\n\r\n",
+        addresses[0]
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let here = owned_by(0);
+    let moved = format!(
+        "{}\n{}\n{}\n",
+        payment(&far, 10),
+        payment(&near, 11),
+        payment(&here, 12)
+    );
+    let (status, answer) = http(&addresses[1], "POST", "/v1/events", &key, moved.as_bytes());
+    assert_eq!(status, 200, "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut heard = String::new();
+    let mut buffer = [0u8; 4096];
+    while ![&far, &near, &here]
+        .iter()
+        .all(|s| heard.contains(&format!("\"{s}\"")))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not every owner's change came: {heard}"
+        );
+        if let Ok(read) = stream.read(&mut buffer) {
+            heard.push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+    }
+    assert!(
+        heard.contains("200 OK") && heard.contains("text/event-stream"),
+        "{heard}"
+    );
+
     proxy.cut(true);
     let named = format!("process 2 ({})", proxy.address);
     let started = Instant::now();

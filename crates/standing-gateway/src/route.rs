@@ -56,6 +56,7 @@ pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Reque
         Method::GET if path == "/v1/me/report" => by_key_subject(&gateway, request).await,
         Method::GET if path == "/v1/reviews" => reviews(&gateway, request).await,
         Method::GET if path == "/v1/overview" => overview(&gateway, request).await,
+        Method::GET if path == "/v1/changes" => changes(&gateway, request).await,
         Method::POST if path == "/v1/models" => crate::models::upload(&gateway, request).await,
         Method::GET if path.starts_with("/v1/models/") && path.ends_with("/impact") => {
             crate::models::impact(&gateway, request).await
@@ -112,6 +113,74 @@ async fn clock(gateway: &Arc<Gateway>, forwarded: bool, request: Request) -> Res
         Ok(moved) => axum::Json(moved).into_response(),
         Err(refused) => refused,
     }
+}
+
+/// `GET /v1/changes`: every process's stream of its own subjects' changes, opened with the
+/// caller's key (each checks it and audits what it sends), merged event by event. A process
+/// whose stream ends says so in an `unavailable` event naming it; the others go on.
+async fn changes(gateway: &Gateway, request: Request) -> Response {
+    use futures_util::StreamExt;
+    let (parts, _) = request.into_parts();
+    let mut streams = Vec::new();
+    for process in 0..gateway.peers.len() {
+        let asked = with_body(&parts, Body::empty());
+        let response = if process == gateway.me() {
+            gateway.local(asked).await
+        } else {
+            match gateway.peers.send(process, asked).await {
+                Ok(response) => response,
+                Err(unavailable) => return unavailable.into_response(),
+            }
+        };
+        if !response.status().is_success() {
+            return response;
+        }
+        let name = gateway.peers.name(process).to_owned();
+        streams.push(whole_events(response.into_body(), name).boxed());
+    }
+    let merged = futures_util::stream::select_all(streams);
+    Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "text/event-stream")
+        .header(axum::http::header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(merged))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A stream of server-sent events cut into whole events (each ending in a blank line), so
+/// that merged streams never interleave within one; then an `unavailable` event naming the
+/// process once its stream ends.
+fn whole_events(
+    body: Body,
+    process: String,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::convert::Infallible>> {
+    use futures_util::StreamExt;
+    struct Cut {
+        body: axum::body::BodyDataStream,
+        pending: Vec<u8>,
+        process: Option<String>,
+    }
+    let start = Cut {
+        body: body.into_data_stream(),
+        pending: Vec::new(),
+        process: Some(process),
+    };
+    futures_util::stream::unfold(start, |mut cut| async move {
+        loop {
+            if let Some(end) = cut.pending.windows(2).position(|w| w == b"\n\n") {
+                let event: Vec<u8> = cut.pending.drain(..end + 2).collect();
+                return Some((Ok(Bytes::from(event)), cut));
+            }
+            match cut.body.next().await {
+                Some(Ok(bytes)) => cut.pending.extend_from_slice(&bytes),
+                _ => {
+                    let process = cut.process.take()?;
+                    let said = json!({"process": process}).to_string();
+                    let event = format!("event: unavailable\ndata: {said}\n\n");
+                    return Some((Ok(Bytes::from(event)), cut));
+                }
+            }
+        }
+    })
 }
 
 /// `POST /v1/purge`: led by process 0, holding the clock: every process purges its own log
