@@ -404,6 +404,22 @@ fn three_processes_answer_as_one_node() {
         "some explanation names a contact on another process"
     );
 
+    // A logged event is found through any process, on its subject's owner.
+    let answers: Vec<Value> = addresses[..3]
+        .iter()
+        .map(|address| {
+            let (status, found) = http(address, "GET", "/v1/events/payments/pay-0001", &key, b"");
+            assert_eq!(status, 200, "{found}");
+            found
+        })
+        .collect();
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    assert!(
+        answers[0].to_string().contains("pay-0001"),
+        "{}",
+        answers[0]
+    );
+
     // The overview through any process covers the whole cluster's own subjects, once each
     // (it is looked at once a second: asked until it has caught up with the clock move).
     let summary = |overview: &Value| {

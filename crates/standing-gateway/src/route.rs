@@ -1,7 +1,9 @@
 //! Where each request is answered. A request about one subject goes to the subject's owner; a
 //! batch of events is split among the owners of its records; a ranking among the owners of
-//! its candidates; a stored item (a decision held for review, a dispute) is looked for on every
-//! process; everything else is this process's own (the model, keys, pages, its metrics).
+//! its candidates; a stored item (a decision held for review, a dispute, a logged event) is
+//! looked for on every process; the overview, change streams, model changes, purges and clock
+//! moves cover every process; everything else is this process's own (the model, keys, pages,
+//! its metrics).
 
 use crate::Gateway;
 use crate::peer::{FORWARDED, Unavailable};
@@ -61,7 +63,9 @@ pub(crate) async fn dispatch(State(gateway): State<Arc<Gateway>>, request: Reque
         Method::GET if path.starts_with("/v1/models/") && path.ends_with("/impact") => {
             crate::models::impact(&gateway, request).await
         }
-        Method::GET if path.starts_with("/v1/decisions/") => find(&gateway, request).await,
+        Method::GET if path.starts_with("/v1/decisions/") || path.starts_with("/v1/events/") => {
+            find(&gateway, request).await
+        }
         Method::POST if path.starts_with("/v1/reviews/") || path.starts_with("/v1/disputes/") => {
             find(&gateway, request).await
         }
@@ -646,7 +650,7 @@ pub(crate) fn merge_overviews(mut parts: Vec<Value>) -> Value {
     merged
 }
 
-/// A request about a stored item (a decision, a dispute) that one process holds: asked here
+/// A request about a stored item (a decision, a dispute, a logged event) that one process holds: asked here
 /// first, then on the others until one knows it.
 async fn find(gateway: &Gateway, request: Request) -> Response {
     let (parts, bytes) = match read_body(request).await {
