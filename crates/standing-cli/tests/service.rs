@@ -153,6 +153,8 @@ fn consumer_key(data: &Path) -> String {
             "lending.consumer",
             "--purpose",
             "rail.highspeed.booking",
+            "--purpose",
+            "dating.profile",
         ],
     )
 }
@@ -403,6 +405,36 @@ fn three_processes_answer_as_one_node() {
         across,
         "some explanation names a contact on another process"
     );
+
+    // A ranking of everyone who opted in, split among the owners and merged: the single
+    // node's order, under one model version.
+    for subject in &subjects {
+        let path = format!("/v1/subjects/{subject}/consent/dating.profile");
+        let body = br#"{"choice": "opted_in"}"#;
+        let (status, answer) = http(&single_address, "PUT", &path, &single_key, body);
+        assert_eq!(status, 200, "{answer}");
+        let (status, answer) = http(&addresses[0], "PUT", &path, &key, body);
+        assert_eq!(status, 200, "{answer}");
+    }
+    let asked = json!({"purpose": "dating.profile", "subjects": subjects}).to_string();
+    let (status, expected) = http(
+        &single_address,
+        "POST",
+        "/v1/rank",
+        &single_consumer,
+        asked.as_bytes(),
+    );
+    assert_eq!(status, 200, "{expected}");
+    assert_eq!(
+        expected["ranking"].as_array().map(Vec::len),
+        Some(subjects.len()),
+        "{expected}"
+    );
+    for address in &addresses[..3] {
+        let (status, got) = http(address, "POST", "/v1/rank", &consumer, asked.as_bytes());
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(difference(&got, &expected, "ranking"), None, "at {address}");
+    }
 
     // A logged event is found through any process, on its subject's owner.
     let answers: Vec<Value> = addresses[..3]

@@ -10,7 +10,8 @@
 //! solved across the cluster under the new version. A prepare that fails anywhere is dropped
 //! everywhere and nothing changes. The commits take milliseconds each, side by side; between
 //! the first and the last an answer about one subject may already name the new version while
-//! another names the old one.
+//! another names the old one; an answer merged from many processes is asked again until all
+//! name one version (see `route::one_version`).
 
 use crate::Gateway;
 use crate::clock::LEADER;

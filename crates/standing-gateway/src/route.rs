@@ -456,17 +456,18 @@ async fn rank(gateway: &Gateway, request: Request) -> Response {
             let body = json!({"purpose": asked.purpose, "subjects": share}).to_string();
             (process, with_body(&parts, body))
         })
-        .collect();
-    let answers = ask_all(gateway, targets).await;
-    if let Some(failure) = first_failure(&answers) {
-        return failure;
-    }
+        .collect::<Vec<_>>();
+    let answers = match one_version(gateway, targets).await {
+        Ok(answers) => answers,
+        Err(refused) => return refused,
+    };
     let mut ranking: Vec<(f64, String)> = Vec::new();
     let (mut unknown, mut withheld) = (Vec::new(), Vec::new());
-    let mut purpose = Value::Null;
+    let (mut purpose, mut version) = (Value::Null, Value::Null);
     for (_, answer) in answers {
         let Ok((_, body)) = answer else { continue };
         purpose = body["purpose"].clone();
+        version = body["model_version"].clone();
         for entry in body["ranking"].as_array().into_iter().flatten() {
             if let (Some(score), Some(subject)) =
                 (entry["score"].as_f64(), entry["subject"].as_str())
@@ -491,6 +492,7 @@ async fn rank(gateway: &Gateway, request: Request) -> Response {
     ranking.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     axum::Json(json!({
         "purpose": purpose,
+        "model_version": version,
         "ranking": ranking
             .iter()
             .enumerate()
@@ -526,6 +528,59 @@ async fn reviews(gateway: &Gateway, request: Request) -> Response {
     axum::Json(json!({"pending": pending})).into_response()
 }
 
+/// How often a merged answer is asked again while the processes switch model versions (their
+/// commits are milliseconds apart), and how long it waits between.
+const SWITCHING_TRIES: usize = 40;
+const SWITCHING_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Asks every target, as [`ask_all`], until all answers name one model version: a merged
+/// answer never mixes versions. A refusal or a process that does not answer is the answer.
+async fn one_version(
+    gateway: &Gateway,
+    targets: Vec<(usize, Request)>,
+) -> Result<Vec<(usize, Answer)>, Response> {
+    let (heads, bodies): (Vec<_>, Vec<_>) = {
+        let mut heads = Vec::new();
+        let mut bodies = Vec::new();
+        for (process, request) in targets {
+            let (parts, body) = request.into_parts();
+            let bytes = axum::body::to_bytes(body, MAX_BODY)
+                .await
+                .unwrap_or_default();
+            heads.push((process, parts));
+            bodies.push(bytes);
+        }
+        (heads, bodies)
+    };
+    for _ in 0..SWITCHING_TRIES {
+        let targets = heads
+            .iter()
+            .zip(&bodies)
+            .map(|((process, parts), body)| (*process, with_body(parts, body.clone())))
+            .collect();
+        let answers = ask_all(gateway, targets).await;
+        if let Some(failure) = first_failure(&answers) {
+            return Err(failure);
+        }
+        let mut versions = answers
+            .iter()
+            .filter_map(|(_, answer)| answer.as_ref().ok())
+            .filter_map(|(_, body)| body["model_version"].as_str());
+        let first = versions.next();
+        if versions.all(|version| Some(version) == first) {
+            return Ok(answers);
+        }
+        tokio::time::sleep(SWITCHING_WAIT).await;
+    }
+    Err(ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "versions_switching",
+        "the processes answered under different model versions for a second: an activation \
+         did not finish everywhere; ask again, or activate the version again",
+    )
+    .into_response())
+}
+
 /// `GET /v1/overview`: every process's own subjects, summed — counts, histogram, grades,
 /// lists, relations, events by source, decisions — and the extremes of all of them (each
 /// process audits the read of its own).
@@ -534,10 +589,10 @@ async fn overview(gateway: &Gateway, request: Request) -> Response {
     let targets = (0..gateway.peers.len())
         .map(|process| (process, with_body(&parts, Body::empty())))
         .collect();
-    let answers = ask_all(gateway, targets).await;
-    if let Some(failure) = first_failure(&answers) {
-        return failure;
-    }
+    let answers = match one_version(gateway, targets).await {
+        Ok(answers) => answers,
+        Err(refused) => return refused,
+    };
     let parts: Vec<Value> = answers
         .into_iter()
         .filter_map(|(_, answer)| answer.ok().map(|(_, body)| body))

@@ -478,6 +478,7 @@ pub(crate) async fn post_rank(
     }
     Ok(Json(json!({
         "purpose": purpose.name,
+        "model_version": node.model().version_label(),
         "ranking": known
             .iter()
             .enumerate()
