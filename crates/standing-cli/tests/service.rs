@@ -796,6 +796,17 @@ fn a_partitioned_process_is_named_within_the_timeouts_and_answers_again_when_it_
         addresses[0]
     );
     stream.write_all(head.as_bytes()).unwrap();
+    // The head comes once every process's stream is open (each subscribed): only then are
+    // the changes made.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut heard = String::new();
+    let mut buffer = [0u8; 4096];
+    while !heard.contains("\r\n\r\n") {
+        assert!(Instant::now() < deadline, "no head: {heard}");
+        if let Ok(read) = stream.read(&mut buffer) {
+            heard.push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+    }
     let here = owned_by(0);
     let moved = format!(
         "{}\n{}\n{}\n",
@@ -806,8 +817,6 @@ fn a_partitioned_process_is_named_within_the_timeouts_and_answers_again_when_it_
     let (status, answer) = http(&addresses[1], "POST", "/v1/events", &key, moved.as_bytes());
     assert_eq!(status, 200, "{answer}");
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut heard = String::new();
-    let mut buffer = [0u8; 4096];
     while ![&far, &near, &here]
         .iter()
         .all(|s| heard.contains(&format!("\"{s}\"")))
