@@ -122,7 +122,7 @@ impl Children {
 }
 
 /// `count` free ports on 127.0.0.1.
-fn free_addresses(count: usize) -> Result<Vec<String>> {
+pub(crate) fn free_addresses(count: usize) -> Result<Vec<String>> {
     let listeners = (0..count)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
         .collect::<std::io::Result<Vec<_>>>()

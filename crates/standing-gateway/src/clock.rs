@@ -303,7 +303,7 @@ fn failed(message: String) -> ApiError {
 }
 
 /// Another process's refusal, passed on as it came.
-fn relayed(status: StatusCode, body: axum::body::Bytes) -> Response {
+pub(crate) fn relayed(status: StatusCode, body: axum::body::Bytes) -> Response {
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -14,7 +14,7 @@
 //! name one version (see `route::one_version`).
 
 use crate::Gateway;
-use crate::clock::LEADER;
+use crate::clock::{LEADER, relayed};
 use crate::route::{ask_all, ask_all_within, first_failure, with_body};
 use axum::body::Body;
 use axum::extract::Request;
@@ -358,13 +358,4 @@ fn failed(message: String) -> ApiError {
         "activation_failed",
         message,
     )
-}
-
-fn relayed(status: StatusCode, body: axum::body::Bytes) -> Response {
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
 }

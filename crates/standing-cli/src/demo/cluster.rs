@@ -39,18 +39,6 @@ impl Drop for Others {
     }
 }
 
-/// Free ports on 127.0.0.1 (bound together, then let go).
-fn free_addresses(count: usize) -> Result<Vec<String>> {
-    let listeners = (0..count)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()
-        .context("finding free ports on 127.0.0.1")?;
-    listeners
-        .iter()
-        .map(|l| Ok(l.local_addr()?.to_string()))
-        .collect()
-}
-
 fn secret() -> Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
@@ -64,7 +52,7 @@ fn lay_out(options: &DemoOptions, now: Timestamp) -> Result<DemoKeys> {
     let dir = options.data;
     let processes = options.processes;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let others = free_addresses(2 * processes - 1)?;
+    let others = crate::cluster::free_addresses(2 * processes - 1)?;
     let mut file = format!(
         "# A local cluster made by `standing demo --processes {processes}`.\n\
          secret_file = \"{SECRET_FILE}\"\n"
