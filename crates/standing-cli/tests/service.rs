@@ -573,6 +573,45 @@ fn three_processes_answer_as_one_node() {
         );
     }
 
+    // A relation between two processes' subjects retracted through a third: it stops counting
+    // on both ends, as on one node.
+    let retraction = br#"{"id":"ret-0001","source":"social-app","subject":"p-1","type":"retraction","occurred_at":"2026-06-01T00:00:00Z","fields":{"event":"rel-0001","reason":"entered by mistake"}}"#;
+    assert_ne!(owner_of("p-1"), owner_of("p-2"));
+    let (status, alone) = http(
+        &single_address,
+        "POST",
+        "/v1/events",
+        &single_key,
+        retraction,
+    );
+    assert_eq!(status, 200, "{alone}");
+    assert_eq!(alone["accepted"], 1, "{alone}");
+    let (status, retracted) = http(&addresses[2], "POST", "/v1/events", &key, retraction);
+    assert_eq!(status, 200, "{retracted}");
+    assert_eq!(retracted["results"], alone["results"], "{retracted}");
+    for (address, key) in [(&single_address, &single_key), (&addresses[2], &key)] {
+        let (status, moved) = http(address, "POST", "/v1/clock", key, b"");
+        assert_eq!(status, 200, "{moved}");
+    }
+    for subject in ["p-1", "p-2"] {
+        let path = format!("/v1/subjects/{subject}/explanation");
+        let (_, expected) = http(&single_address, "GET", &path, &single_key, b"");
+        assert!(
+            !expected["network"]["contacts"]
+                .to_string()
+                .contains(if subject == "p-1" { "p-2" } else { "p-1" }),
+            "{expected}"
+        );
+        for address in &addresses[..3] {
+            let (_, got) = http(address, "GET", &path, &key, b"");
+            assert_eq!(
+                difference(&answer_of(got), &answer_of(expected.clone()), "answer"),
+                None,
+                "{path} at {address} after the retraction"
+            );
+        }
+    }
+
     // A new version: stored on every process through one, its impact summed over all, and
     // activated through another, every process switching to it.
     let text = std::fs::read_to_string(single.join("model.toml"))

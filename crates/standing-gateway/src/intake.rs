@@ -1,5 +1,6 @@
 //! A batch of events sent to any process: read here as the server reads it, split among the
-//! owners of its records (a relation to the owners of both ends), sent to each at once as
+//! owners of its records (a relation to the owners of both ends, a retraction to every process,
+//! since the event it retracts may be a relation held by both ends' owners), sent to each at once as
 //! NDJSON with the sender's key, and answered record by record in the batch's order once every
 //! owner has answered — so every accepted record is durable on its owner when the answer
 //! comes. Each owner admits, applies, syncs and audits its share as a single node does; a record
@@ -31,16 +32,28 @@ struct Ends<'a> {
     other: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// The processes a record goes to: its subject's owner and, for a relation, its other end's.
-/// A record that names no subject goes to this process, which refuses it as one node does.
-fn owners(gateway: &Gateway, record: &[u8]) -> (usize, Option<usize>) {
+/// Where a record goes.
+enum Owners {
+    /// Its subject's owner and, for a relation, its other end's.
+    Ends(usize, Option<usize>),
+    /// A retraction: every process, its subject's owner first. The event it retracts may be a
+    /// relation, also held by the other end's owner, which only the event's body names.
+    All(usize),
+}
+
+/// The processes a record goes to. A record that names no subject goes to this process, which
+/// refuses it as one node does.
+fn owners(gateway: &Gateway, record: &[u8]) -> Owners {
     let Ok(routed) = serde_json::from_slice::<Routed<'_>>(record) else {
-        return (gateway.me(), None);
+        return Owners::Ends(gateway.me(), None);
     };
     let Some(subject) = routed.subject else {
-        return (gateway.me(), None);
+        return Owners::Ends(gateway.me(), None);
     };
     let first = gateway.owner(&subject);
+    if routed.event_type.as_deref() == Some("retraction") {
+        return Owners::All(first);
+    }
     let relation = matches!(
         routed.event_type.as_deref(),
         Some("relation.added" | "relation.removed")
@@ -51,7 +64,7 @@ fn owners(gateway: &Gateway, record: &[u8]) -> (usize, Option<usize>) {
         .filter(|_| relation)
         .map(|other| gateway.owner(&other))
         .filter(|&owner| owner != first);
-    (first, second)
+    Owners::Ends(first, second)
 }
 
 /// `POST /v1/events` on a cluster.
@@ -65,16 +78,30 @@ pub(crate) async fn split(gateway: &Gateway, request: Request) -> Response {
     let Ok(slots) = standing_server::read_records(&parts.headers, &bytes, &model) else {
         return gateway.local(with_body(&parts, bytes)).await;
     };
-    // The records each process gets, by their index in the batch.
-    let mut shares: Vec<Vec<usize>> = vec![Vec::new(); gateway.peers.len()];
+    // The records each process gets, by their index in the batch, and each record's subject's
+    // owner.
+    let processes = gateway.peers.len();
+    let mut shares: Vec<Vec<usize>> = vec![Vec::new(); processes];
+    let mut primary = Vec::with_capacity(slots.len());
     for (index, slot) in slots.iter().enumerate() {
-        let (first, second) = match slot {
+        let owners = match slot {
             Ok(record) => owners(gateway, record),
-            Err(_) => (gateway.me(), None),
+            Err(_) => Owners::Ends(gateway.me(), None),
         };
-        shares[first].push(index);
-        if let Some(second) = second {
-            shares[second].push(index);
+        match owners {
+            Owners::Ends(first, second) => {
+                primary.push(first);
+                shares[first].push(index);
+                if let Some(second) = second {
+                    shares[second].push(index);
+                }
+            }
+            Owners::All(first) => {
+                primary.push(first);
+                for share in &mut shares {
+                    share.push(index);
+                }
+            }
         }
     }
     // All of it for one process: sent as it came.
@@ -114,7 +141,7 @@ pub(crate) async fn split(gateway: &Gateway, request: Request) -> Response {
         })
         .collect();
     let answers = ask_all(gateway, targets).await;
-    merge(gateway, &slots, &shares, answers)
+    merge(gateway, &slots, &shares, &primary, answers)
 }
 
 /// How two owners' answers for one record combine: a refusal over a conflict over an
@@ -133,6 +160,7 @@ fn merge(
     gateway: &Gateway,
     slots: &[Slot],
     shares: &[Vec<usize>],
+    primary: &[usize],
     answers: Vec<(usize, Answer)>,
 ) -> Response {
     let mut results: Vec<Option<Value>> = vec![None; slots.len()];
@@ -146,6 +174,11 @@ fn merge(
                     else {
                         continue;
                     };
+                    // A retraction is told by its subject's owner; another process that never
+                    // held the event it retracts has nothing to say of it.
+                    if process != primary[index] && result["code"] == "unknown_retraction_target" {
+                        continue;
+                    }
                     let mut result = result.clone();
                     result["index"] = json!(index);
                     let keep = match &results[index] {
