@@ -114,6 +114,16 @@ impl Layout {
         }
     }
 
+    /// The workers of this process: the first one's index, and how many.
+    fn here(&self) -> (usize, usize) {
+        match self {
+            Layout::Threads { workers } => (0, *workers),
+            Layout::Processes {
+                process, workers, ..
+            } => (process * workers, *workers),
+        }
+    }
+
     fn check(&self) -> Result<(), ClusterError> {
         let bad = |reason: &str| Err(ClusterError::Layout(reason.to_owned()));
         match self {
@@ -183,12 +193,7 @@ pub fn solve_and_update(
         )));
     }
     // This process's parts, built here, one thread each; the graph is let go before the run.
-    let (first, local) = match layout {
-        Layout::Threads { workers } => (0, *workers),
-        Layout::Processes {
-            process, workers, ..
-        } => (process * workers, *workers),
-    };
+    let (first, local) = layout.here();
     let parts: Vec<Part> = std::thread::scope(|scope| {
         let building: Vec<_> = (first..first + local)
             .map(|index| {
@@ -214,12 +219,7 @@ pub fn solve_parts(
     run: Run,
 ) -> Result<Vec<Solved>, ClusterError> {
     layout.check()?;
-    let (first, local) = match layout {
-        Layout::Threads { workers } => (0, *workers),
-        Layout::Processes {
-            process, workers, ..
-        } => (process * workers, *workers),
-    };
+    let (first, local) = layout.here();
     if parts.len() != local {
         return Err(ClusterError::Layout(format!(
             "{} parts for the {local} workers of this process",

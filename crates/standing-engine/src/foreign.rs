@@ -22,6 +22,8 @@ pub type Owned = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 pub(crate) struct Foreign {
     owned: Owned,
+    /// Whether each subject known so far is owned here, by index (asked of `owned` once).
+    own: Vec<bool>,
     /// Foreign subjects' scores as their owners solved them, by subject index.
     pinned: HashMap<u32, f64>,
 }
@@ -39,23 +41,41 @@ pub struct NetworkRows {
 
 impl Engine {
     /// Serves only the subjects `owned` accepts; the others are contacts whose scores are
-    /// pinned by [`Engine::pin_contacts`] (at the base score until then). Rebuilds the live
-    /// network.
+    /// pinned by [`Engine::pin_contacts`] (at their behaviour here until then). Rebuilds the
+    /// live network.
     pub fn serve_part(&mut self, owned: Owned) {
         self.foreign = Some(Foreign {
             owned,
+            own: Vec::new(),
             pinned: HashMap::new(),
         });
+        self.note_owners();
         self.mutations += 1;
         self.rebuild_network();
+    }
+
+    /// Notes which of the subjects that arrived since are owned here.
+    pub(crate) fn note_owners(&mut self) {
+        let Some(foreign) = self.foreign.as_mut() else {
+            return;
+        };
+        let known = self.subjects.len() as u32;
+        for index in foreign.own.len() as u32..known {
+            let own = (foreign.owned)(self.subjects.get(index));
+            foreign.own.push(own);
+        }
     }
 
     /// Whether subject `index` is owned by another process.
     #[inline]
     pub(crate) fn is_foreign(&self, index: u32) -> bool {
-        self.foreign
-            .as_ref()
-            .is_some_and(|foreign| !(foreign.owned)(self.subjects.get(index)))
+        self.foreign.as_ref().is_some_and(|foreign| {
+            !foreign
+                .own
+                .get(index as usize)
+                .copied()
+                .unwrap_or_else(|| (foreign.owned)(self.subjects.get(index)))
+        })
     }
 
     /// The edge relation `key` makes in this engine's network: as it is on one node, less the
@@ -84,18 +104,9 @@ impl Engine {
         behaviours(&self.scores, self.foreign.as_ref())
     }
 
-    /// The behaviour score subject `index` has in the network.
-    pub(crate) fn network_behaviour(&self, index: u32) -> Option<f64> {
-        match &self.foreign {
-            Some(foreign) if self.is_foreign(index) => Some(
-                foreign
-                    .pinned
-                    .get(&index)
-                    .copied()
-                    .unwrap_or_else(|| self.model.scale.clamp(self.model.scale.base)),
-            ),
-            _ => None,
-        }
+    /// The pinned score of subject `index`, if it is a foreign contact with one.
+    pub(crate) fn pinned(&self, index: u32) -> Option<f64> {
+        self.foreign.as_ref()?.pinned.get(&index).copied()
     }
 
     /// Pins foreign contacts (by subject index) at the scores their owners solved, and brings

@@ -123,8 +123,10 @@ impl Engine {
         }
     }
 
-    /// Adds the subjects the network does not know yet, at their behaviour scores.
+    /// Adds the subjects the network does not know yet, at their behaviour scores (and, when
+    /// serving a part, notes which of them are owned here).
     pub(crate) fn grow_network(&mut self) {
+        self.note_owners();
         let subjects = self.subjects.len() as u32;
         let base = self.model.scale.clamp(self.model.scale.base);
         if let Some(live) = self.network.as_mut()
@@ -270,7 +272,7 @@ impl Engine {
                 || Scratch::new(model),
                 |scratch, subject| {
                     // A foreign contact stands at its latest pin at any instant.
-                    self.network_behaviour(subject as u32).unwrap_or_else(|| {
+                    self.pinned(subject as u32).unwrap_or_else(|| {
                         model
                             .scale
                             .clamp(behaviour(model, all.get(subject), at, known, scratch))

@@ -74,12 +74,9 @@ pub(crate) async fn move_all(
     let _one_at_a_time = gateway.moving.lock().await;
     let started = Instant::now();
     if !moved_here {
-        let state = Arc::clone(&gateway.state);
-        tokio::task::spawn_blocking(move || standing_server::advance_clock_to(&state, at))
+        move_here(gateway, at)
             .await
-            .map_err(|error| {
-                failed(format!("the clock move here stopped: {error}")).into_response()
-            })?;
+            .map_err(IntoResponse::into_response)?;
     }
     let body = json!({ "at": at.0 }).to_string();
     let others = (0..gateway.peers.len()).filter(|&p| p != gateway.me());
@@ -112,6 +109,14 @@ pub(crate) async fn move_all(
         "moved_ms": moved.as_millis() as u64,
         "network": network,
     }))
+}
+
+/// Moves this process's clock to `at`.
+pub(crate) async fn move_here(gateway: &Gateway, at: Timestamp) -> Result<(), ApiError> {
+    let state = Arc::clone(&gateway.state);
+    tokio::task::spawn_blocking(move || standing_server::advance_clock_to(&state, at))
+        .await
+        .map_err(|error| failed(format!("the clock move here stopped: {error}")))
 }
 
 /// Every process solves its part at once (this one here); the answer of each.

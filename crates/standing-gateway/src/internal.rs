@@ -46,17 +46,9 @@ pub(crate) async fn answer(gateway: &std::sync::Arc<Gateway>, request: Request) 
                 )
                 .into_response();
             };
-            let state = std::sync::Arc::clone(&gateway.state);
-            match tokio::task::spawn_blocking(move || standing_server::advance_clock_to(&state, at))
-                .await
-            {
+            match crate::clock::move_here(gateway, at).await {
                 Ok(()) => axum::Json(json!({ "clock": at.to_string() })).into_response(),
-                Err(error) => ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "clock_move_failed",
-                    format!("the clock move stopped: {error}"),
-                )
-                .into_response(),
+                Err(error) => error.into_response(),
             }
         }
         (&Method::POST, "/cluster/v1/network") => match crate::clock::solve_here(gateway).await {

@@ -78,6 +78,16 @@ impl Gateway {
             Err(unavailable) => unavailable.into_response(),
         }
     }
+
+    /// Has the leader of the clock answer `request`, which it does once every process has
+    /// done its part: work, bounded by the cluster's work timeout, not a lookup.
+    pub(crate) async fn to_leader(&self, request: Request) -> Response {
+        let within = self.peers.work_timeout();
+        match self.peers.send_within(clock::LEADER, request, within).await {
+            Ok(response) => response,
+            Err(unavailable) => unavailable.into_response(),
+        }
+    }
 }
 
 /// Why a cluster's process did not start or end cleanly.

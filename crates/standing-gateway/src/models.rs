@@ -131,11 +131,7 @@ pub(crate) async fn activate(
         if forwarded {
             return StatusCode::MISDIRECTED_REQUEST.into_response();
         }
-        let within = gateway.peers.work_timeout();
-        return match gateway.peers.send_within(LEADER, request, within).await {
-            Ok(response) => response,
-            Err(unavailable) => unavailable.into_response(),
-        };
+        return gateway.to_leader(request).await;
     }
     // Only an operator activates; anyone else is refused (and audited) by the node here.
     let secret = request

@@ -91,12 +91,7 @@ async fn clock(gateway: &Arc<Gateway>, forwarded: bool, request: Request) -> Res
             )
             .into_response();
         }
-        // The leader answers once every process has moved and solved: work, not a lookup.
-        let within = gateway.peers.work_timeout();
-        return match gateway.peers.send_within(LEADER, request, within).await {
-            Ok(response) => response,
-            Err(unavailable) => unavailable.into_response(),
-        };
+        return gateway.to_leader(request).await;
     }
     let here = gateway.local(request).await;
     if here.status() != StatusCode::OK {
@@ -204,11 +199,7 @@ async fn purge(gateway: &Arc<Gateway>, forwarded: bool, request: Request) -> Res
         return purge_here(gateway, request).await;
     }
     if gateway.me() != LEADER {
-        let within = gateway.peers.work_timeout();
-        return match gateway.peers.send_within(LEADER, request, within).await {
-            Ok(response) => response,
-            Err(unavailable) => unavailable.into_response(),
-        };
+        return gateway.to_leader(request).await;
     }
     let _clock_held = gateway.moving.lock().await;
     let (parts, _) = request.into_parts();

@@ -169,7 +169,6 @@ pub(super) fn run(options: &DemoOptions, now: fn() -> Timestamp) -> Result<ExitC
     let country = Arc::new(Country::new(&model, options.people, options.seed, now())?);
     let (rate, exit_when_ready) = (options.rate, options.exit_when_ready);
     let printed = keys.clone();
-    let stopping = Arc::clone(&others);
     standing_gateway::serve_node(
         &cluster,
         0,
@@ -186,7 +185,6 @@ pub(super) fn run(options: &DemoOptions, now: fn() -> Timestamp) -> Result<ExitC
             tokio::spawn(async move {
                 ready(&front, &keys.operator, processes, started, &others).await;
                 if exit_when_ready {
-                    drop(stopping);
                     if let Ok(mut others) = others.lock() {
                         for child in &mut others.0 {
                             let _ = child.kill();
