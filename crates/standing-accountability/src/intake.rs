@@ -123,6 +123,23 @@ impl House {
         sender: Sender<'_>,
         read: impl Fn(&Model) -> Result<Vec<Slot>, E>,
     ) -> Result<Intake, IntakeError<E>> {
+        self.ingest_from(sender, read, &[], |_| Ok(()))
+    }
+
+    /// As [`House::ingest`], for records taken from a stream: `checkpoints` (each stream
+    /// partition's position after these records) are made durable in the same commit as the
+    /// records accepted, so what a restart resumes from is exactly what the log holds. Before
+    /// anything is applied, `refused` is shown every record's admission (each refused record
+    /// with its reason; the others `Accepted` until the engine decides): an error from it
+    /// takes nothing. It may be shown the batch more than once (when a model is activated
+    /// meanwhile).
+    pub fn ingest_from<E>(
+        &self,
+        sender: Sender<'_>,
+        read: impl Fn(&Model) -> Result<Vec<Slot>, E>,
+        checkpoints: &[standing_core::Event],
+        mut refused: impl FnMut(&[RecordResult]) -> Result<(), E>,
+    ) -> Result<Intake, IntakeError<E>> {
         let key = sender.key;
         let (source, history) = (key.role.source(), key.role.history());
         let (mut model, mut floor) = {
@@ -182,6 +199,7 @@ impl House {
                     }),
                 }
             }
+            refused(&results).map_err(IntakeError::Read)?;
             let node = self.write_node();
             if Arc::ptr_eq(node.model(), &model) && node.last_recorded_at() == floor {
                 break (node, results, events, bodies);
@@ -191,7 +209,7 @@ impl House {
         };
         let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
         let report = node
-            .ingest(&events, &slices, &key.id)
+            .ingest_from(&events, &slices, &key.id, checkpoints)
             .map_err(IntakeError::NotDurable)?;
         drop(node);
         let mut intake = Intake::default();

@@ -31,6 +31,7 @@ mod cluster;
 mod demo;
 mod ingest;
 mod output;
+mod stream;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -39,6 +40,7 @@ use standing_node::Node;
 use standing_rules::{Severity, check_model};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Many small allocations (per-subject entries, ids): mimalloc is markedly faster than glibc's.
 #[global_allocator]
@@ -169,6 +171,17 @@ enum Command {
         process: Option<usize>,
         #[command(flatten)]
         pace: Pace,
+        #[command(flatten)]
+        kafka: stream::KafkaArgs,
+    },
+    /// Consume Kafka topics into a data directory without serving it: each record checked as
+    /// its topic's source, its partition's offset checkpointed in the same durable commit,
+    /// refused records written to a dead-letter topic.
+    Consume {
+        #[arg(long, short = 'd', default_value = "standing-data")]
+        data: PathBuf,
+        #[command(flatten)]
+        kafka: stream::KafkaArgs,
     },
     /// Check the audit log's hash chain and head (every read, decision and refusal served).
     Audit {
@@ -782,15 +795,44 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve {
-            data, listen, pace, ..
+            data,
+            listen,
+            pace,
+            kafka,
+            ..
         } => {
-            standing_server::serve(&data, &pace.config(&listen), |address| {
+            let streams = kafka.config(&data)?;
+            let (node, _) =
+                Node::open(&data, now()).with_context(|| format!("opening {}", data.display()))?;
+            let ready = |address| {
                 eprintln!(
                     "serving {} on http://{address} (Ctrl-C or SIGTERM stops it cleanly)",
                     data.display()
                 );
+            };
+            standing_server::serve_node(node, &pace.config(&listen), ready, |state| {
+                if let Some(config) = streams {
+                    let host = Arc::new(stream::Served(state));
+                    // Stopped with the server's runtime: what it took is durable already.
+                    let (_, stopped) = tokio::sync::watch::channel(false);
+                    let (_, task) = stream::start(host, config, stopped, true);
+                    tokio::spawn(async move {
+                        if let Ok(Err(error)) = task.await {
+                            eprintln!("kafka intake stopped: {error}");
+                        }
+                    });
+                }
             })?;
             eprintln!("stopped; snapshot stored");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Consume { data, kafka } => {
+            let Some(config) = kafka.config(&data)? else {
+                bail!(
+                    "say what to consume: --kafka [FILE], or --kafka --brokers B --topic NAME=SOURCE"
+                );
+            };
+            stream::consume(&data, config)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys { action } => keys(action),

@@ -125,4 +125,35 @@ pub enum EventBody {
         event_id: Box<str>,
         reason: Box<str>,
     },
+    /// Not about anyone: how far Standing has taken an external stream (a Kafka topic's
+    /// partition) — every record before offset `next` is in the log before this one. Written by
+    /// Standing in the same durable commit as the events it carried, so a restart resumes where
+    /// the log ends. Its `source` and `subject` are empty.
+    Checkpoint {
+        stream: Box<str>,
+        partition: u32,
+        next: u64,
+    },
+}
+
+/// The type name of a checkpoint's wire record: `~` is outside every name a model declares.
+pub const CHECKPOINT_TYPE: &str = "~checkpoint";
+
+impl Event {
+    /// A checkpoint of `stream`'s `partition` at `next`, recorded at `at`; its id names all
+    /// three, so a checkpoint is written once.
+    pub fn checkpoint(stream: &str, partition: u32, next: u64, at: crate::Timestamp) -> Event {
+        Event {
+            source: "".into(),
+            id: format!("{stream}/{partition}@{next}").into(),
+            subject: "".into(),
+            occurred_at: at,
+            recorded_at: at,
+            body: EventBody::Checkpoint {
+                stream: stream.into(),
+                partition,
+                next,
+            },
+        }
+    }
 }

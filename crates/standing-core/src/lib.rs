@@ -9,7 +9,7 @@ mod score;
 mod time;
 
 pub use bytes::{Aligned, SharedBytes};
-pub use event::{Category, Event, EventBody, EventTypeId, FieldType, FieldValue};
+pub use event::{CHECKPOINT_TYPE, Category, Event, EventBody, EventTypeId, FieldType, FieldValue};
 pub use hash::StableHasher;
 pub use score::{
     ContactImpact, Contribution, Decision, DecisionReason, DimensionScore, Explanation,

@@ -4,7 +4,7 @@
 use crate::entry::{Entry, EntryKind, NEVER};
 use crate::kernel::{Scratch, behaviour};
 use crate::live::{NetworkChange, is_relation, relation_weight};
-use crate::state::{ApplyOutcome, ApplyReport, Engine, ScoreChange};
+use crate::state::{ApplyOutcome, ApplyReport, Engine, NO_SUBJECT, ScoreChange};
 use standing_core::{Event, EventBody, FieldValue, StableHasher};
 use standing_graph::Weight;
 use standing_rules::relation_fields;
@@ -119,6 +119,14 @@ impl Engine {
         touched: &mut Vec<u32>,
         rule_errors: &mut u64,
     ) -> ApplyOutcome {
+        if let EventBody::Checkpoint {
+            stream,
+            partition,
+            next,
+        } = &event.body
+        {
+            return self.apply_checkpoint(&event.id, stream, *partition, *next);
+        }
         // A source is interned only once one of its events is accepted, so that rejected
         // events leave no trace and a replay of the log interns sources in the same order.
         let (source, new_source) = match self.sources.find(event.source.as_bytes()) {
@@ -128,6 +136,35 @@ impl Engine {
         };
         let mut key = std::mem::take(&mut self.key_buffer);
         let outcome = self.apply_keyed(event, source, new_source, &mut key, touched, rule_errors);
+        self.key_buffer = key;
+        outcome
+    }
+
+    /// A checkpoint takes an event number (event `n` is log record `n`) under a key no source's
+    /// event can have (source index `u16::MAX`), and moves its stream's position forward.
+    fn apply_checkpoint(
+        &mut self,
+        id: &str,
+        stream: &str,
+        partition: u32,
+        next: u64,
+    ) -> ApplyOutcome {
+        let mut key = std::mem::take(&mut self.key_buffer);
+        event_key(&mut key, u16::MAX, id);
+        let outcome = if self.events.find(&key).is_some() {
+            ApplyOutcome::Duplicate
+        } else if !self.events.has_room_for(&key) {
+            ApplyOutcome::CapacityExceeded
+        } else {
+            self.events.intern(&key);
+            self.event_subjects.push(NO_SUBJECT);
+            let position = self
+                .positions
+                .entry((stream.into(), partition))
+                .or_insert(next);
+            *position = (*position).max(next);
+            ApplyOutcome::Accepted
+        };
         self.key_buffer = key;
         outcome
     }
@@ -162,7 +199,8 @@ impl Engine {
                     }
                 }
             }
-            EventBody::Fact { .. } => None,
+            // Taken by `apply_checkpoint` before a source is looked up.
+            EventBody::Fact { .. } | EventBody::Checkpoint { .. } => None,
         };
         let relation = self.relation_of(event);
         if !self.events.has_room_for(key)
@@ -186,6 +224,8 @@ impl Engine {
         let mut relation_dates: Vec<i64> = Vec::new();
         let entries = self.entries.get_mut(subject as usize);
         match &event.body {
+            // Taken by `apply_checkpoint`.
+            EventBody::Checkpoint { .. } => {}
             EventBody::Retraction { .. } => {
                 let target = target.unwrap_or(u32::MAX);
                 for entry in entries.iter_mut().filter(|entry| entry.event == target) {

@@ -11,7 +11,7 @@ use crate::entries::SubjectEntries;
 use crate::entry::{Entry, EntryKind};
 use crate::intern::Interner;
 use crate::live::is_relation;
-use crate::state::Engine;
+use crate::state::{Engine, NO_SUBJECT};
 use bytemuck::Pod;
 use rayon::prelude::*;
 use standing_core::{Aligned, SharedBytes, Timestamp};
@@ -19,7 +19,9 @@ use standing_rules::Model;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-const MAGIC: &[u8; 8] = b"STENG005";
+const MAGIC: &[u8; 8] = b"STENG006";
+/// The state before streams' positions were kept: read as one that has taken no stream.
+const MAGIC_5: &[u8; 8] = b"STENG005";
 
 /// Why a snapshot could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +141,21 @@ impl Reader<'_> {
     }
 }
 
+/// Streams' positions from their lines (see [`Engine::write_snapshot`]).
+fn read_positions(text: &[u8]) -> Option<std::collections::BTreeMap<(Box<str>, u32), u64>> {
+    let text = std::str::from_utf8(text).ok()?;
+    text.lines()
+        .map(|line| {
+            let mut words = line.split(' ');
+            let (stream, partition, next) = (words.next()?, words.next()?, words.next()?);
+            if stream.is_empty() || words.next().is_some() {
+                return None;
+            }
+            Some(((stream.into(), partition.parse().ok()?), next.parse().ok()?))
+        })
+        .collect()
+}
+
 /// Whether an entry refers only to what there is.
 fn entry_valid(model: &Model, entry: &Entry, subjects: u64, events: u32) -> bool {
     let Some(kind) = EntryKind::from_code(entry.code) else {
@@ -204,6 +221,12 @@ impl Engine {
             writer.put(bytemuck::cast_slice(entries))?;
         }
         writer.pad()?;
+        // Streams' positions: a line `stream partition next` each (stream names hold no space).
+        let mut positions = String::new();
+        for (stream, partition, next) in self.stream_positions() {
+            positions.push_str(&format!("{stream} {partition} {next}\n"));
+        }
+        writer.section([positions.as_bytes(), &[]])?;
         writer.finish()
     }
 
@@ -227,9 +250,11 @@ impl Engine {
         if range.end > all.len() || range.start > range.end {
             return Err(SnapshotError::Damaged("ends early"));
         }
-        if all.get(range.start..range.start + 8) != Some(&MAGIC[..]) {
-            return Err(SnapshotError::Format);
-        }
+        let with_positions = match all.get(range.start..range.start + 8) {
+            Some(magic) if magic == &MAGIC[..] => true,
+            Some(magic) if magic == &MAGIC_5[..] => false,
+            _ => return Err(SnapshotError::Format),
+        };
         let mut reader = Reader {
             bytes,
             end: range.end,
@@ -255,6 +280,11 @@ impl Engine {
         let offsets = reader.region::<u64>(offsets_count)?;
         let entry_count = reader.u64()?;
         let flat = reader.region::<Entry>(entry_count)?;
+        if with_positions {
+            let text = reader.section::<u8>()?;
+            engine.positions = read_positions(text.base())
+                .ok_or(SnapshotError::Damaged("a stream position is unreadable"))?;
+        }
         if reader.at != reader.end {
             return Err(SnapshotError::Damaged("trailing bytes"));
         }
@@ -286,7 +316,7 @@ impl Engine {
                 .base()
                 .par_iter()
                 .with_min_len(1 << 14)
-                .all(|&subject| (subject as usize) < subjects)
+                .all(|&subject| (subject as usize) < subjects || subject == NO_SUBJECT)
             {
                 return Err(SnapshotError::Damaged("an event belongs to no subject"));
             }

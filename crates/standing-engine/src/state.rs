@@ -7,7 +7,11 @@ use crate::intern::Interner;
 use crate::live::LiveNetwork;
 use standing_core::{Event, EventBody, FieldValue, Timestamp};
 use standing_rules::Model;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+/// The subject of an event about no one (a checkpoint).
+pub(crate) const NO_SUBJECT: u32 = u32::MAX;
 
 /// What happened to one applied event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,7 +101,7 @@ impl EventFields for [Event] {
     fn fields(&self, event: u32) -> Option<Box<[FieldValue]>> {
         match &self.get(event as usize)?.body {
             EventBody::Fact { fields, .. } => Some(fields.clone()),
-            EventBody::Retraction { .. } => None,
+            EventBody::Retraction { .. } | EventBody::Checkpoint { .. } => None,
         }
     }
 }
@@ -129,7 +133,11 @@ pub struct Engine {
     pub(crate) sources: Interner,
     /// Keyed by the source index (2 bytes) followed by the event id.
     pub(crate) events: Interner,
+    /// Each event's subject; [`NO_SUBJECT`] for a checkpoint.
     pub(crate) event_subjects: Column<u32>,
+    /// How far each external stream's partition has been taken: the `next` of its latest
+    /// checkpoint, by (stream, partition).
+    pub(crate) positions: BTreeMap<(Box<str>, u32), u64>,
     pub(crate) clock: Timestamp,
     /// Reused for building event keys.
     pub(crate) key_buffer: Vec<u8>,
@@ -180,6 +188,7 @@ impl Engine {
             sources: Interner::default(),
             events: Interner::default(),
             event_subjects: Column::default(),
+            positions: BTreeMap::new(),
             clock,
             key_buffer: Vec::new(),
             network,
@@ -228,6 +237,19 @@ impl Engine {
 
     pub fn event_count(&self) -> usize {
         self.events.len()
+    }
+
+    /// Where `stream`'s `partition` resumes: the offset after the last record the log holds
+    /// from it (`None`: never taken).
+    pub fn stream_position(&self, stream: &str, partition: u32) -> Option<u64> {
+        self.positions.get(&(stream.into(), partition)).copied()
+    }
+
+    /// Every stream partition taken, with where it resumes, in (stream, partition) order.
+    pub fn stream_positions(&self) -> impl Iterator<Item = (&str, u32, u64)> {
+        self.positions
+            .iter()
+            .map(|((stream, partition), next)| (&**stream, *partition, *next))
     }
 
     /// The id of the subject with index `index` (`0..subject_count()`).

@@ -123,7 +123,7 @@ pub fn counterfactuals(
     let now = outcome(&engine_with(None, clock), subject, contacts, purposes);
     let fields_of = |event: &Event| match &event.body {
         EventBody::Fact { event_type, fields } => Some((*event_type, fields.clone())),
-        EventBody::Retraction { .. } => None,
+        EventBody::Retraction { .. } | EventBody::Checkpoint { .. } => None,
     };
     // Candidate events: what would end an open item — a rule's `until` event, a list's leave.
     let mut candidates: Vec<(String, Event)> = Vec::new();

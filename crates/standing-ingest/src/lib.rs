@@ -9,7 +9,7 @@
 //! ```
 
 use serde::Deserialize;
-use standing_core::{Event, EventBody, FieldType, FieldValue, Timestamp};
+use standing_core::{CHECKPOINT_TYPE, Event, EventBody, FieldType, FieldValue, Timestamp};
 use standing_rules::Model;
 use std::io::BufRead;
 
@@ -248,8 +248,45 @@ pub fn parse_record(
     recorded: RecordedAt,
 ) -> Result<Event, RecordError> {
     let (mut wire, text) = read_wire(record)?;
+    if wire.event_type == CHECKPOINT_TYPE {
+        // Standing's own: never admitted from a sender (`build` knows no such type).
+        return checkpoint(wire, recorded);
+    }
     let source = wire.source.take().ok_or(RecordError::MissingSource)?;
     build(model, wire, source, text, recorded).map(|(event, _)| event)
+}
+
+/// A checkpoint's wire record (see [`EventBody::Checkpoint`]): `fields` holds `stream`,
+/// `partition` and `next`.
+fn checkpoint(wire: WireEvent, recorded: RecordedAt) -> Result<Event, RecordError> {
+    let stream = wire
+        .fields
+        .get("stream")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| RecordError::MissingField("stream".into()))?;
+    let number = |name: &str| {
+        wire.fields
+            .get(name)
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| RecordError::MissingField(name.into()))
+    };
+    let partition = u32::try_from(number("partition")?).map_err(|_| RecordError::BadValue {
+        field: "partition",
+        message: "must fit 32 bits".into(),
+    })?;
+    let next = number("next")?;
+    let at = match (recorded, &wire.recorded_at) {
+        (RecordedAt::Stamp(now), _) | (RecordedAt::FromRecordOr(now), None) => now,
+        (RecordedAt::FromRecordOr(_), Some(text)) => time(text, "recorded_at")?,
+    };
+    let event = Event::checkpoint(stream, partition, next, at);
+    if *event.id != *wire.id {
+        return Err(RecordError::BadValue {
+            field: "id",
+            message: format!("a checkpoint's id is `{}`", event.id),
+        });
+    }
+    Ok(event)
 }
 
 fn read_wire(record: &[u8]) -> Result<(WireEvent, &str), RecordError> {
@@ -403,6 +440,10 @@ pub fn admit(
                     problem,
                 })?;
             }
+        }
+        // `build` reads no checkpoint: no sender can write one.
+        EventBody::Checkpoint { .. } => {
+            return Err(RecordError::UnknownType(CHECKPOINT_TYPE.into()));
         }
     }
     if !admission.system && event.id.contains(RESERVED_ID_MARK) {
@@ -695,6 +736,16 @@ pub fn to_wire(model: &Model, event: &Event, with_recorded_at: bool) -> Vec<u8> 
             envelope.insert("type".into(), "retraction".into());
             fields.insert("event".into(), (**event_id).into());
             fields.insert("reason".into(), (**reason).into());
+        }
+        EventBody::Checkpoint {
+            stream,
+            partition,
+            next,
+        } => {
+            envelope.insert("type".into(), CHECKPOINT_TYPE.into());
+            fields.insert("stream".into(), (**stream).into());
+            fields.insert("partition".into(), (*partition).into());
+            fields.insert("next".into(), (*next).into());
         }
     }
     envelope.insert("occurred_at".into(), event.occurred_at.to_string().into());

@@ -459,6 +459,7 @@ impl<H: Home> Node<H> {
                     || Some(*event_type) == self.model.network.removed
             }
             EventBody::Retraction { .. } => false,
+            EventBody::Checkpoint { .. } => true,
         };
         let mut events = Vec::new();
         for LoggedRecord {
@@ -552,6 +553,21 @@ impl<H: Home> Node<H> {
         bodies: &[&[u8]],
         origin: &str,
     ) -> Result<ApplyReport> {
+        self.ingest_from(events, bodies, origin, &[])
+    }
+
+    /// As [`Node::ingest`], and in the same durable commit each of `checkpoints` (see
+    /// [`EventBody::Checkpoint`]) that moves its stream's position forward: when this returns
+    /// `Ok`, the events and the positions after them are on stable storage together, so a
+    /// restart resumes each stream exactly after what the log holds. The report covers
+    /// `events` only.
+    pub fn ingest_from(
+        &mut self,
+        events: &[Event],
+        bodies: &[&[u8]],
+        origin: &str,
+        checkpoints: &[Event],
+    ) -> Result<ApplyReport> {
         if self.poisoned {
             return Err(NodeError::Poisoned("an earlier failure".into()));
         }
@@ -566,6 +582,21 @@ impl<H: Home> Node<H> {
         {
             return Err(NodeError::Store(StoreError::RecordTooLarge(body.len())));
         }
+        // A checkpoint that would not move its stream forward is left out.
+        let checkpoints: Vec<&Event> = checkpoints
+            .iter()
+            .filter(|checkpoint| match &checkpoint.body {
+                EventBody::Checkpoint {
+                    stream,
+                    partition,
+                    next,
+                } => self
+                    .engine
+                    .stream_position(stream, *partition)
+                    .is_none_or(|at| at < *next),
+                _ => false,
+            })
+            .collect();
         let mut report = self.engine.apply(events);
         let mut last_recorded_at = self.last_recorded_at;
         let outcome = (|| -> Result<(), StoreError> {
@@ -574,6 +605,15 @@ impl<H: Home> Node<H> {
                     self.log
                         .append(event.recorded_at.0, origin.as_bytes(), body)?;
                     last_recorded_at = last_recorded_at.max(event.recorded_at);
+                }
+            }
+            for checkpoint in &checkpoints {
+                let applied = self.engine.apply(std::slice::from_ref(*checkpoint));
+                if applied.outcomes.first() == Some(&ApplyOutcome::Accepted) {
+                    let body = standing_ingest::to_wire(&self.model, checkpoint, false);
+                    let at = checkpoint.recorded_at.max(last_recorded_at);
+                    self.log.append(at.0, origin.as_bytes(), &body)?;
+                    last_recorded_at = at;
                 }
             }
             self.log.commit()
@@ -722,6 +762,8 @@ impl<H: Home> Node<H> {
                 EventBody::Retraction { event_id, .. } => removed_ids
                     .contains(&(event.source.clone(), event_id.clone()))
                     .then(|| "retraction".to_owned()),
+                // Where streams resume: kept, or a purge would take them again.
+                EventBody::Checkpoint { .. } => None,
             };
             match removed {
                 Some(kind) => {
@@ -810,7 +852,7 @@ impl<B: Backend> EventFields for LogFields<'_, B> {
         .body
         {
             EventBody::Fact { fields, .. } => Some(fields),
-            EventBody::Retraction { .. } => None,
+            EventBody::Retraction { .. } | EventBody::Checkpoint { .. } => None,
         }
     }
 }

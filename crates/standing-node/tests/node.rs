@@ -254,3 +254,74 @@ fn a_batch_sent_again_tells_each_changed_record_from_the_unchanged_ones() {
     }
     assert_eq!(node.log_records(), 40);
 }
+
+/// A stream's position is written in the same commit as the events it carried, survives a
+/// reopen with or without a snapshot and a purge, and only ever moves forward.
+#[test]
+fn stream_positions_are_kept_with_the_events_they_carried() {
+    use standing_core::Event;
+    let dir = TempDir::with_city_model("node-positions");
+    let clock = Timestamp::parse("2026-11-25").unwrap();
+    let (mut node, _) = Node::open(&dir, clock).unwrap();
+    let model = node.model().clone();
+    let (events, bodies) = tickets(&model, 0, &["2026-10-01", "2026-10-02"]);
+    let slices: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    let at = Timestamp::parse("2026-10-03").unwrap();
+    let checkpoints = [
+        Event::checkpoint("police", 0, 2, at),
+        Event::checkpoint("police", 1, 7, at),
+    ];
+    let report = node
+        .ingest_from(&events, &slices, "stream:police", &checkpoints)
+        .unwrap();
+    assert_eq!(
+        report.outcomes.len(),
+        2,
+        "the report covers the events only"
+    );
+    assert_eq!(node.log_records(), 4, "two events and two checkpoints");
+    assert_eq!(node.engine().event_count(), 4, "event n is record n");
+    // The same checkpoint again, and one behind: neither written.
+    let behind = [
+        Event::checkpoint("police", 0, 2, at),
+        Event::checkpoint("police", 1, 5, at),
+    ];
+    node.ingest_from(&[], &[], "stream:police", &behind)
+        .unwrap();
+    assert_eq!(node.log_records(), 4);
+    // Records that were all refused still move the position.
+    node.ingest_from(
+        &[],
+        &[],
+        "stream:police",
+        &[Event::checkpoint("police", 0, 9, at)],
+    )
+    .unwrap();
+    assert_eq!(node.engine().stream_position("police", 0), Some(9));
+    drop(node);
+
+    // Replayed from the log alone.
+    let (node, report) = Node::open(&dir, clock).unwrap();
+    assert_eq!(report.snapshot, None);
+    let positions: Vec<(String, u32, u64)> = node
+        .engine()
+        .stream_positions()
+        .map(|(s, p, n)| (s.to_owned(), p, n))
+        .collect();
+    assert_eq!(
+        positions,
+        [("police".to_owned(), 0, 9), ("police".to_owned(), 1, 7)]
+    );
+    let mut node = node;
+    node.snapshot().unwrap();
+    drop(node);
+    // Restored from the snapshot.
+    let (mut node, report) = Node::open(&dir, clock).unwrap();
+    assert_eq!(report.snapshot, Some(5));
+    assert_eq!(node.engine().stream_position("police", 1), Some(7));
+    assert_eq!(node.engine().stream_position("court", 0), None);
+    // A purge keeps checkpoints.
+    node.purge(Timestamp::parse("2028-01-01").unwrap()).unwrap();
+    assert_eq!(node.engine().stream_position("police", 0), Some(9));
+    assert_eq!(node.log_records(), 3, "the tickets are past their year");
+}
