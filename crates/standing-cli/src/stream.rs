@@ -90,6 +90,15 @@ fn line(status: &Status) -> String {
         figures.dead_letters,
         lag
     );
+    for p in &figures.partitions {
+        text.push_str(&format!(
+            "; {}/{} at {} of {}",
+            p.topic,
+            p.partition,
+            p.next,
+            p.high_watermark.map_or("?".to_owned(), |h| h.to_string())
+        ));
+    }
     if let Some(error) = &figures.broker_error {
         text.push_str(&format!("; brokers: {error}"));
     }

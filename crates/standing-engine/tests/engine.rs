@@ -656,10 +656,12 @@ fn a_snapshot_with_a_damaged_count_or_value_is_refused_without_allocating_for_it
     engine.apply(&[late_payment(&model, "a", "p-1", "2026-01-03", 10)]);
     let bytes = engine.encode_snapshot();
     assert!(Engine::decode_snapshot(model.clone(), &bytes).is_ok());
-    // The stream ends with the entry count (u64) and the entries, 48 bytes each; before them
-    // the offsets (count 2, then 0 and the count) and the one subject's score.
+    // The stream ends with the entry count (u64), the entries, 48 bytes each, and the streams'
+    // positions (none: an empty counted section); before them the offsets (count 2, then 0 and
+    // the count) and the one subject's score.
     let entries = engine.stats().entries;
-    let count_at = bytes.len() - entries * 48 - 8;
+    assert_eq!(bytes[bytes.len() - 8..], 0u64.to_le_bytes());
+    let count_at = bytes.len() - 8 - entries * 48 - 8;
     assert_eq!(
         bytes[count_at..count_at + 8],
         (entries as u64).to_le_bytes()
@@ -681,6 +683,18 @@ fn a_snapshot_with_a_damaged_count_or_value_is_refused_without_allocating_for_it
     assert!(damage(entry_at + 46, &[6]).is_err());
     assert!(damage(entry_at + 44, &u16::MAX.to_le_bytes()).is_err());
     assert!(damage(entry_at + 40, &7u32.to_le_bytes()).is_err());
+    // A position section longer than what follows, or that does not read as positions.
+    let positions_at = bytes.len() - 8;
+    assert!(damage(positions_at, &1u64.to_le_bytes()).is_err());
+    let mut taken = engine;
+    taken.apply(&[standing_core::Event::checkpoint("payments", 3, 17, end)]);
+    let with_position = taken.encode_snapshot();
+    let restored = Engine::decode_snapshot(model.clone(), &with_position).unwrap();
+    assert_eq!(restored.stream_position("payments", 3), Some(17));
+    let line_at = with_position.windows(3).rposition(|w| w == b" 17").unwrap();
+    let mut damaged = with_position.clone();
+    damaged[line_at] = b'x';
+    assert!(Engine::decode_snapshot(model.clone(), &damaged).is_err());
     // Any byte set to any of these values: refused or restored, never a panic.
     for at in 0..bytes.len() {
         for value in [0x00, 0x01, 0x80, 0xff] {

@@ -318,6 +318,7 @@ fn stream_positions_are_kept_with_the_events_they_carried() {
     // Restored from the snapshot.
     let (mut node, report) = Node::open(&dir, clock).unwrap();
     assert_eq!(report.snapshot, Some(5));
+    assert!(node.find_event("police", "t1").unwrap().is_some());
     assert_eq!(node.engine().stream_position("police", 1), Some(7));
     assert_eq!(node.engine().stream_position("court", 0), None);
     // A purge keeps checkpoints.

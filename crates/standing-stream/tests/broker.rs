@@ -9,71 +9,8 @@ use standing_accountability::House;
 use standing_core::Timestamp;
 use standing_devkit::TempDir;
 use standing_stream::{Host, Status, StreamConfig};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A broker on a free port of 127.0.0.1, stopped when dropped.
-struct Broker {
-    child: Child,
-    address: String,
-    _dir: TempDir,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn broker() -> Broker {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
-    let url = format!("tcp://{address}");
-    // It reads `.env` from where it starts: an empty directory.
-    let dir = TempDir::new("kafka-broker");
-    let binary = std::env::var("STANDING_TANSU").unwrap_or_else(|_| "tansu".into());
-    let child = Command::new(&binary)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args([
-            "--storage-engine",
-            "memory://tansu/",
-            "--cluster-id",
-            "standing-test",
-            "--silent",
-        ])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot start the broker `{binary}` (.ci/run installs it): {e}")
-        });
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&address).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the broker did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Broker {
-        child,
-        address,
-        _dir: dir,
-    }
-}
 
 async fn topic(address: &str, name: &str, partitions: i32) -> Vec<PartitionClient> {
     let client = ClientBuilder::new(vec![address.to_owned()])
@@ -161,7 +98,7 @@ async fn consume_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_are_taken_once_refused_ones_dead_lettered_and_a_restart_resumes() {
-    let broker = broker();
+    let broker = standing_devkit::broker::Broker::start();
     let partitions = topic(&broker.address, "payments", 2).await;
     // Partition 0: three good records and two bad (another source, a field out of range);
     // partition 1: two good, one a republished copy of partition 0's first.
