@@ -1061,10 +1061,18 @@ const SAMPLE_EVENTS: &str = include_str!("../../../models/city-sample-events.ndj
 fn main() -> ExitCode {
     // What the server logs (a request that failed on Standing's side, with its detail) goes to
     // standard error.
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // The Kafka client's connection messages are not the operator's news; its warnings are.
+    let quiet = tracing_subscriber::filter::Targets::new()
+        .with_default(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_target("rskafka", tracing_subscriber::filter::LevelFilter::WARN);
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
+        .finish()
+        .with(quiet)
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
