@@ -452,17 +452,9 @@ async fn commit<H: Host>(
             Err(other) => return Err(Failure::Fatal(StreamError::NotDurable(other.to_string()))),
         };
         host.taken(&intake);
-        let moved: Vec<(&str, u32, u64, u64, u64)> = chunks
+        let moved: Vec<(&str, u32, u64, u64)> = chunks
             .iter()
-            .map(|c| {
-                (
-                    name.as_str(),
-                    c.partition,
-                    c.next,
-                    c.records.len() as u64,
-                    0,
-                )
-            })
+            .map(|c| (name.as_str(), c.partition, c.next, c.records.len() as u64))
             .collect();
         status.committed(
             &moved,

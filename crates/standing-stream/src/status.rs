@@ -16,8 +16,6 @@ pub struct PartitionFigures {
     pub high_watermark: Option<u64>,
     /// Records taken (accepted, duplicates and refused alike) since this process started.
     pub taken: u64,
-    /// Records refused and written to the dead-letter topic since this process started.
-    pub rejected: u64,
 }
 
 impl PartitionFigures {
@@ -119,17 +117,17 @@ impl Status {
         }
     }
 
-    /// A commit: per partition (topic, partition, next, taken, rejected), and the batch's counts.
+    /// A commit: per partition (topic, partition, next, taken), and the batch's counts.
     pub(crate) fn committed(
         &self,
-        moved: &[(&str, u32, u64, u64, u64)],
+        moved: &[(&str, u32, u64, u64)],
         accepted: u64,
         duplicate: u64,
         rejected: u64,
     ) {
         let mut inner = self.inner();
         let mut taken = 0;
-        for &(topic, partition, next, records, refused) in moved {
+        for &(topic, partition, next, records) in moved {
             taken += records;
             if let Some(figures) = inner
                 .figures
@@ -139,7 +137,6 @@ impl Status {
             {
                 figures.next = figures.next.max(next);
                 figures.taken += records;
-                figures.rejected += refused;
             }
         }
         inner.figures.accepted += accepted;
